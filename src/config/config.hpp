@@ -1,0 +1,112 @@
+#pragma once
+// The proxy configuration: YAML in, plain immutable structs out. This module is the only user of
+// yaml-cpp. Loading never throws; it returns every diagnostic it found, each with file:line:col.
+// The key reference is docs/config-reference.md (keep it and this file in step).
+
+#include "core/origin.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bcp::config {
+
+using std::chrono::milliseconds;
+
+/// Where a value came from, for diagnostics. line/column are 1-based; 0 = unknown.
+struct location {
+    std::string file;
+    int line = 0;
+    int column = 0;
+};
+
+struct tls_files {
+    std::string certificate;  ///< PEM chain, leaf first
+    std::string private_key;  ///< PEM key
+};
+
+struct listener {
+    std::string address;  ///< as written: "0.0.0.0:443", "[::]:443", "127.0.0.1:0"
+    std::string host;     ///< the IP literal, no brackets ("0.0.0.0", "::")
+    std::uint16_t port = 0;  ///< 0 = ephemeral (tests)
+    std::optional<tls_files> tls;
+    location where;
+};
+
+struct node {
+    std::string id;                   ///< first path segment on the proxy, [A-Za-z0-9._-]+
+    std::string url;                  ///< as written, e.g. "https://bbb-01.example.com"
+    origin upstream;                  ///< parsed url
+    std::vector<std::string> mounts;  ///< second path segments served, default {"html5client"}
+    location where;
+};
+
+struct upstream_options {
+    bool verify = true;    ///< verify node certificates (chain + host name)
+    std::string ca_file;   ///< empty = the system trust store
+    std::size_t max_idle_per_node = 64;  ///< idle keep-alive connections kept per worker and node
+};
+
+struct timeouts {
+    milliseconds client_head{10'000};       ///< first byte of a request to the end of its head
+    milliseconds client_idle{15'000};       ///< keep-alive wait for the next request
+    milliseconds client_send{60'000};       ///< a write to the client may stall this long
+    milliseconds upstream_connect{5'000};   ///< TCP connect + TLS handshake to a node
+    milliseconds upstream_response{30'000}; ///< request sent to response head received
+    milliseconds upstream_read{60'000};     ///< gap between two body reads from a node
+    milliseconds upstream_idle{30'000};     ///< pooled connection unused this long is closed
+    milliseconds tunnel_idle{600'000};      ///< WebSocket tunnel with no traffic either way
+    milliseconds shutdown{10'000};          ///< graceful drain before connections are cut
+};
+
+struct limits {
+    std::size_t max_connections = 20'000;   ///< client connections, all workers together
+    std::size_t max_header_bytes = 16'384;  ///< request line + headers
+    std::size_t max_headers = 100;          ///< header fields in one request
+    std::size_t max_response_header_bytes = 65'536;  ///< response head from a node
+};
+
+struct proxy_config {
+    std::string source;  ///< the file it was loaded from ("<string>" for load_string)
+    std::string public_url;
+    origin public_origin;                   ///< parsed public_url
+    std::vector<std::string> server_names;  ///< if non-empty, Host must be one of these (else 421)
+    std::vector<listener> listen;
+    std::vector<node> nodes;
+    upstream_options upstream;
+    timeouts timeout;
+    limits limit;
+    unsigned workers = 0;  ///< 0 = one per core
+    std::string log_level = "info";
+
+    /// The node with this id, or nullptr.
+    const node* find_node(std::string_view id) const;
+};
+
+struct diagnostic {
+    location where;
+    std::string key;      ///< dotted path, e.g. "nodes[1].url"
+    std::string message;  ///< what is wrong and, where possible, how to fix it
+    /// "file:line:col: key: message" (line/col omitted when unknown)
+    std::string to_string() const;
+};
+
+struct load_result {
+    std::optional<proxy_config> config;  ///< set only when diagnostics is empty
+    std::vector<diagnostic> diagnostics;
+    bool ok() const { return config.has_value(); }
+};
+
+/// Reads and validates a config file. Relative TLS/CA paths are resolved against the file's
+/// directory. Never throws.
+load_result load_file(const std::string& path);
+
+/// Same, from text (tests, `demo`). `source_name` is used in diagnostics and `base_dir` resolves
+/// relative paths. `check_files` = false skips the existence checks of certificate/key/CA files.
+load_result load_string(std::string_view yaml, std::string source_name = "<string>",
+                        std::string base_dir = ".", bool check_files = true);
+
+}  // namespace bcp::config
