@@ -1,0 +1,516 @@
+// The schema of the proxy configuration: which keys each map allows, what each value must look
+// like, and the checks that span sections. The generic YAML reading lives in reader.cpp, the value
+// syntaxes in values.cpp. docs/config-reference.md describes the same rules for operators.
+
+#include "config/config.hpp"
+
+#include "config/reader.hpp"
+#include "config/values.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+
+namespace bcp::config {
+namespace {
+
+constexpr bool required = true;
+constexpr bool optional_key = false;
+
+std::string in_quotes(std::string_view s) {
+    return "'" + std::string(s) + "'";
+}
+
+struct duration_key {
+    std::string_view name;
+    milliseconds timeouts::*member;
+    bool zero_allowed;
+};
+
+constexpr std::array<duration_key, 9> duration_keys{{
+    {"client_head", &timeouts::client_head, false},
+    {"client_idle", &timeouts::client_idle, false},
+    {"client_send", &timeouts::client_send, false},
+    {"upstream_connect", &timeouts::upstream_connect, false},
+    {"upstream_response", &timeouts::upstream_response, false},
+    {"upstream_read", &timeouts::upstream_read, false},
+    {"upstream_idle", &timeouts::upstream_idle, false},
+    {"tunnel_idle", &timeouts::tunnel_idle, false},
+    {"shutdown", &timeouts::shutdown, true},  // 0 = cut connections without draining
+}};
+
+struct limit_key {
+    std::string_view name;
+    std::size_t limits::*member;
+    std::uint64_t min;
+    std::uint64_t max;
+};
+
+// Zero would refuse every connection or request, so each limit starts at 1. The maxima only catch
+// typos (an extra digit or two); they are far above anything a BBB front end needs.
+constexpr std::array<limit_key, 4> limit_keys{{
+    {"max_connections", &limits::max_connections, 1, 10'000'000},
+    {"max_header_bytes", &limits::max_header_bytes, 1, 1'048'576},
+    {"max_headers", &limits::max_headers, 1, 10'000},
+    {"max_response_header_bytes", &limits::max_response_header_bytes, 1, 1'048'576},
+}};
+
+constexpr std::uint64_t max_workers = 1024;
+constexpr std::uint64_t max_idle_per_node_limit = 10'000;
+
+constexpr std::array<std::string_view, 7> log_levels{"trace", "debug",    "info", "warn",
+                                                     "error", "critical", "off"};
+
+const std::vector<std::string> default_mounts{"html5client"};
+
+// The host as it appears in a Host header: IPv6 literals in brackets.
+std::string header_host(const origin& o) {
+    return o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+}
+
+// Walks one document into a proxy_config. Checks that need two sections (public_url against nodes
+// and server_names) run after the walk, from positions remembered on the way.
+class loader {
+  public:
+    loader(reader& r, proxy_config& cfg) : r_(r), cfg_(cfg) {}
+
+    void load(const YAML::Node& root) {
+        const place top{"", r_.locate(root)};
+        if (root.IsNull()) {
+            r_.error(top,
+                     "the configuration is empty; it needs at least public_url, listen and "
+                     "nodes (see examples/minimal.yaml)");
+            return;
+        }
+        if (!root.IsMap()) {
+            r_.error(top,
+                     "the top level must be a map of 'key: value' entries (public_url, "
+                     "listen, nodes, ...), not a " +
+                         std::string(root.IsSequence() ? "list" : "single value"));
+            return;
+        }
+        read_root(root, top);
+        check_nodes_against_public_url();
+        check_server_names();
+    }
+
+  private:
+    void read_root(const YAML::Node& root, const place& top) {
+        const reader::field fields[] = {
+            {"public_url", required, [this](auto& v, auto& at) { read_public_url(v, at); },
+             "add the origin browsers use, e.g. public_url: https://bbb-proxy.example.com"},
+            {"server_names", optional_key, [this](auto& v, auto& at) { read_server_names(v, at); }},
+            {"listen", required, [this](auto& v, auto& at) { read_listeners(v, at); },
+             "add at least one listener, e.g. listen: [{address: \"0.0.0.0:80\"}]"},
+            {"nodes", required, [this](auto& v, auto& at) { read_nodes(v, at); },
+             "add at least one BBB node with an id and a url"},
+            {"upstream", optional_key, [this](auto& v, auto& at) { read_upstream(v, at); }},
+            {"timeouts", optional_key, [this](auto& v, auto& at) { read_timeouts(v, at); }},
+            {"limits", optional_key, [this](auto& v, auto& at) { read_limits(v, at); }},
+            {"workers", optional_key, [this](auto& v, auto& at) { read_workers(v, at); }},
+            {"log_level", optional_key, [this](auto& v, auto& at) { read_log_level(v, at); }},
+        };
+        r_.read_map(root, top, fields);
+    }
+
+    void read_public_url(const YAML::Node& value, const place& at) {
+        if (auto url = r_.origin_url(value, at, "https://bbb-proxy.example.com")) {
+            cfg_.public_url = std::move(url->text);
+            cfg_.public_origin = std::move(url->value);
+            public_url_at_ = at;
+        }
+    }
+
+    void read_server_names(const YAML::Node& value, const place& at) {
+        server_names_at_ = at;
+        r_.read_list(value, at, "host names", [this](const YAML::Node& item, const place& item_at) {
+            const auto text = r_.scalar(item, item_at, "a host name such as bbb-proxy.example.com");
+            if (!text) {
+                return;
+            }
+            auto parsed = parse_server_name(*text);
+            if (!parsed.ok()) {
+                r_.error(item_at, std::move(parsed.message));
+                return;
+            }
+            cfg_.server_names.push_back(std::move(*parsed.value));
+        });
+    }
+
+    void read_listeners(const YAML::Node& value, const place& at) {
+        const auto count = r_.read_list(
+            value, at, "listeners",
+            [this](const YAML::Node& item, const place& item_at) { read_listener(item, item_at); });
+        if (count == 0u) {
+            r_.error(at, "is empty; add at least one listener, e.g. - address: \"0.0.0.0:80\"");
+        }
+    }
+
+    void read_listener(const YAML::Node& value, const place& at) {
+        listener l;
+        l.where = at.where;
+        const reader::field fields[] = {
+            {"address", required, [&](auto& v, auto& a) { read_listen_address(v, a, l); },
+             "give the IP address and port to listen on, e.g. address: \"0.0.0.0:443\""},
+            {"tls", optional_key, [&](auto& v, auto& a) { read_tls(v, a, l); }},
+        };
+        if (r_.read_map(value, at, fields)) {
+            cfg_.listen.push_back(std::move(l));
+        }
+    }
+
+    void read_listen_address(const YAML::Node& value, const place& at, listener& l) {
+        const auto text = r_.scalar(value, at, "host:port such as \"0.0.0.0:443\" or \"[::]:443\"");
+        if (!text) {
+            return;
+        }
+        auto parsed = parse_listen_address(*text);
+        if (!parsed.ok()) {
+            r_.error(at, std::move(parsed.message));
+            return;
+        }
+        l.address = *text;
+        l.host = parsed.value->host;
+        l.port = parsed.value->port;
+        // Port 0 asks the kernel for a fresh port each time, so two of them never collide (tests
+        // use one TLS and one plain listener that way).
+        if (l.port == 0) {
+            return;
+        }
+        const auto [first, inserted] = listen_line_.emplace(parsed.value->canonical, at.where.line);
+        if (!inserted) {
+            // With SO_REUSEPORT both binds would succeed and silently share the connections.
+            r_.error(at, "duplicate listen address " + in_quotes(*text) + " (first on line " +
+                             std::to_string(first->second) +
+                             "); list each address once, with or without tls");
+        }
+    }
+
+    void read_tls(const YAML::Node& value, const place& at, listener& l) {
+        tls_files files;
+        const reader::field fields[] = {
+            {"certificate", required,
+             [&](auto& v, auto& a) { store(r_.file(v, a, "certificate"), files.certificate); },
+             "give the PEM certificate chain (leaf first), e.g. certificate: "
+             "/etc/bbb-cluster-proxy/cert.pem; remove tls for plain HTTP"},
+            {"private_key", required,
+             [&](auto& v, auto& a) { store(r_.file(v, a, "private key"), files.private_key); },
+             "give the PEM private key, e.g. private_key: /etc/bbb-cluster-proxy/key.pem"},
+        };
+        if (r_.read_map(value, at, fields)) {
+            l.tls = std::move(files);
+        }
+    }
+
+    void read_nodes(const YAML::Node& value, const place& at) {
+        const auto count = r_.read_list(
+            value, at, "nodes",
+            [this](const YAML::Node& item, const place& item_at) { read_node(item, item_at); });
+        if (count == 0u) {
+            r_.error(at,
+                     "is empty; add at least one BBB node, e.g. - {id: bbb-01, url: "
+                     "\"https://bbb-01.example.com\"}");
+        }
+    }
+
+    void read_node(const YAML::Node& value, const place& at) {
+        node n;
+        n.where = at.where;
+        n.mounts = default_mounts;
+        location url_where;
+        const reader::field fields[] = {
+            {"id", required, [&](auto& v, auto& a) { read_node_id(v, a, n); },
+             "give the node's name, the first path segment of its URLs, e.g. id: bbb-01"},
+            {"url", required,
+             [&](auto& v, auto& a) {
+                 url_where = a.where;
+                 read_node_url(v, a, n);
+             },
+             "give the node's origin, e.g. url: \"https://bbb-01.example.com\""},
+            {"mounts", optional_key, [&](auto& v, auto& a) { read_mounts(v, a, n); }},
+        };
+        if (r_.read_map(value, at, fields)) {
+            cfg_.nodes.push_back(std::move(n));
+            node_url_where_.push_back(url_where);
+        }
+    }
+
+    void read_node_id(const YAML::Node& value, const place& at, node& n) {
+        const auto text = r_.scalar(value, at, "a node id such as bbb-01");
+        if (!text) {
+            return;
+        }
+        if (!is_path_segment(*text)) {
+            r_.error(at, in_quotes(*text) +
+                             " is not a valid node id; use only letters, digits, '.', '_' and "
+                             "'-' (and not '.' or '..' alone): the id is the first path segment "
+                             "of the node's URLs on the proxy, e.g. /bbb-01/html5client/");
+            return;
+        }
+        n.id = *text;
+        const auto [first, inserted] = node_id_line_.emplace(*text, at.where.line);
+        if (!inserted) {
+            r_.error(at, "duplicate node id " + in_quotes(*text) + " (first on line " +
+                             std::to_string(first->second) + "); every node needs its own id");
+        }
+    }
+
+    void read_node_url(const YAML::Node& value, const place& at, node& n) {
+        if (auto url = r_.origin_url(value, at, "https://bbb-01.example.com")) {
+            n.url = std::move(url->text);
+            n.upstream = std::move(url->value);
+        }
+    }
+
+    void read_mounts(const YAML::Node& value, const place& at, node& n) {
+        n.mounts.clear();
+        std::set<std::string> seen;
+        const auto count = r_.read_list(
+            value, at, "mount names", [&](const YAML::Node& item, const place& item_at) {
+                const auto text = r_.scalar(item, item_at, "a mount name such as html5client");
+                if (!text) {
+                    return;
+                }
+                if (!is_path_segment(*text)) {
+                    r_.error(item_at, in_quotes(*text) +
+                                          " is not a valid mount name; use only letters, digits, "
+                                          "'.', '_' and '-' (and not '.' or '..' alone)");
+                } else if (!seen.insert(*text).second) {
+                    r_.error(item_at, "duplicate mount " + in_quotes(*text) + "; list it once");
+                } else {
+                    n.mounts.push_back(*text);
+                }
+            });
+        if (count == 0u) {
+            r_.error(at,
+                     "is empty, so the node would serve nothing; list at least one mount, or "
+                     "remove the key for the default [html5client]");
+        }
+    }
+
+    void read_upstream(const YAML::Node& value, const place& at) {
+        upstream_options& u = cfg_.upstream;
+        const reader::field fields[] = {
+            {"verify", optional_key, [&](auto& v, auto& a) { store(r_.boolean(v, a), u.verify); }},
+            {"ca_file", optional_key,
+             [&](auto& v, auto& a) { store(r_.file(v, a, "CA bundle"), u.ca_file); }},
+            {"max_idle_per_node", optional_key,
+             [&](auto& v, auto& a) {
+                 store(r_.whole_number(v, a, 0, max_idle_per_node_limit), u.max_idle_per_node);
+             }},
+        };
+        r_.read_map(value, at, fields);
+    }
+
+    void read_timeouts(const YAML::Node& value, const place& at) {
+        std::vector<reader::field> fields;
+        for (const duration_key& key : duration_keys) {
+            fields.push_back({key.name, optional_key, [this, key](auto& v, auto& a) {
+                                  store(r_.duration(v, a, key.zero_allowed),
+                                        cfg_.timeout.*key.member);
+                              }});
+        }
+        r_.read_map(value, at, fields);
+    }
+
+    void read_limits(const YAML::Node& value, const place& at) {
+        std::vector<reader::field> fields;
+        for (const limit_key& key : limit_keys) {
+            fields.push_back({key.name, optional_key, [this, key](auto& v, auto& a) {
+                                  store(r_.whole_number(v, a, key.min, key.max),
+                                        cfg_.limit.*key.member);
+                              }});
+        }
+        r_.read_map(value, at, fields);
+    }
+
+    void read_workers(const YAML::Node& value, const place& at) {
+        store(r_.whole_number(value, at, 0, max_workers), cfg_.workers);
+    }
+
+    void read_log_level(const YAML::Node& value, const place& at) {
+        const auto text = r_.scalar(value, at, "a log level such as info");
+        if (!text) {
+            return;
+        }
+        if (std::find(log_levels.begin(), log_levels.end(), *text) == log_levels.end()) {
+            r_.error(at, in_quotes(*text) +
+                             " is not a log level; use one of trace, debug, info, warn, error, "
+                             "critical, off");
+            return;
+        }
+        cfg_.log_level = *text;
+    }
+
+    // A node whose url is the proxy itself would make every request loop until the connection
+    // limit is reached.
+    void check_nodes_against_public_url() {
+        if (!public_url_at_) {
+            return;
+        }
+        for (std::size_t i = 0; i < cfg_.nodes.size(); ++i) {
+            const node& n = cfg_.nodes[i];
+            if (!n.url.empty() && n.upstream.to_string() == cfg_.public_origin.to_string()) {
+                r_.error(node_url_where_[i], "nodes[" + std::to_string(i) + "].url",
+                         "is the proxy's own public_url, so requests would loop back into the "
+                         "proxy; give the node's own origin");
+            }
+        }
+    }
+
+    // Browsers send public_url's host; leaving it out would answer 421 to every real request.
+    void check_server_names() {
+        if (!public_url_at_ || !server_names_at_ || cfg_.server_names.empty()) {
+            return;
+        }
+        const std::string host = header_host(cfg_.public_origin);
+        if (std::find(cfg_.server_names.begin(), cfg_.server_names.end(), host) ==
+            cfg_.server_names.end()) {
+            r_.error(*server_names_at_, "does not include " + in_quotes(host) +
+                                            ", the host of public_url, so browsers would get "
+                                            "421 for every request; add it");
+        }
+    }
+
+    template <class T, class U>
+    static void store(const std::optional<U>& value, T& target) {
+        if (value) {
+            target = static_cast<T>(*value);
+        }
+    }
+
+    reader& r_;
+    proxy_config& cfg_;
+    std::optional<place> public_url_at_;
+    std::optional<place> server_names_at_;
+    std::vector<location> node_url_where_;     // parallel to cfg_.nodes
+    std::map<std::string, int> node_id_line_;  // node id -> line of its first use
+    std::map<std::string, int> listen_line_;   // canonical address -> line of its first use
+};
+
+// Reads a whole file; on failure returns nullopt and sets `reason` in the OS's words.
+std::optional<std::string> read_file(const std::string& path, std::string& reason) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        reason = std::generic_category().message(errno);
+        return std::nullopt;
+    }
+    std::string text;
+    char buffer[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            // A directory opens fine and fails here with EISDIR.
+            reason = std::generic_category().message(errno);
+            ::close(fd);
+            return std::nullopt;
+        }
+        if (n == 0) {
+            break;
+        }
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return text;
+}
+
+location mark_location(const std::string& source, const YAML::Mark& mark) {
+    if (mark.is_null() || mark.line < 0) {
+        return {source, 0, 0};
+    }
+    return {source, mark.line + 1, mark.column + 1};
+}
+
+}  // namespace
+
+const node* proxy_config::find_node(std::string_view id) const {
+    const auto it =
+        std::find_if(nodes.begin(), nodes.end(), [&](const node& n) { return n.id == id; });
+    return it == nodes.end() ? nullptr : &*it;
+}
+
+std::string diagnostic::to_string() const {
+    std::string out = where.file;
+    if (where.line > 0) {
+        out += ":" + std::to_string(where.line);
+        if (where.column > 0) {
+            out += ":" + std::to_string(where.column);
+        }
+    }
+    if (!out.empty()) {
+        out += ": ";
+    }
+    if (!key.empty()) {
+        out += key + ": ";
+    }
+    return out + message;
+}
+
+load_result load_file(const std::string& path) {
+    std::string reason;
+    const auto text = read_file(path, reason);
+    if (!text) {
+        return {std::nullopt,
+                {{{path, 0, 0}, "", "cannot read the configuration file: " + reason}}};
+    }
+    // Absolute, so messages about relative TLS paths name the real directory, not ".".
+    std::error_code ec;
+    const auto parent = std::filesystem::path(path).parent_path();
+    auto base_dir = std::filesystem::absolute(parent.empty() ? "." : parent, ec).lexically_normal();
+    if (ec) {
+        base_dir = parent.empty() ? "." : parent;
+    }
+    std::string base = base_dir.string();
+    if (base.size() > 1 && base.ends_with('/')) {
+        base.pop_back();
+    }
+    return load_string(*text, path, base, true);
+}
+
+load_result load_string(std::string_view yaml, std::string source_name, std::string base_dir,
+                        bool check_files) {
+    reader r(source_name, std::move(base_dir), check_files);
+    proxy_config cfg;
+    cfg.source = source_name;
+    try {
+        const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+        if (documents.empty()) {
+            r.error({source_name, 0, 0}, "",
+                    "the configuration is empty; it needs at least public_url, listen and nodes "
+                    "(see examples/minimal.yaml)");
+        } else {
+            if (documents.size() > 1) {
+                r.error(r.locate(documents[1]), "",
+                        "a second YAML document starts here ('---'); put the whole configuration "
+                        "in one document");
+            }
+            loader(r, cfg).load(documents.front());
+        }
+    } catch (const YAML::Exception& e) {
+        // A syntax error stops yaml-cpp, so this is the only diagnostic it can give us.
+        r.error(mark_location(source_name, e.mark), "",
+                "YAML syntax error: " + e.msg +
+                    "; check the indentation and quoting here and on the line before");
+    } catch (const std::exception& e) {
+        r.error({source_name, 0, 0}, "",
+                std::string("internal error while reading the configuration: ") + e.what());
+    }
+    load_result out;
+    out.diagnostics = r.take_diagnostics();
+    if (out.diagnostics.empty()) {
+        out.config = std::move(cfg);
+    }
+    return out;
+}
+
+}  // namespace bcp::config
