@@ -4,7 +4,7 @@ namespace bcp {
 namespace {
 
 class category final : public boost::system::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "bcp"; }
     std::string message(int ev) const override {
         switch (static_cast<errc>(ev)) {

@@ -12,13 +12,13 @@ namespace bcp {
 
 enum class errc {
     ok = 0,
-    invalid_argument,   ///< a caller-supplied value is malformed
-    not_found,          ///< a file, key or node does not exist
-    parse_error,        ///< input text could not be parsed
-    io_error,           ///< a file could not be read or written
-    unsupported,        ///< valid input we deliberately do not handle
-    timeout,            ///< a deadline expired
-    upstream_failed,    ///< a node could not be reached or answered badly
+    invalid_argument,  ///< a caller-supplied value is malformed
+    not_found,         ///< a file, key or node does not exist
+    parse_error,       ///< input text could not be parsed
+    io_error,          ///< a file could not be read or written
+    unsupported,       ///< valid input we deliberately do not handle
+    timeout,           ///< a deadline expired
+    upstream_failed,   ///< a node could not be reached or answered badly
 };
 
 const boost::system::error_category& bcp_category() noexcept;

@@ -32,7 +32,9 @@ std::string origin::authority() const {
     return out;
 }
 
-std::string origin::to_string() const { return scheme + "://" + authority(); }
+std::string origin::to_string() const {
+    return scheme + "://" + authority();
+}
 
 origin_parse parse_origin(std::string_view text) {
     const auto sep = text.find("://");
@@ -55,7 +57,8 @@ origin_parse parse_origin(std::string_view text) {
                     "; give only scheme://host[:port] (no path, no trailing slash)");
     }
     if (rest.find('@') != std::string_view::npos) {
-        return fail("'" + std::string(text) + "' has user information; give only scheme://host[:port]");
+        return fail("'" + std::string(text) +
+                    "' has user information; give only scheme://host[:port]");
     }
     std::string_view host;
     std::string_view port;
@@ -72,7 +75,8 @@ origin_parse parse_origin(std::string_view text) {
             }
             port = after.substr(1);
         }
-        if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
+        if (host.empty() ||
+            host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
             return fail("'" + std::string(text) + "' has an invalid IPv6 literal");
         }
     } else {
@@ -86,7 +90,8 @@ origin_parse parse_origin(std::string_view text) {
         }
         if (!std::all_of(host.begin(), host.end(), is_reg_name_char) || host.front() == '.' ||
             host.front() == '-' || host.find("..") != std::string_view::npos) {
-            return fail("'" + std::string(text) + "' has an invalid host name '" + std::string(host) + "'");
+            return fail("'" + std::string(text) + "' has an invalid host name '" +
+                        std::string(host) + "'");
         }
     }
     o.host = lower(host);
@@ -94,9 +99,10 @@ origin_parse parse_origin(std::string_view text) {
         return fail("'" + std::string(text) + "' has an empty port");
     }
     if (!port.empty()) {
-        if (port.size() > 5 || !std::all_of(port.begin(), port.end(),
-                                            [](char c) { return c >= '0' && c <= '9'; })) {
-            return fail("'" + std::string(text) + "' has an invalid port '" + std::string(port) + "'");
+        if (port.size() > 5 ||
+            !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return fail("'" + std::string(text) + "' has an invalid port '" + std::string(port) +
+                        "'");
         }
         const unsigned long value = std::stoul(std::string(port));
         if (value == 0 || value > 65535) {

@@ -14,7 +14,7 @@ namespace bcp {
 struct origin {
     std::string scheme;  ///< "http" or "https", lower case
     std::string host;    ///< lower-cased reg-name, IPv4 literal, or IPv6 literal without brackets
-    std::uint16_t port = 0;   ///< explicit or the scheme default
+    std::uint16_t port = 0;  ///< explicit or the scheme default
     bool explicit_port = false;
 
     bool tls() const { return scheme == "https"; }

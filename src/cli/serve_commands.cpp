@@ -1,0 +1,193 @@
+// serve, check and demo.
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "core/log.hpp"
+#include "demo/fake_node.hpp"
+#include "net/tls.hpp"
+#include "proxy/server.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace bcp::cli {
+namespace {
+
+constexpr const char* default_config = "/etc/bbb-cluster-proxy/config.yaml";
+
+void print_diagnostics(const config::load_result& r) {
+    for (const auto& d : r.diagnostics) {
+        std::cerr << d.to_string() << "\n";
+    }
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                                : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+// Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it.
+void serve_until_signal(proxy::server& srv) {
+    asio::io_context signals_ioc(1);
+    asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const error_code& ec, int sig) {
+        if (!ec) {
+            log::get("proxy")->info("signal {}: stopping gracefully", sig);
+            srv.stop();
+        }
+    });
+    std::thread waiter([&] { signals_ioc.run(); });
+    srv.wait();
+    signals_ioc.stop();
+    waiter.join();
+}
+
+int run_serve(const std::string& path, const std::string& ready_file, const std::string& level) {
+    auto loaded = config::load_file(path);
+    if (!loaded.ok()) {
+        print_diagnostics(loaded);
+        return 1;
+    }
+    const auto& cfg = *loaded.config;
+    if (!log::set_level(level.empty() ? cfg.log_level : level)) {
+        std::cerr << "unknown log level '" << level << "'\n";
+        return 2;
+    }
+    std::string error;
+    auto srv = proxy::server::create(cfg, error);
+    if (!srv) {
+        std::cerr << "bbb-cluster-proxy: " << error << "\n";
+        return 1;
+    }
+    srv->start();
+    auto eps = srv->endpoints();
+    std::string list;
+    for (std::size_t i = 0; i < eps.size(); ++i) {
+        const bool tls = cfg.listen[i].tls.has_value();
+        log::get("proxy")->info("listening on {}://{} ({} workers, {} nodes)",
+                                tls ? "https" : "http", endpoint_text(eps[i]), srv->worker_count(),
+                                cfg.nodes.size());
+        list += fmt::format("{}\"{}\"", i ? "," : "", endpoint_text(eps[i]));
+    }
+    if (!ready_file.empty()) {
+        // Written after every listener is bound, then renamed: a reader never sees half a file.
+        const std::string tmp = ready_file + ".tmp";
+        std::ofstream(tmp) << "{\"listen\":[" << list << "]}\n";
+        std::rename(tmp.c_str(), ready_file.c_str());
+    }
+    serve_until_signal(*srv);
+    log::get("proxy")->info("stopped");
+    return 0;
+}
+
+int run_check(const std::string& path) {
+    auto loaded = config::load_file(path);
+    if (!loaded.ok()) {
+        print_diagnostics(loaded);
+        std::cerr << path << ": " << loaded.diagnostics.size() << " error(s)\n";
+        return 1;
+    }
+    // Loading the TLS material catches what YAML validation cannot: unreadable PEM, a key that
+    // does not match its certificate.
+    int errors = 0;
+    for (const auto& l : loaded.config->listen) {
+        if (l.tls) {
+            auto r = net::make_server_context(l.tls->certificate, l.tls->private_key);
+            if (!r.context) {
+                std::cerr << fmt::format("{}:{}:{}: listen: {}\n", l.where.file, l.where.line,
+                                         l.where.column, r.error);
+                ++errors;
+            }
+        }
+    }
+    if (errors) {
+        return 1;
+    }
+    std::cout << fmt::format("{}: OK ({} node(s), {} listener(s))\n", path,
+                             loaded.config->nodes.size(), loaded.config->listen.size());
+    return 0;
+}
+
+int run_demo(std::uint16_t port) {
+    asio::io_context nodes_ioc(1);
+    demo::node_options a;
+    a.id = "bbb-01";
+    demo::node_options b;
+    b.id = "bbb-02";
+    demo::fake_node node1(nodes_ioc, a);
+    demo::fake_node node2(nodes_ioc, b);
+    node1.start();
+    node2.start();
+    std::thread nodes_thread([&] { nodes_ioc.run(); });
+
+    const std::string yaml = fmt::format(
+        "public_url: \"http://127.0.0.1:{0}\"\n"
+        "listen:\n  - address: \"127.0.0.1:{0}\"\n"
+        "nodes:\n"
+        "  - id: bbb-01\n    url: \"{1}\"\n"
+        "  - id: bbb-02\n    url: \"{2}\"\n"
+        "workers: 2\n",
+        port, node1.origin(), node2.origin());
+    auto loaded = config::load_string(yaml, "<demo>");
+    int rc = 0;
+    std::string error;
+    std::unique_ptr<proxy::server> srv;
+    if (!loaded.ok()) {
+        print_diagnostics(loaded);
+        rc = 1;
+    } else if (!(srv = proxy::server::create(*loaded.config, error))) {
+        std::cerr << "bbb-cluster-proxy demo: " << error << "\n";
+        rc = 1;
+    }
+    if (srv) {
+        srv->start();
+        const auto proxy_origin =
+            fmt::format("http://127.0.0.1:{}", srv->endpoints().front().port());
+        std::cout
+            << "bbb-cluster-proxy demo: the proxy in front of two simulated BBB nodes\n\n"
+            << "  through the proxy (one origin, one permission prompt):\n"
+            << "    bbb-01  " << proxy_origin << "/bbb-01/html5client/\n"
+            << "    bbb-02  " << proxy_origin << "/bbb-02/html5client/\n\n"
+            << "  the nodes directly (each its own origin, asks again):\n"
+            << "    bbb-01  " << node1.origin() << "/bbb-01/html5client/\n"
+            << "    bbb-02  " << node2.origin() << "/bbb-02/html5client/\n\n"
+            << "Open both proxy URLs, press \"Use microphone and camera\" on one, allow, then "
+               "on the other: no second prompt.\nCtrl-C to stop.\n"
+            << std::flush;
+        serve_until_signal(*srv);
+    }
+    node1.stop();
+    node2.stop();
+    nodes_thread.join();
+    return rc;
+}
+
+}  // namespace
+
+void register_serve_commands(CLI::App& app, int& exit_code) {
+    auto* serve = app.add_subcommand("serve", "Run the proxy");
+    static std::string config_path = default_config;
+    static std::string ready_file;
+    static std::string level;
+    serve->add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
+    serve->add_option("--ready-file", ready_file,
+                      "Write the bound addresses as JSON to this file once listening");
+    serve->add_option("--log-level", level, "Override log_level (trace, debug, info, warn, error)");
+    serve->callback([&exit_code] { exit_code = run_serve(config_path, ready_file, level); });
+
+    auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
+    static std::string check_path = default_config;
+    check->add_option("-c,--config", check_path, "Configuration file")->capture_default_str();
+    check->callback([&exit_code] { exit_code = run_check(check_path); });
+
+    auto* demo_cmd = app.add_subcommand("demo", "The proxy in front of two simulated BBB nodes");
+    static std::uint16_t port = 8080;
+    demo_cmd->add_option("-p,--port", port, "Proxy port on 127.0.0.1")->capture_default_str();
+    demo_cmd->callback([&exit_code] { exit_code = run_demo(port); });
+}
+
+}  // namespace bcp::cli

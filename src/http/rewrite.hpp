@@ -1,0 +1,61 @@
+#pragma once
+// Re-framing in both directions (SECURITY.md "Headers", DESIGN.md §2 steps 5–6). Heads are built
+// from parsed fields into a caller-owned string (reused across requests: no per-request
+// allocation once it has grown).
+
+#include "http/gate.hpp"
+#include "http/request_head.hpp"
+
+#include <boost/beast/http/fields.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace bcp::http {
+
+struct forward_context {
+    std::string_view upstream_authority;  ///< the node's "host[:port]": our Host header
+    std::string_view client_address;      ///< peer IP, for X-Forwarded-For
+    bool client_tls = false;              ///< X-Forwarded-Proto https/http
+    std::string_view public_authority;    ///< X-Forwarded-Host when the client sent no Host
+};
+
+/// Writes the request for the node into `out` (cleared first): request line with the validated raw
+/// target, our Host, the client's end-to-end fields minus hop-by-hop ones, minus those the client
+/// nominated in Connection, minus client X-Forwarded-*/Forwarded/X-Real-IP/Via/Expect; then ours:
+/// X-Forwarded-For/Proto/Host, Via, and for a WebSocket upgrade Connection/Upgrade.
+void build_upstream_request(const request_head& head, const gate_result& gate,
+                            const forward_context& ctx, std::string& out);
+
+/// How the body of a response is delimited towards the client.
+enum class framing {
+    none,  ///< no body (HEAD, 1xx, 204, 304) — Content-Length copied if the node sent it
+    content_length,  ///< Content-Length: n
+    chunked,         ///< Transfer-Encoding: chunked (HTTP/1.1 clients, unknown length)
+    close,           ///< delimited by closing the connection (HTTP/1.0 clients, unknown length)
+};
+
+struct response_context {
+    std::string_view node_origin;    ///< "https://bbb-01.example.com" (lower case, no slash)
+    std::string_view public_origin;  ///< "https://proxy.example.com"
+    std::string_view node_id;
+    std::span<const std::string> mounts;
+    framing body = framing::content_length;
+    std::uint64_t content_length = 0;  ///< with framing::content_length
+    bool keep_alive = true;            ///< false: add Connection: close
+    bool upgrade = false;              ///< a 101 to a WebSocket: keep Upgrade, Connection: upgrade
+};
+
+/// Writes the client's response head into `out` (cleared first). Upstream framing and hop-by-hop
+/// fields (and those named in the node's Connection) are dropped; Location is rewritten from the
+/// node's origin to the public origin when it points under one of the node's mounts.
+void build_response_head(unsigned status, std::string_view reason,
+                         const boost::beast::http::fields& fields, const response_context& ctx,
+                         std::string& out);
+
+/// The Location rewrite alone: returns the rewritten value, or `value` unchanged.
+std::string rewrite_location(std::string_view value, const response_context& ctx);
+
+}  // namespace bcp::http

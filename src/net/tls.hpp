@@ -1,0 +1,32 @@
+#pragma once
+// TLS contexts. Server side: TLS 1.2+, forward-secret AEAD suites only for TLS 1.2, ALPN
+// "http/1.1", released buffers on idle connections. Client side (to nodes): TLS 1.2+, peer
+// verification with host-name check and SNI (see prepare_client).
+
+#include "core/error.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+#include <memory>
+#include <string>
+
+namespace bcp::net {
+
+struct tls_result {
+    std::shared_ptr<boost::asio::ssl::context> context;  ///< null on failure
+    std::string error;                                   ///< what failed, naming the file
+};
+
+tls_result make_server_context(const std::string& certificate_file, const std::string& key_file);
+
+/// `ca_file` empty = the system's default trust store.
+tls_result make_client_context(bool verify, const std::string& ca_file);
+
+/// Sets SNI (unless `host` is an IP literal) and, when verifying, the host-name check on a client
+/// stream before its handshake. Returns false if OpenSSL refused the name.
+[[nodiscard]] bool prepare_client(boost::asio::ssl::stream<boost::asio::ip::tcp::socket>& stream,
+                                  const std::string& host, bool verify);
+
+}  // namespace bcp::net

@@ -1,0 +1,1 @@
+#include "observe/counters.hpp"

@@ -1,0 +1,285 @@
+#include "proxy/server.hpp"
+
+#include "core/log.hpp"
+#include "http/local_reply.hpp"
+#include "net/listener.hpp"
+#include "net/tls.hpp"
+#include "observe/counters.hpp"
+#include "proxy/session.hpp"
+#include "upstream/pool.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <thread>
+
+namespace bcp::proxy {
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+awaitable<void> run_session(std::unique_ptr<session> s) {
+    co_await s->run();
+}
+
+void log_session_failure(std::exception_ptr e) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::get("proxy")->error("session failed: {}", ex.what());
+    }
+}
+
+}  // namespace
+
+struct server::worker {
+    explicit worker(const upstream::pool_options& po)
+        : ioc(1), tick(ioc), pool(ioc.get_executor(), po) {}
+
+    asio::io_context ioc;
+    asio::steady_timer tick;               // housekeeping
+    std::vector<tcp::acceptor> acceptors;  // one per listener, same order as config
+    upstream::pool pool;
+    observe::counters counters;
+    worker_env env;
+    std::thread thread;
+    bool stopping = false;
+};
+
+struct server::impl {
+    config::proxy_config config;
+    std::shared_ptr<const settings> settings_;
+    std::unique_ptr<registry::table_holder> tables;
+    std::vector<std::shared_ptr<ssl::context>> listener_tls;  // per listener, null = plain
+    std::shared_ptr<ssl::context> client_tls;
+    std::vector<std::unique_ptr<worker>> workers;
+    std::vector<tcp::endpoint> endpoints;
+    std::atomic<std::size_t> open_connections{0};
+    std::atomic<bool> stop_requested{false};
+
+    awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls);
+    awaitable<void> housekeeping(worker& w);
+    awaitable<void> drain(worker& w);
+};
+
+server::server() : impl_(std::make_unique<impl>()) {}
+
+server::~server() {
+    stop();
+    wait();
+}
+
+std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::string& error) {
+    std::unique_ptr<server> srv(new server());
+    auto& m = *srv->impl_;
+    m.config = cfg;
+    m.settings_ = std::make_shared<const settings>(settings::from(cfg));
+    m.tables = std::make_unique<registry::table_holder>(
+        std::make_shared<const registry::node_table>(cfg.nodes));
+
+    for (const auto& l : cfg.listen) {
+        if (!l.tls) {
+            m.listener_tls.push_back(nullptr);
+            continue;
+        }
+        auto r = net::make_server_context(l.tls->certificate, l.tls->private_key);
+        if (!r.context) {
+            error = l.address + ": " + r.error;
+            return nullptr;
+        }
+        m.listener_tls.push_back(r.context);
+    }
+    auto client = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
+    if (!client.context) {
+        error = "upstream: " + client.error;
+        return nullptr;
+    }
+    m.client_tls = client.context;
+
+    upstream::pool_options po;
+    po.max_idle_per_node = cfg.upstream.max_idle_per_node;
+    po.idle_timeout = cfg.timeout.upstream_idle;
+    po.connect_timeout = cfg.timeout.upstream_connect;
+    po.tls = m.client_tls.get();
+    po.verify = cfg.upstream.verify;
+
+    const unsigned n =
+        cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+        auto w = std::make_unique<worker>(po);
+        w->env.config = m.settings_;
+        w->env.tables = m.tables.get();
+        w->env.pool = &w->pool;
+        w->env.counters = &w->counters;
+        w->env.open_connections = &m.open_connections;
+        m.workers.push_back(std::move(w));
+    }
+
+    // Port 0 means "any free port": the first worker's bind picks it, the others join that port.
+    for (const auto& l : cfg.listen) {
+        error_code ec;
+        const auto address = asio::ip::make_address(l.host, ec);
+        if (ec) {
+            error = l.address + ": invalid address";
+            return nullptr;
+        }
+        tcp::endpoint ep(address, l.port);
+        for (auto& w : m.workers) {
+            auto acceptor = net::open_listener(w->ioc, ep, error);
+            if (!acceptor.is_open()) {
+                return nullptr;
+            }
+            ep = acceptor.local_endpoint();
+            w->acceptors.push_back(std::move(acceptor));
+        }
+        m.endpoints.push_back(ep);
+    }
+    return srv;
+}
+
+void server::start() {
+    auto& m = *impl_;
+    for (auto& wp : m.workers) {
+        worker& w = *wp;
+        for (std::size_t i = 0; i < w.acceptors.size(); ++i) {
+            asio::co_spawn(w.ioc, m.accept_loop(w, w.acceptors[i], m.listener_tls[i].get()),
+                           asio::detached);
+        }
+        asio::co_spawn(w.ioc, m.housekeeping(w), asio::detached);
+        w.thread = std::thread([&w] { w.ioc.run(); });
+    }
+}
+
+void server::stop() {
+    auto& m = *impl_;
+    if (m.stop_requested.exchange(true)) {
+        return;
+    }
+    for (auto& wp : m.workers) {
+        worker& w = *wp;
+        asio::co_spawn(w.ioc, m.drain(w), asio::detached);
+    }
+}
+
+void server::wait() {
+    for (auto& w : impl_->workers) {
+        if (w->thread.joinable()) {
+            w->thread.join();
+        }
+    }
+}
+
+std::vector<tcp::endpoint> server::endpoints() const {
+    return impl_->endpoints;
+}
+
+unsigned server::worker_count() const {
+    return static_cast<unsigned>(impl_->workers.size());
+}
+
+totals server::counters() const {
+    totals t;
+    const auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    for (const auto& w : impl_->workers) {
+        const auto& c = w->counters;
+        t.connections_accepted += get(c.connections_accepted);
+        t.connections_refused += get(c.connections_refused);
+        t.connections_active += get(c.connections_active);
+        t.requests += get(c.requests);
+        t.responses_2xx += get(c.responses_2xx);
+        t.responses_3xx += get(c.responses_3xx);
+        t.responses_4xx += get(c.responses_4xx);
+        t.responses_5xx += get(c.responses_5xx);
+        t.rejected += get(c.rejected);
+        t.not_found += get(c.not_found);
+        t.upstream_errors += get(c.upstream_errors);
+        t.upstream_timeouts += get(c.upstream_timeouts);
+        t.upstream_retries += get(c.upstream_retries);
+        t.client_timeouts += get(c.client_timeouts);
+        t.tunnels_opened += get(c.tunnels_opened);
+        t.tunnels_active += get(c.tunnels_active);
+        t.bytes_to_clients += get(c.bytes_to_clients);
+        t.upstream_connects += get(w->pool.stats().connects);
+        t.upstream_reuses += get(w->pool.stats().reuses);
+    }
+    return t;
+}
+
+awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls) {
+    const std::size_t cap = settings_->max_connections;
+    while (true) {
+        auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+        if (ec) {
+            if (!acceptor.is_open() || ec == asio::error::operation_aborted) {
+                co_return;
+            }
+            // Out of file descriptors or similar: back off instead of spinning on accept.
+            log::get("proxy")->warn("accept failed: {}", ec.message());
+            asio::steady_timer pause(w.ioc, std::chrono::milliseconds(50));
+            co_await pause.async_wait(use_nothrow);
+            continue;
+        }
+        observe::bump(w.counters.connections_accepted);
+        if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cap) {
+            open_connections.fetch_sub(1, std::memory_order_relaxed);
+            observe::bump(w.counters.connections_refused);
+            // A plain 503 on a fresh socket fits the empty send buffer: write it without waiting.
+            if (tls == nullptr) {
+                const std::string bytes = http::make_local_reply(503, {});
+                error_code ignored;
+                socket.non_blocking(true, ignored);
+                socket.write_some(asio::buffer(bytes), ignored);
+            }
+            error_code ignored;
+            socket.close(ignored);
+            continue;
+        }
+        auto s = std::make_unique<session>(w.env, std::move(socket), tls);
+        asio::co_spawn(w.ioc, run_session(std::move(s)), log_session_failure);
+    }
+}
+
+awaitable<void> server::impl::housekeeping(worker& w) {
+    while (!w.stopping) {
+        w.tick.expires_after(std::chrono::seconds(1));
+        co_await w.tick.async_wait(use_nothrow);
+        w.pool.expire_idle();
+    }
+}
+
+awaitable<void> server::impl::drain(worker& w) {
+    for (auto& a : w.acceptors) {
+        error_code ignored;
+        a.close(ignored);
+    }
+    w.env.draining = true;
+    for (auto* s : w.env.sessions) {
+        s->close_if_idle();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + settings_->timeout.shutdown;
+    asio::steady_timer timer(w.ioc);
+    while (!w.env.sessions.empty()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            // Copy: abort() makes sessions finish, which erases them from the list.
+            const std::vector<session*> left(w.env.sessions.begin(), w.env.sessions.end());
+            for (auto* s : left) {
+                s->abort();
+            }
+        } else {
+            for (auto* s : w.env.sessions) {
+                s->close_if_idle();
+            }
+        }
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(use_nothrow);
+    }
+    w.pool.clear();
+    w.stopping = true;
+    w.tick.cancel();
+}
+
+}  // namespace bcp::proxy

@@ -1,0 +1,503 @@
+#include "proxy/session.hpp"
+
+#include "core/log.hpp"
+#include "http/gate.hpp"
+#include "http/local_reply.hpp"
+#include "http/rewrite.hpp"
+#include "net/listener.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include <array>
+#include <optional>
+
+namespace bcp::proxy {
+namespace bhttp = boost::beast::http;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr std::size_t read_chunk = 4096;         // client head reads
+constexpr std::size_t body_chunk = 64 * 1024;    // response body relay buffer
+constexpr std::size_t tunnel_chunk = 16 * 1024;  // per direction
+
+using response_parser = bhttp::response_parser<bhttp::buffer_body>;
+
+// An error on a pooled connection before the node sent anything means the node closed it while
+// it was idle (a race the pool's check cannot exclude). The request was not processed: retrying
+// once on a fresh connection is safe for GET/HEAD (RFC 9110 §9.2.2).
+bool is_stale_connection_error(const error_code& ec) {
+    return ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
+           ec == asio::error::broken_pipe || ec == asio::error::eof;
+}
+
+std::string chunk_header(std::size_t n) {
+    char buf[24];
+    const int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
+    return std::string(buf, static_cast<std::size_t>(len));
+}
+
+}  // namespace
+
+struct session::exchange {
+    http::gate_result gate;
+    std::shared_ptr<const registry::node_table> table;  // keeps *node alive during the exchange
+    const registry::node_entry* node = nullptr;
+    std::unique_ptr<upstream::connection> up;
+    std::optional<net::watchdog> up_dog;
+    std::optional<response_parser> parser;
+    bool pooled = false;
+    unsigned status = 0;
+    bool keep_client = false;  // result: serve another request on this client connection
+};
+
+session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context* tls)
+    : env_(env),
+      settings_(env.config),
+      client_(tls ? net::stream(std::move(socket), *tls) : net::stream(std::move(socket))),
+      client_dog_(client_.get_executor(), [this] { client_.close(); }),
+      tls_(tls != nullptr) {
+    error_code ec;
+    const auto remote = client_.socket().remote_endpoint(ec);
+    peer_ = ec ? "unknown" : remote.address().to_string();
+    self_ = env_.sessions.insert(env_.sessions.end(), this);
+    observe::bump(env_.counters->connections_active);
+}
+
+session::~session() {
+    env_.sessions.erase(self_);
+    env_.counters->connections_active.fetch_sub(1, std::memory_order_relaxed);
+    env_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+}
+
+void session::close_if_idle() {
+    if (idle_) {
+        client_.close();
+    }
+}
+
+void session::abort() {
+    client_.close();
+    if (active_upstream_ != nullptr) {
+        active_upstream_->stream.close();
+    }
+}
+
+awaitable<void> session::run() {
+    net::tune_socket(client_.socket());
+    co_await (serve() || client_dog_.run());
+    client_.close();
+}
+
+awaitable<void> session::serve() {
+    const auto& s = *settings_;
+    if (client_.is_tls()) {
+        client_dog_.arm(s.timeout.client_head);
+        auto [ec] = co_await client_.tls()->async_handshake(boost::asio::ssl::stream_base::server,
+                                                            use_nothrow);
+        if (ec) {
+            co_return;  // scanners, old clients, timeouts: nothing to answer
+        }
+    }
+    bool first = true;
+    while (true) {
+        if (!co_await read_head(first)) {
+            co_return;
+        }
+        first = false;
+        const bool keep = co_await handle_request();
+        in_.consume(head_.size);
+        head_.clear();
+        if (!keep || env_.draining) {
+            co_return;
+        }
+    }
+}
+
+// Reads until a complete, valid head is at the front of in_. Answers invalid heads itself.
+// Returns false when the connection should close.
+awaitable<bool> session::read_head(bool first) {
+    const auto& s = *settings_;
+    bool waiting_for_first_byte = in_.size() == 0;
+    if (waiting_for_first_byte) {
+        in_.shrink_to_fit();  // idle connections hold no buffer
+        client_dog_.arm(first ? s.timeout.client_head : s.timeout.client_idle);
+        idle_ = !first;
+    } else {
+        client_dog_.arm(s.timeout.client_head);
+    }
+    while (true) {
+        if (in_.size() != 0) {
+            const std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
+            const auto pr = http::parse_request_head(raw, s.head, head_);
+            if (pr.state == http::parse_state::complete) {
+                idle_ = false;
+                observe::bump(env_.counters->requests);
+                co_return true;
+            }
+            if (pr.state == http::parse_state::invalid) {
+                idle_ = false;
+                observe::bump(env_.counters->rejected);
+                co_await reply(pr.status, false);
+                co_return false;
+            }
+        }
+        const std::size_t room = std::min(read_chunk, s.head.max_bytes - in_.size());
+        auto [ec, n] = co_await client_.async_read_some(in_.prepare(room), use_nothrow);
+        in_.commit(n);
+        if (ec) {
+            if (client_dog_.fired()) {
+                observe::bump(env_.counters->client_timeouts);
+            }
+            co_return false;
+        }
+        if (waiting_for_first_byte && n > 0) {
+            // The idle wait is over; the head deadline runs from the first byte (slowloris).
+            waiting_for_first_byte = false;
+            idle_ = false;
+            client_dog_.arm(s.timeout.client_head);
+        }
+    }
+}
+
+awaitable<bool> session::write_client(std::string_view bytes) {
+    client_dog_.arm(settings_->timeout.client_send);
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), use_nothrow);
+    client_dog_.disarm();
+    co_return !ec;
+}
+
+awaitable<bool> session::reply(unsigned status, bool keep_alive, std::string_view node_id,
+                               std::string_view extra_headers) {
+    env_.counters->count_status(status);
+    http::local_reply_options o;
+    o.head_method = head_.method == "HEAD";
+    o.close = !keep_alive;
+    o.node_id = node_id;
+    o.extra_headers = extra_headers;
+    const std::string bytes = http::make_local_reply(status, o);
+    const bool ok = co_await write_client(bytes);
+    co_return ok&& keep_alive;
+}
+
+awaitable<bool> session::handle_request() {
+    exchange x;
+    x.gate = http::inspect(head_, settings_->gate);
+    if (x.gate.status != 0) {
+        observe::bump(env_.counters->rejected);
+        const std::string_view allow = x.gate.status == 405 ? "Allow: GET, HEAD\r\n" : "";
+        co_return co_await reply(x.gate.status, false, {}, allow);
+    }
+    x.table = env_.tables->get();
+    x.node = x.table->find(x.gate.target.first);
+    if (x.node == nullptr || !x.node->has_mount(x.gate.target.second)) {
+        // Routing miss: a legitimate client may still send good requests on this connection.
+        observe::bump(env_.counters->not_found);
+        co_return co_await reply(404, x.gate.keep_alive && !x.gate.websocket);
+    }
+    const bool keep = co_await forward(x);
+    co_return keep;
+}
+
+// Sends the request upstream on a pooled or new connection and reads the response head into
+// x.parser. Retries once on a fresh connection when a pooled one turns out to be stale. Answers
+// the client itself (502/504) and returns false on failure.
+awaitable<bool> session::send_upstream(exchange& x) {
+    const auto& s = *settings_;
+    const auto& node = *x.node;
+    http::forward_context fc;
+    fc.upstream_authority = node.authority;
+    fc.client_address = peer_;
+    fc.client_tls = tls_;
+    fc.public_authority = s.public_authority;
+    http::build_upstream_request(head_, x.gate, fc, scratch_);
+
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        x.up = env_.pool->take(node.pool_key);
+        x.pooled = x.up != nullptr;
+        if (!x.up) {
+            const upstream::target t{node.pool_key, node.upstream.host, node.upstream.port,
+                                     node.upstream.tls()};
+            auto c = co_await env_.pool->connect(t);
+            if (!c.conn) {
+                const bool timeout = c.ec == errc::timeout;
+                observe::bump(timeout ? env_.counters->upstream_timeouts
+                                      : env_.counters->upstream_errors);
+                log::get("proxy")->debug("node {}: {}", node.id, c.message);
+                co_await reply(timeout ? 504 : 502, false, node.id);
+                co_return false;
+            }
+            x.up = std::move(c.conn);
+        }
+        active_upstream_ = x.up.get();
+        x.up->requests++;
+
+        x.up_dog->reset();
+        x.up_dog->arm(s.timeout.upstream_response);
+        auto [wec, wn] =
+            co_await asio::async_write(x.up->stream, asio::buffer(scratch_), use_nothrow);
+        if (!wec) {
+            x.parser.emplace();
+            x.parser->header_limit(static_cast<std::uint32_t>(s.max_response_header_bytes));
+            x.parser->body_limit(boost::none);  // bodies are streamed, never held whole
+            if (x.gate.head_method) {
+                x.parser->skip(true);
+            }
+            error_code rec;
+            // Interim 1xx responses (other than 101) are consumed here: nothing we forward waits
+            // for 100-continue, and 103 hints are optional (RFC 9110 §15.2).
+            while (true) {
+                auto [ec, n] = co_await bhttp::async_read_header(x.up->stream, x.up->buffer,
+                                                                 *x.parser, use_nothrow);
+                rec = ec;
+                if (ec) {
+                    break;
+                }
+                const unsigned st = x.parser->get().result_int();
+                if (st >= 100 && st < 200 && st != 101) {
+                    x.parser.emplace();
+                    x.parser->header_limit(static_cast<std::uint32_t>(s.max_response_header_bytes));
+                    x.parser->body_limit(boost::none);
+                    if (x.gate.head_method) {
+                        x.parser->skip(true);
+                    }
+                    continue;
+                }
+                break;
+            }
+            if (!rec) {
+                co_return true;
+            }
+            wec = rec;
+            if (x.parser->got_some()) {
+                wec = bhttp::error::partial_message;
+            }
+        }
+        const bool timed_out = x.up_dog->fired();
+        x.up->stream.close();
+        x.up.reset();
+        active_upstream_ = nullptr;
+        if (!timed_out && x.pooled && attempt == 0 && is_stale_connection_error(wec)) {
+            observe::bump(env_.counters->upstream_retries);
+            continue;
+        }
+        observe::bump(timed_out ? env_.counters->upstream_timeouts
+                                : env_.counters->upstream_errors);
+        log::get("proxy")->debug("node {}: {}", node.id,
+                                 timed_out ? std::string("response timed out") : wec.message());
+        co_await reply(timed_out ? 504 : 502, false, node.id);
+        co_return false;
+    }
+    co_return false;  // unreachable: the second attempt always returns
+}
+
+awaitable<bool> session::forward(exchange& x) {
+    x.up_dog.emplace(client_.get_executor(), [&x] {
+        if (x.up) {
+            x.up->stream.close();
+        }
+    });
+    bool keep = false;
+    auto work = [&]() -> awaitable<void> {
+        if (!co_await send_upstream(x)) {
+            co_return;
+        }
+        keep = co_await relay_response(x);
+    };
+    co_await (work() || x.up_dog->run());
+    active_upstream_ = nullptr;
+    co_return keep;
+}
+
+// Relays the response whose head is in x.parser. Returns whether the client connection stays open.
+awaitable<bool> session::relay_response(exchange& x) {
+    const auto& s = *settings_;
+    auto& p = *x.parser;
+    const auto& res = p.get();
+    const unsigned status = res.result_int();
+    x.status = status;
+
+    http::response_context rc;
+    rc.node_origin = x.node->origin_text;
+    rc.public_origin = s.public_origin;
+    rc.node_id = x.node->id;
+    rc.mounts = x.node->mounts;
+
+    if (status == 101) {
+        // A 101 is only acceptable as the answer to a valid WebSocket upgrade we forwarded, with
+        // the accept value for the client's key (SECURITY.md "WebSocket").
+        bool upgrade_ok = false;
+        http::for_each_list_token(res[bhttp::field::upgrade], [&](std::string_view t) {
+            upgrade_ok = upgrade_ok || http::iequals(t, "websocket");
+        });
+        const bool accept_ok =
+            x.gate.websocket && res[bhttp::field::sec_websocket_accept] ==
+                                    http::websocket_accept(head_.find("sec-websocket-key"));
+        if (!upgrade_ok || !accept_ok) {
+            x.up->stream.close();
+            observe::bump(env_.counters->upstream_errors);
+            co_await reply(502, false, x.node->id);
+            co_return false;
+        }
+        rc.body = http::framing::none;
+        rc.upgrade = true;
+        http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
+        env_.counters->count_status(status);
+        if (!co_await write_client(scratch_)) {
+            co_return false;
+        }
+        co_await tunnel(x);
+        co_return false;
+    }
+
+    const bool no_body = x.gate.head_method || status == 204 || status == 304;
+    http::framing framing;
+    if (no_body) {
+        framing = http::framing::none;
+    } else if (p.content_length()) {
+        framing = http::framing::content_length;
+        rc.content_length = *p.content_length();
+    } else if (head_.version == 11) {
+        framing = http::framing::chunked;
+    } else {
+        framing = http::framing::close;
+    }
+    rc.body = framing;
+    // After a WebSocket attempt that the node refused, the client connection is not reused: it
+    // announced an upgrade and may not expect an ordinary response stream to continue.
+    const bool keep_client = x.gate.keep_alive && !x.gate.websocket && head_.version == 11 &&
+                             framing != http::framing::close && !env_.draining;
+    rc.keep_alive = keep_client;
+    http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
+    env_.counters->count_status(status);
+    if (!co_await write_client(scratch_)) {
+        co_return false;
+    }
+
+    if (!p.is_done()) {
+        auto buf = std::make_unique<char[]>(body_chunk);
+        while (!p.is_done()) {
+            p.get().body().data = buf.get();
+            p.get().body().size = body_chunk;
+            x.up_dog->arm(s.timeout.upstream_read);
+            auto [ec, n] = co_await bhttp::async_read(x.up->stream, x.up->buffer, p, use_nothrow);
+            if (ec == bhttp::error::need_buffer) {
+                ec = {};
+            }
+            const std::size_t got = body_chunk - p.get().body().size;
+            if (got != 0) {
+                bool ok;
+                if (framing == http::framing::chunked) {
+                    const std::string size_line = chunk_header(got);
+                    const std::array<asio::const_buffer, 3> parts{asio::buffer(size_line),
+                                                                  asio::buffer(buf.get(), got),
+                                                                  asio::buffer("\r\n", 2)};
+                    client_dog_.arm(s.timeout.client_send);
+                    auto [wec, wn] = co_await asio::async_write(client_, parts, use_nothrow);
+                    ok = !wec;
+                } else {
+                    client_dog_.arm(s.timeout.client_send);
+                    auto [wec, wn] = co_await asio::async_write(
+                        client_, asio::buffer(buf.get(), got), use_nothrow);
+                    ok = !wec;
+                }
+                client_dog_.disarm();
+                if (!ok) {
+                    x.up->stream.close();  // the client left: the rest of this body is unwanted
+                    co_return false;
+                }
+                observe::bump(env_.counters->bytes_to_clients, got);
+            }
+            if (ec) {
+                // The node failed mid-body: the client already has our head, so the only honest
+                // signal left is to close its connection without a clean end (SECURITY.md).
+                x.up->stream.close();
+                observe::bump(x.up_dog->fired() ? env_.counters->upstream_timeouts
+                                                : env_.counters->upstream_errors);
+                co_return false;
+            }
+        }
+        x.up_dog->disarm();
+        if (framing == http::framing::chunked) {
+            if (!co_await write_client("0\r\n\r\n")) {
+                co_return false;
+            }
+        }
+    }
+    x.up_dog->disarm();
+
+    // Back to the pool only after a cleanly delimited response with nothing left over.
+    if (p.is_done() && p.keep_alive() && !x.gate.websocket && x.up->buffer.size() == 0 &&
+        !x.parser->need_eof()) {
+        active_upstream_ = nullptr;
+        env_.pool->give_back(x.node->pool_key, std::move(x.up));
+    } else {
+        x.up->stream.close();
+    }
+    co_return keep_client;
+}
+
+awaitable<void> session::tunnel(exchange& x) {
+    const auto& s = *settings_;
+    observe::bump(env_.counters->tunnels_opened);
+    observe::bump(env_.counters->tunnels_active);
+    auto& up = *x.up;
+    net::watchdog idle_dog(client_.get_executor(), [&] {
+        client_.close();
+        up.stream.close();
+    });
+    client_dog_.disarm();
+    x.up_dog->disarm();
+    idle_dog.arm(s.timeout.tunnel_idle);
+
+    // Bytes that arrived behind the heads belong to the tunnel.
+    const std::size_t client_extra = in_.size() - head_.size;
+    bool ok = true;
+    if (client_extra != 0) {
+        const auto* start = static_cast<const char*>(in_.data().data()) + head_.size;
+        auto [ec, n] =
+            co_await asio::async_write(up.stream, asio::buffer(start, client_extra), use_nothrow);
+        ok = !ec;
+        in_.consume(client_extra);
+    }
+    if (ok && up.buffer.size() != 0) {
+        auto [ec, n] = co_await asio::async_write(client_, up.buffer.data(), use_nothrow);
+        ok = !ec;
+        up.buffer.consume(up.buffer.size());
+    }
+
+    // One pump per direction; when either side ends, both sockets close so the other pump ends
+    // too (no reliance on per-operation cancellation support of the TLS stream).
+    auto pump = [&](net::stream& from, net::stream& to) -> awaitable<void> {
+        auto buf = std::make_unique<char[]>(tunnel_chunk);
+        while (true) {
+            auto [rec, n] =
+                co_await from.async_read_some(asio::buffer(buf.get(), tunnel_chunk), use_nothrow);
+            if (n != 0) {
+                idle_dog.arm(s.timeout.tunnel_idle);
+                auto [wec, wn] =
+                    co_await asio::async_write(to, asio::buffer(buf.get(), n), use_nothrow);
+                if (wec) {
+                    break;
+                }
+            }
+            if (rec) {
+                break;
+            }
+        }
+        client_.close();
+        up.stream.close();
+    };
+    if (ok) {
+        co_await ((pump(client_, up.stream) && pump(up.stream, client_)) || idle_dog.run());
+    }
+    up.stream.close();
+    env_.counters->tunnels_active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace bcp::proxy

@@ -1,0 +1,77 @@
+#pragma once
+// One client connection, from accept to close (DESIGN.md §2). A session lives on one worker
+// thread; everything it touches (pool, counters) belongs to that worker.
+
+#include "core/asio.hpp"
+#include "net/stream.hpp"
+#include "net/watchdog.hpp"
+#include "observe/counters.hpp"
+#include "proxy/settings.hpp"
+#include "registry/node_table.hpp"
+#include "upstream/pool.hpp"
+
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <list>
+#include <memory>
+#include <string>
+
+namespace bcp::proxy {
+
+class session;
+
+/// Per-worker state shared by its sessions. Owned by the worker; outlives every session.
+struct worker_env {
+    std::shared_ptr<const settings> config;  ///< replaced on reload (new sessions see the new one)
+    registry::table_holder* tables = nullptr;
+    upstream::pool* pool = nullptr;
+    observe::counters* counters = nullptr;
+    std::atomic<std::size_t>* open_connections = nullptr;  ///< all workers together
+    std::list<session*> sessions;  ///< live sessions, for drain and hard stop
+    bool draining = false;
+};
+
+class session {
+  public:
+    /// `tls` is the listener's server context, or nullptr for plain HTTP.
+    session(worker_env& env, tcp::socket socket, boost::asio::ssl::context* tls);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    /// Serves the connection until it closes. Never throws for peer-caused conditions.
+    awaitable<void> run();
+
+    /// Drain: close now if waiting for a request, otherwise after the current response.
+    void close_if_idle();
+    /// Hard stop: close the client and any upstream/tunnel connection now.
+    void abort();
+
+  private:
+    struct exchange;
+    awaitable<void> serve();
+    awaitable<bool> read_head(bool first);
+    awaitable<bool> handle_request();
+    awaitable<bool> write_client(std::string_view bytes);
+    awaitable<bool> reply(unsigned status, bool keep_alive, std::string_view node_id = {},
+                          std::string_view extra_headers = {});
+    awaitable<bool> forward(exchange& x);
+    awaitable<bool> send_upstream(exchange& x);
+    awaitable<bool> relay_response(exchange& x);
+    awaitable<void> tunnel(exchange& x);
+
+    worker_env& env_;
+    std::shared_ptr<const settings> settings_;
+    net::stream client_;
+    net::watchdog client_dog_;
+    boost::beast::flat_buffer in_;
+    http::request_head head_;
+    std::string scratch_;
+    std::string peer_;
+    upstream::connection* active_upstream_ = nullptr;  ///< for abort()
+    std::list<session*>::iterator self_;
+    bool idle_ = false;
+    bool tls_ = false;
+};
+
+}  // namespace bcp::proxy

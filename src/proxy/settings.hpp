@@ -1,0 +1,40 @@
+#pragma once
+// What a session needs from the configuration, in the data path's own terms (http/, net/ and
+// upstream/ never see YAML; DESIGN.md §3).
+
+#include "config/config.hpp"
+#include "http/gate.hpp"
+#include "http/request_head.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace bcp::proxy {
+
+struct settings {
+    http::gate_options gate;
+    http::head_limits head;
+    config::timeouts timeout;
+    std::size_t max_connections = 0;
+    std::size_t max_response_header_bytes = 0;
+    std::string public_origin;     ///< "https://proxy.example.com"
+    std::string public_authority;  ///< "proxy.example.com"
+
+    static settings from(const config::proxy_config& c);
+};
+
+inline settings settings::from(const config::proxy_config& c) {
+    settings s;
+    s.gate.server_names = c.server_names;
+    s.head.max_bytes = c.limit.max_header_bytes;
+    s.head.max_fields = c.limit.max_headers;
+    s.head.max_target = std::min<std::size_t>(8'192, c.limit.max_header_bytes);
+    s.timeout = c.timeout;
+    s.max_connections = c.limit.max_connections;
+    s.max_response_header_bytes = c.limit.max_response_header_bytes;
+    s.public_origin = c.public_origin.to_string();
+    s.public_authority = c.public_origin.authority();
+    return s;
+}
+
+}  // namespace bcp::proxy

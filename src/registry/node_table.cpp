@@ -1,0 +1,37 @@
+#include "registry/node_table.hpp"
+
+#include <algorithm>
+
+namespace bcp::registry {
+
+bool node_entry::has_mount(std::string_view mount) const {
+    return std::find(mounts.begin(), mounts.end(), mount) != mounts.end();
+}
+
+node_table::node_table(const std::vector<config::node>& nodes) {
+    nodes_.reserve(nodes.size());
+    for (const auto& n : nodes) {
+        node_entry e;
+        e.id = n.id;
+        e.upstream = n.upstream;
+        e.origin_text = n.upstream.to_string();
+        e.authority = n.upstream.authority();
+        e.mounts = n.mounts;
+        e.pool_key = n.id + " " + e.origin_text;
+        nodes_.push_back(std::move(e));
+    }
+    std::sort(nodes_.begin(), nodes_.end(),
+              [](const node_entry& a, const node_entry& b) { return a.id < b.id; });
+}
+
+const node_entry* node_table::find(std::string_view id) const {
+    auto it =
+        std::lower_bound(nodes_.begin(), nodes_.end(), id,
+                         [](const node_entry& e, std::string_view key) { return e.id < key; });
+    if (it == nodes_.end() || it->id != id) {
+        return nullptr;
+    }
+    return &*it;
+}
+
+}  // namespace bcp::registry

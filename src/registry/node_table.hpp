@@ -1,0 +1,59 @@
+#pragma once
+// The node table: which node ids exist and where each one is. Requests read an immutable snapshot
+// (shared_ptr<const node_table>); a reload builds a new table and swaps it in atomically, so a
+// request in flight keeps the table it started with.
+
+#include "config/config.hpp"
+#include "core/origin.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bcp::registry {
+
+struct node_entry {
+    std::string id;
+    origin upstream;
+    std::string origin_text;  ///< upstream.to_string(): for Location rewriting
+    std::string authority;    ///< upstream.authority(): the Host header we send
+    std::vector<std::string> mounts;
+    /// Identifies "the same node at the same address": upstream pools are keyed by it, so a node
+    /// whose URL changes on reload never reuses connections to its old address.
+    std::string pool_key;
+
+    bool has_mount(std::string_view mount) const;
+};
+
+class node_table {
+  public:
+    node_table() = default;
+    explicit node_table(const std::vector<config::node>& nodes);
+
+    /// Exact, case-sensitive match; nullptr when unknown.
+    const node_entry* find(std::string_view id) const;
+    const std::vector<node_entry>& nodes() const { return nodes_; }
+
+  private:
+    std::vector<node_entry> nodes_;  // sorted by id
+};
+
+/// Holds the current snapshot; readers and the reloader may be on any thread.
+class table_holder {
+  public:
+    explicit table_holder(std::shared_ptr<const node_table> initial)
+        : current_(std::move(initial)) {}
+    std::shared_ptr<const node_table> get() const {
+        return current_.load(std::memory_order_acquire);
+    }
+    void set(std::shared_ptr<const node_table> next) {
+        current_.store(std::move(next), std::memory_order_release);
+    }
+
+  private:
+    std::atomic<std::shared_ptr<const node_table>> current_;
+};
+
+}  // namespace bcp::registry

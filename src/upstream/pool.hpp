@@ -1,0 +1,91 @@
+#pragma once
+// Upstream connections to nodes: one pool per worker thread (never shared, so no locks), keyed by
+// node (registry::node_entry::pool_key). A connection is either lent out (owned by one request)
+// or idle in the pool. Rules (SECURITY.md "Reuse and framing"): one request in flight per
+// connection; a connection goes back only after a cleanly delimited response; an idle connection
+// that the node closed is detected before it is lent.
+
+#include "core/asio.hpp"
+#include "core/error.hpp"
+#include "net/stream.hpp"
+
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace bcp::upstream {
+
+struct connection {
+    explicit connection(net::stream s) : stream(std::move(s)) {}
+    net::stream stream;
+    boost::beast::flat_buffer buffer;  ///< bytes read from the node, not yet consumed
+    std::chrono::steady_clock::time_point idle_since;
+    std::uint64_t requests = 0;  ///< requests sent on this connection so far
+};
+
+struct pool_options {
+    std::size_t max_idle_per_node = 64;
+    std::chrono::milliseconds idle_timeout{30'000};
+    std::chrono::milliseconds connect_timeout{5'000};
+    boost::asio::ssl::context* tls = nullptr;  ///< for https nodes; must outlive the pool
+    bool verify = true;
+};
+
+struct target {
+    const std::string& pool_key;
+    const std::string& host;  ///< DNS name or IP literal
+    std::uint16_t port;
+    bool tls;
+};
+
+/// Written by the owning worker only; atomics so that reporting may read them from any thread.
+struct pool_stats {
+    std::atomic<std::uint64_t> connects{0};        ///< new connections established
+    std::atomic<std::uint64_t> connect_errors{0};  ///< failed connects (incl. TLS, timeouts)
+    std::atomic<std::uint64_t> reuses{0};          ///< requests sent on a pooled connection
+    std::atomic<std::uint64_t> stale{0};           ///< pooled connections found closed/expired
+    std::atomic<std::size_t> idle{0};              ///< connections idle right now
+};
+
+class pool {
+  public:
+    pool(asio::any_io_executor executor, pool_options options);
+
+    /// An idle, still-open connection to this node, or nullptr.
+    std::unique_ptr<connection> take(const std::string& pool_key);
+
+    /// Returns a connection whose last response was cleanly delimited. Dropped when the pool for
+    /// this node is full.
+    void give_back(const std::string& pool_key, std::unique_ptr<connection> c);
+
+    /// Opens a new connection (resolve, connect, TLS handshake with SNI and verification) within
+    /// the connect timeout. errc::timeout when it expired, errc::upstream_failed otherwise; the
+    /// message names the failing step.
+    struct connect_result {
+        std::unique_ptr<connection> conn;
+        error_code ec;
+        std::string message;
+    };
+    awaitable<connect_result> connect(const target& t);
+
+    /// Closes idle connections older than the idle timeout (called periodically by the worker).
+    void expire_idle();
+    /// Closes every idle connection (shutdown, reload).
+    void clear();
+
+    const pool_stats& stats() const { return stats_; }
+
+  private:
+    asio::any_io_executor executor_;
+    pool_options options_;
+    std::unordered_map<std::string, std::deque<std::unique_ptr<connection>>> idle_;
+    pool_stats stats_;
+};
+
+}  // namespace bcp::upstream
