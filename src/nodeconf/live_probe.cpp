@@ -1,0 +1,180 @@
+#include "nodeconf/live_probe.hpp"
+
+#include "core/asio.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (its frame allocator
+// pairs a custom operator new with the matching delete; GCC bug 104872 and friends).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace bcp::nodeconf {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = boost::asio::ssl;
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+awaitable<void> fetch(ssl::context& tls, origin o, std::string target,
+                      std::map<std::string, std::string> headers, std::chrono::seconds timeout,
+                      expected<http_response>& out) {
+    auto ex = co_await asio::this_coro::executor;
+    auto fail = [&](const std::string& step, const error_code& ec) {
+        out = problem{{}, 0, o.to_string() + target + ": " + step + ": " + ec.message()};
+    };
+    tcp::resolver resolver(ex);
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(o.host, std::to_string(o.port), use_nothrow);
+    if (rec) {
+        fail("resolve", rec);
+        co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(ex, tls);
+    // SNI and host-name verification, as a browser does.
+    SSL_set_tlsext_host_name(stream.native_handle(), o.host.c_str());
+    stream.set_verify_mode(ssl::verify_peer);
+    stream.set_verify_callback(ssl::host_name_verification(o.host));
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(endpoints, use_nothrow);
+    (void)ep;
+    if (cec) {
+        fail("connect", cec);
+        co_return;
+    }
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow);
+    if (hec) {
+        fail("TLS handshake", hec);
+        co_return;
+    }
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, o.authority());
+    req.set(http::field::user_agent, "bbb-cluster-proxy node check --live");
+    for (const auto& [name, value] : headers) {
+        req.set(name, value);
+    }
+    auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
+    (void)wn;
+    if (wec) {
+        fail("send", wec);
+        co_return;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(16 * 1024 * 1024);
+    auto [rdec, rn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+    (void)rn;
+    if (rdec) {
+        fail("read", rdec);
+        co_return;
+    }
+    http_response r;
+    r.status = static_cast<int>(parser.get().result_int());
+    for (const auto& f : parser.get()) {
+        r.headers[lower(std::string(f.name_string()))] = std::string(f.value());
+    }
+    r.body = parser.get().body();
+    out = std::move(r);
+    // A polite shutdown is not worth waiting for on a probe.
+}
+
+}  // namespace
+
+expected<http_response> https_get(const origin& o, const std::string& target,
+                                  const std::map<std::string, std::string>& headers,
+                                  std::chrono::seconds timeout, const std::string& ca_file) {
+    ssl::context tls(ssl::context::tls_client);
+    error_code ec;
+    if (ca_file.empty()) {
+        tls.set_default_verify_paths(ec);
+    } else {
+        tls.load_verify_file(ca_file, ec);
+    }
+    if (ec) {
+        return problem{ca_file, 0, "cannot load trusted certificates: " + ec.message()};
+    }
+    asio::io_context io;
+    expected<http_response> out = problem{{}, 0, "no answer"};
+    asio::co_spawn(io, fetch(tls, o, target, headers, timeout, out), asio::detached);
+    io.run();
+    return out;
+}
+
+std::vector<probe_result> live_probe(const settings& s, std::chrono::seconds timeout,
+                                     const std::string& ca_file) {
+    std::vector<probe_result> out;
+    const std::string base = "/" + s.node_id + "/html5client";
+    const std::string page = base + "/";
+
+    probe_result node{"node serves " + page, false, {}, {}};
+    auto direct = https_get(s.node, page, {}, timeout, ca_file);
+    if (!direct) {
+        node.detail = direct.error().to_string();
+        node.fix =
+            "check nginx on the node (nginx -t; systemctl reload nginx) and the html5 "
+            "locations (`node check`)";
+    } else if (direct->status != 200) {
+        node.detail = "HTTP " + std::to_string(direct->status);
+        node.fix = "the prefixed html5 locations are not active: run `node apply`, reload nginx";
+    } else if (direct->body.find(base) == std::string::npos) {
+        node.detail = "the page does not mention the base path " + base;
+        node.fix = "public.app.basename / ROOT_URL are not applied: restart the html5 services";
+    } else {
+        node.ok = true;
+        node.detail = "HTTP 200, base path " + base;
+    }
+    out.push_back(node);
+
+    probe_result proxied{"proxy serves " + page, false, {}, {}};
+    auto via = https_get(s.proxy, page, {}, timeout, ca_file);
+    if (!via) {
+        proxied.detail = via.error().to_string();
+        proxied.fix = "is the proxy running and does it list node " + s.node_id + "?";
+    } else if (via->status != 200) {
+        proxied.detail = "HTTP " + std::to_string(via->status);
+        proxied.fix = "add node " + s.node_id + " (" + s.node.to_string() + ") to the proxy config";
+    } else if (direct && direct->status == 200 && via->body != direct->body) {
+        proxied.detail = "the proxy serves a different page than the node";
+        proxied.fix = "does the proxy map " + s.node_id + " to " + s.node.to_string() + "?";
+    } else {
+        proxied.ok = true;
+        proxied.detail = "HTTP 200, same page as the node";
+    }
+    out.push_back(proxied);
+
+    probe_result cors{"bbb-web answers CORS for " + s.proxy.to_string(), false, {}, {}};
+    auto api = https_get(s.node, "/bigbluebutton/api", {{"Origin", s.proxy.to_string()}}, timeout,
+                         ca_file);
+    if (!api) {
+        cors.detail = api.error().to_string();
+        cors.fix = "is bbb-web running?";
+    } else {
+        const auto it = api->headers.find("access-control-allow-origin");
+        if (it != api->headers.end() && it->second == s.proxy.to_string()) {
+            cors.ok = true;
+            cors.detail = "Access-Control-Allow-Origin: " + it->second;
+        } else {
+            cors.detail = it == api->headers.end() ? "no Access-Control-Allow-Origin header"
+                                                   : "Access-Control-Allow-Origin: " + it->second;
+            cors.fix =
+                "run `node apply` and restart bbb-web (grails CORS, accessControlAllowOrigin)";
+        }
+    }
+    out.push_back(cors);
+    return out;
+}
+
+}  // namespace bcp::nodeconf

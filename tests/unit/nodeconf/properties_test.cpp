@@ -1,0 +1,100 @@
+#include "nodeconf/properties.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pr = bcp::nodeconf::properties;
+
+namespace {
+
+std::string set(std::string_view text, std::string_view key, std::string_view value) {
+    auto doc = pr::parse(text);
+    pr::set(doc, key, value);
+    return pr::emit(doc);
+}
+
+const char* const samples[] = {
+    "",
+    "a=b",
+    "a=b\n",
+    "# comment\n! bang comment\n\n   \nkey=value\n",
+    "key : value\nother value with spaces\n",
+    "multi=one \\\n    two \\\n    three\nnext=1\n",
+    "crlf=1\r\nnext=2\r\n",
+    "esc\\=aped\\:key=v\\u00e9\n",
+    "trailing=backslash\\",
+    "url=${bigbluebutton.web.serverURL}/html5client/join\n",
+};
+
+}  // namespace
+
+TEST(PropertiesEditor, RoundTripsEveryFormByteForByte) {
+    for (const char* s : samples) {
+        EXPECT_EQ(pr::emit(pr::parse(s)), s) << s;
+    }
+}
+
+TEST(PropertiesEditor, ReadsEverySeparatorForm) {
+    const auto doc = pr::parse("a=1\nb: 2\nc 3\nd\t=\t4\ne=\n");
+    EXPECT_EQ(pr::get(doc, "a"), "1");
+    EXPECT_EQ(pr::get(doc, "b"), "2");
+    EXPECT_EQ(pr::get(doc, "c"), "3");
+    EXPECT_EQ(pr::get(doc, "d"), "4");
+    EXPECT_EQ(pr::get(doc, "e"), "");
+    EXPECT_EQ(pr::get(doc, "f"), std::nullopt);
+}
+
+TEST(PropertiesEditor, DecodesEscapesAndContinuations) {
+    const auto doc = pr::parse("k\\=x=a\\tb\\u00e9\nlong=one \\\n   two\n");
+    EXPECT_EQ(pr::get(doc, "k=x"), "a\tb\xc3\xa9");
+    EXPECT_EQ(pr::get(doc, "long"), "one two");
+}
+
+TEST(PropertiesEditor, KeepsComments) {
+    const std::string in = "# top\na=1\n# about b\nb=2\n";
+    EXPECT_EQ(set(in, "b", "3"), "# top\na=1\n# about b\nb=3\n");
+}
+
+TEST(PropertiesEditor, KeepsSeparatorAndSpacing) {
+    EXPECT_EQ(set("serviceEnabled = true\n", "serviceEnabled", "false"),
+              "serviceEnabled = false\n");
+    EXPECT_EQ(set("url: old\n", "url", "new"), "url: new\n");
+    EXPECT_EQ(set("url old\n", "url", "new"), "url new\n");
+}
+
+TEST(PropertiesEditor, ReplacesPlaceholderValuesLiterally) {
+    EXPECT_EQ(set("x=${bigbluebutton.web.serverURL}/html5client/join\n", "x",
+                  "https://p/b/html5client/join"),
+              "x=https://p/b/html5client/join\n");
+}
+
+TEST(PropertiesEditor, ChangesTheLastOccurrenceOnly) {
+    EXPECT_EQ(set("a=1\nb=x\na=2\n", "a", "3"), "a=1\nb=x\na=3\n");
+}
+
+TEST(PropertiesEditor, CollapsesAContinuedValue) {
+    EXPECT_EQ(set("a=one \\\n  two\nb=1\n", "a", "x"), "a=x\nb=1\n");
+}
+
+TEST(PropertiesEditor, AppendsMissingKeysWithTheFileLineEnding) {
+    EXPECT_EQ(set("a=1\r\n", "b", "2"), "a=1\r\nb=2\r\n");
+    EXPECT_EQ(set("a=1", "b", "2"), "a=1\nb=2\n");
+    EXPECT_EQ(set("", "b", "2"), "b=2\n");
+}
+
+TEST(PropertiesEditor, LeavesAnEqualValueUntouched) {
+    const std::string in = "a =  same\n";
+    EXPECT_EQ(set(in, "a", "same"), in);
+}
+
+TEST(PropertiesEditor, RemovesEveryOccurrence) {
+    auto doc = pr::parse("a=1\nb=2\na=3\n");
+    EXPECT_TRUE(pr::remove(doc, "a"));
+    EXPECT_EQ(pr::emit(doc), "b=2\n");
+    EXPECT_FALSE(pr::remove(doc, "a"));
+}
+
+TEST(PropertiesEditor, EscapesWhatJavaWouldMisread) {
+    EXPECT_EQ(pr::escape_value(" lead"), "\\ lead");
+    EXPECT_EQ(pr::escape_value("a\\b"), "a\\\\b");
+    EXPECT_EQ(pr::escape_value("https://x:1/a=b"), "https://x:1/a=b");
+}

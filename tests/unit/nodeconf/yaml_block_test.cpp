@@ -1,0 +1,104 @@
+#include "nodeconf/yaml_block.hpp"
+
+#include <gtest/gtest.h>
+
+namespace yb = bcp::nodeconf::yaml_block;
+
+namespace {
+
+std::string set(std::string_view text, std::string_view path, std::string_view value) {
+    auto r = yb::set(text, yb::split_path(path), value);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().to_string());
+    if (!r.ok()) {
+        return {};
+    }
+    EXPECT_FALSE(yb::validate(*r, yb::split_path(path), value).has_value()) << *r;
+    return *r;
+}
+
+}  // namespace
+
+TEST(YamlOverrideEditor, ReplacesAScalarKeepingQuotesAndComment) {
+    EXPECT_EQ(set("public:\n  app:\n    basename: '/html5client'  # keep me\n",
+                  "public.app.basename", "/bbb-01/html5client"),
+              "public:\n  app:\n    basename: '/bbb-01/html5client'  # keep me\n");
+    EXPECT_EQ(set("public:\n  app:\n    basename: \"/x\"\n", "public.app.basename", "/y"),
+              "public:\n  app:\n    basename: \"/y\"\n");
+}
+
+TEST(YamlOverrideEditor, CreatesNestedMapsUnderPublic) {
+    EXPECT_EQ(set("", "public.media.livekit.url", "wss://n/livekit"),
+              "public:\n  media:\n    livekit:\n      url: 'wss://n/livekit'\n");
+    EXPECT_EQ(set("public:\n  app:\n    x: 1\n", "public.media.sip_ws_host", "n.example.com"),
+              "public:\n  app:\n    x: 1\n  media:\n    sip_ws_host: 'n.example.com'\n");
+}
+
+TEST(YamlOverrideEditor, KeepsOtherKeysCommentsAndIndentation) {
+    const std::string in =
+        "# head\npublic:\n    app:\n        title: X   # tab title\n    # note\nprivate:\n    a: "
+        "1\n";
+    EXPECT_EQ(set(in, "public.app.basename", "/b/html5client"),
+              "# head\npublic:\n    app:\n        title: X   # tab title\n        basename: "
+              "'/b/html5client'\n    # note\nprivate:\n    a: 1\n");
+}
+
+TEST(YamlOverrideEditor, WritesSimpleWordsPlain) {
+    EXPECT_EQ(set("public:\n  app:\n    userSettingsStorage: session\n",
+                  "public.app.userSettingsStorage", "local"),
+              "public:\n  app:\n    userSettingsStorage: local\n");
+}
+
+TEST(YamlOverrideEditor, FillsAnEmptyValue) {
+    EXPECT_EQ(set("server:\n  authorized_cross_origin:\n", "server.authorized_cross_origin",
+                  "p.example.com"),
+              "server:\n  authorized_cross_origin: 'p.example.com'\n");
+}
+
+TEST(YamlOverrideEditor, IsIdempotent) {
+    const std::string once =
+        set("public:\n  app:\n    a: 1\n", "public.app.basename", "/b/html5client");
+    EXPECT_EQ(set(once, "public.app.basename", "/b/html5client"), once);
+}
+
+TEST(YamlOverrideEditor, ReadsValues) {
+    const std::string in = "public:\n  app:\n    basename: '/it''s'\n    other: plain text # c\n";
+    EXPECT_EQ(*yb::get(in, yb::split_path("public.app.basename")), "/it's");
+    EXPECT_EQ(*yb::get(in, yb::split_path("public.app.other")), "plain text");
+    EXPECT_EQ(*yb::get(in, yb::split_path("public.app.none")), std::nullopt);
+}
+
+TEST(YamlOverrideEditor, HandlesDocumentMarkerAndCrlf) {
+    EXPECT_EQ(set("---\r\npublic:\r\n  app:\r\n    a: 1\r\n", "public.app.b", "x"),
+              "---\r\npublic:\r\n  app:\r\n    a: 1\r\n    b: x\r\n");
+}
+
+TEST(YamlOverrideEditor, RefusesFlowStyleWithTheLine) {
+    auto r =
+        yb::set("# c\npublic: {app: {basename: x}}\n", yb::split_path("public.app.basename"), "y");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().line, 2);
+    EXPECT_NE(r.error().message.find("flow style"), std::string::npos);
+}
+
+TEST(YamlOverrideEditor, RefusesAScalarWhereAMapIsNeeded) {
+    auto r = yb::set("public: nothing\n", yb::split_path("public.app.basename"), "y");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().line, 1);
+}
+
+TEST(YamlOverrideEditor, RefusesTabsAndListItems) {
+    EXPECT_FALSE(yb::set("public:\n\tapp: 1\n", yb::split_path("public.app"), "y").ok());
+    EXPECT_FALSE(yb::set("public:\n  - a\n", yb::split_path("public.app"), "y").ok());
+}
+
+TEST(YamlOverrideEditor, ValidateReportsTheLineOfASyntaxError) {
+    const auto p = yb::validate("a: 1\nb: [unclosed\n");
+    ASSERT_TRUE(p.has_value());
+    EXPECT_GT(p->line, 0);
+}
+
+TEST(YamlOverrideEditor, RoundTripsUntouchedText) {
+    const std::string in = "# only comments\n\n";
+    EXPECT_EQ(*yb::get(in, yb::split_path("public.app")), std::nullopt);
+    EXPECT_EQ(set(in, "public.app", "v"), "# only comments\n\npublic:\n  app: v\n");
+}
