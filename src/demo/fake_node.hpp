@@ -3,17 +3,33 @@
 // Used by `demo`, the integration and browser tests, and bench/ (one node for all, DESIGN.md §3b).
 //
 // It listens on its own loopback port (its own origin) and serves, for its id and each mount:
-//   GET /<id>/<mount>/                 index page (no-cache) loading hashed assets; its script shows
-//                                      which node served it, opens a WebSocket to the node's own
-//                                      origin (/ws), and has a getUserMedia button
-//   GET /<id>/<mount>/<hash>.js|.css   immutable hashed assets, one JS bundle ~2.5 MB; identical
-//                                      bytes on every node (same "BBB version")
-//   GET /<id>/<mount>/guestWait        guest lobby page, fetches ./locale
-//   GET /<id>/<mount>/locale?…         JSON locale stub
-//   GET /html5client/locale?…          301 to /<id>/html5client/locale?… (the nginx rule)
-//   GET /ws  (+ any upgrade under /<id>/<mount>/ws)   WebSocket echo
+//   GET /<id>/<mount>/  (also index.html, join)
+//        index page (no-cache, ETag) loading the hashed assets by relative URL; its script shows
+//        which node served it, opens a WebSocket to the node's own origin (/ws), and has a
+//        getUserMedia button. DOM ids (a contract for browser tests): #node-id, #served-origin,
+//        #node-origin, #ws-status (connecting → open after an echo round-trip | error; closed if
+//        it closes later), #media-button, #media-status (idle | requesting | granted | error name;
+//        NotSupportedError without navigator.mediaDevices), #permission-status (microphone
+//        permission state, follows changes), #assets-ok (no → yes once the app and vendor bundles
+//        ran; window.BBB_APP is set by the app bundle)
+//   GET /<id>/<mount>/<name>-<hash>.<ext>   immutable hashed assets (client_assets()); 304 on a
+//        matching If-None-Match (or If-Modified-Since without it)
+//   GET /<id>/<mount>/guestWait        guest lobby page: #guest-status "waiting", #guest-locale
+//                                      filled from ./locale?locale=en
+//   GET /<id>/<mount>/locale?locale=xx JSON {"locale":"xx","messages":{...}} (xx sanitized)
+//   GET /<mount>/locale?…              301 to /<id>/<mount>/locale?… (the BBB nginx rule)
+//   GET /<id>/<mount>                  301 to /<id>/<mount>/
+//   GET /                              200 "BBB node <id>" page linking the mounts
+//   upgrade /ws, /<id>/<mount>/ws[/…]  WebSocket echo (text and binary); a plain GET there: 426
 // With options.test_endpoints, also under /<id>/<mount>/_test/: see fake_node.cpp.
-// Everything else: 404. Every request and connection is counted (tests assert on the counters).
+// Everything else: 404; other methods than GET/HEAD on the paths above: 405. An Upgrade header on
+// any other path is ignored (answered like a plain GET, as nginx serving files does). Keep-alive
+// follows HTTP/1.1 rules (Connection: close and HTTP/1.0 honoured). Every request and connection
+// is counted (tests assert on the counters).
+//
+// Threads: the io_context may be run by any number of threads; each connection runs on its own
+// strand, the acceptor on another, and the shared state is immutable or atomic. The io_context
+// must outlive the fake_node.
 
 #include "core/asio.hpp"
 
@@ -31,9 +47,9 @@ struct node_options {
     std::string id = "bbb-01";
     std::vector<std::string> mounts{"html5client"};
     std::string bind_address = "127.0.0.1";
-    std::uint16_t port = 0;                 ///< 0 = ephemeral
+    std::uint16_t port = 0;                    ///< 0 = ephemeral
     boost::asio::ssl::context* tls = nullptr;  ///< serve HTTPS/WSS with this context when set
-    bool test_endpoints = false;            ///< enable /_test/ behaviours for the test suites
+    bool test_endpoints = false;               ///< enable /_test/ behaviours for the test suites
 };
 
 struct node_counters {
@@ -43,16 +59,19 @@ struct node_counters {
     std::atomic<std::uint64_t> active_connections{0};
 };
 
-/// The assets of the fake client, identical for every node.
+/// The assets of the fake client, identical for every node and every process: app-<h>.js (~2.5 MB),
+/// vendor-<h>.js, style-<h>.css, logo-<h>.svg (h = FNV-1a 32 of the bytes, 8 hex digits). Built
+/// on first use, immutable afterwards; responses reference these bytes without copying.
 struct asset {
-    std::string path;          ///< relative to the mount, e.g. "app-1a2b3c4d.js"
+    std::string path;  ///< relative to the mount, e.g. "app-1a2b3c4d.js"
     std::string content_type;
     std::string body;
+    std::string etag;  ///< quoted hash of body, e.g. "\"1a2b3c4d\"" (same hash as in path)
 };
 const std::vector<asset>& client_assets();
 
 class fake_node {
-public:
+  public:
     /// Binds immediately (so port() is known); serves once start() is called. Throws
     /// boost::system::system_error if the bind fails.
     fake_node(boost::asio::io_context& ioc, node_options options);
@@ -60,18 +79,21 @@ public:
     fake_node(const fake_node&) = delete;
     fake_node& operator=(const fake_node&) = delete;
 
-    /// Starts accepting on the io_context given to the constructor.
+    /// Starts accepting on the io_context given to the constructor. No effect after stop().
     void start();
-    /// Stops accepting and closes every open connection. Safe to call from any thread.
+    /// Stops accepting and closes every open connection (posted to their strands, so it returns
+    /// at once; the io_context runs out of this node's work shortly after). Idempotent, safe to
+    /// call from any thread; the destructor calls it.
     void stop();
 
     std::uint16_t port() const;
-    /// "http://127.0.0.1:PORT" (https with TLS): the node's own origin.
+    /// "http://127.0.0.1:PORT" (https with TLS): the node's own origin. A wildcard bind address
+    /// gives the loopback address of its family; IPv6 in brackets.
     std::string origin() const;
     const node_options& options() const;
     node_counters& counters();
 
-private:
+  private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };
