@@ -187,8 +187,8 @@ constexpr std::string_view mount = "html5client";
 
 // Length of an old node prefix "/<seg>" at the start of `p` (0 if none). A segment counts as a
 // prefix when the mount follows it, or when it is a known earlier id.
-std::size_t old_prefix_length(std::string_view p, const std::vector<std::string>& old_ids,
-                              bool regex) {
+std::size_t old_prefix_length(std::string_view p, std::string_view node_id,
+                              const std::vector<std::string>& old_ids, bool regex) {
     if (p.empty() || p.front() != '/') {
         return 0;
     }
@@ -210,7 +210,9 @@ std::size_t old_prefix_length(std::string_view p, const std::vector<std::string>
     const std::string_view rest = p.substr(j + 1);
     const bool mount_follows = rest.substr(0, mount.size()) == mount &&
                                (rest.size() == mount.size() || !is_id_char(rest[mount.size()]));
-    const bool known = std::find(old_ids.begin(), old_ids.end(), seg) != old_ids.end();
+    // The current id counts as known: prefixing twice must never stack.
+    const bool known =
+        seg == node_id || std::find(old_ids.begin(), old_ids.end(), seg) != old_ids.end();
     return mount_follows || known ? j : 0;
 }
 
@@ -389,7 +391,7 @@ expected<prefix_result> prefix_locations(std::string_view text, std::string_view
             return;
         }
         const std::string_view after = std::string_view(path).substr(insert_at);
-        const std::size_t old = old_prefix_length(after, old_ids, regex);
+        const std::size_t old = old_prefix_length(after, node_id, old_ids, regex);
         const std::string id = regex ? regex_escape_id(node_id) : std::string(node_id);
         std::string new_path =
             path.substr(0, insert_at) + "/" + id + std::string(after.substr(old));

@@ -63,10 +63,11 @@ struct prefix_result {
 };
 
 /// Puts `/node_id` in front of every location except named ones. A path that already carries a
-/// node prefix (`/<seg>/html5client…`, or `/<id>/…` for an id in `old_ids`) gets it replaced, so
-/// re-applying never stacks prefixes. Regex locations get the prefix after `^` (after a leading
-/// `(?i)` group too). A regex without `^` is left as is (it matches anywhere, so it still matches
-/// the prefixed paths) and reported in `notes`; a `^` not followed by `/` is refused.
+/// node prefix (`/<seg>/html5client…`, or `/<id>/…` for `node_id` or an id in `old_ids`) gets it
+/// replaced, so re-applying never stacks prefixes. Regex locations get the prefix after `^`
+/// (after a leading `(?i)` group too). A regex without `^` is left as is (it matches anywhere, so
+/// it still matches the prefixed paths) and reported in `notes`; a `^` not followed by `/` is
+/// refused.
 expected<prefix_result> prefix_locations(std::string_view text, std::string_view node_id,
                                          const std::vector<std::string>& old_ids = {});
 

@@ -536,6 +536,13 @@ expected<computation> compute(const node_fs& fs, const settings& s,
                 s);
         }
     }
+    const std::string& release = s.version.version.text;
+    if (s.version.version.series() == "2.4" && release.find("rc") != std::string::npos) {
+        // 2.4-rc-1's systemd_start*.sh overwrote ROOT_URL; 2.4 final keeps a value that is set.
+        c.notes.push_back("BBB " + release +
+                          ": release-candidate start scripts may overwrite ROOT_URL, so the "
+                          "drop-ins can have no effect; upgrade to 2.4 final");
+    }
     auto overlay = plan_overlay(fs, s, items);
     if (!overlay) {
         return overlay.error();

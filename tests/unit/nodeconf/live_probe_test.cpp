@@ -1,0 +1,167 @@
+// `node check --live` against a local fake HTTPS server (a node and a proxy on 127.0.0.1 with a
+// throw-away certificate): cheap, deterministic, no network.
+#include "tree.hpp"
+
+#include "core/asio.hpp"
+#include "nodeconf/live_probe.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+using namespace nodeconf_test;
+namespace nc = bcp::nodeconf;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+using handler =
+    std::function<http::response<http::string_body>(const http::request<http::string_body>&)>;
+
+// One-thread HTTPS server answering each request with `respond`.
+class fake_https {
+  public:
+    fake_https(const fs::path& cert, const fs::path& key, handler respond)
+        : respond_(std::move(respond)) {
+        tls_.use_certificate_chain_file(cert.string());
+        tls_.use_private_key_file(key.string(), ssl::context::pem);
+        const bcp::tcp::endpoint ep(bcp::asio::ip::make_address("127.0.0.1"), 0);
+        acceptor_.open(ep.protocol());
+        acceptor_.bind(ep);
+        acceptor_.listen();
+        bcp::asio::co_spawn(io_, accept_loop(), bcp::asio::detached);
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~fake_https() {
+        io_.stop();
+        thread_.join();
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  private:
+    bcp::awaitable<void> accept_loop() {
+        for (;;) {
+            auto [ec, socket] = co_await acceptor_.async_accept(bcp::use_nothrow);
+            if (ec) {
+                co_return;
+            }
+            bcp::asio::co_spawn(io_, serve(std::move(socket)), bcp::asio::detached);
+        }
+    }
+    bcp::awaitable<void> serve(bcp::tcp::socket socket) {
+        beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
+        auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, bcp::use_nothrow);
+        if (hec) {
+            co_return;
+        }
+        beast::flat_buffer buffer;
+        http::request<http::string_body> req;
+        auto [rec, rn] = co_await http::async_read(stream, buffer, req, bcp::use_nothrow);
+        (void)rn;
+        if (rec) {
+            co_return;
+        }
+        auto res = respond_(req);
+        res.keep_alive(false);
+        res.prepare_payload();
+        auto [wec, wn] = co_await http::async_write(stream, res, bcp::use_nothrow);
+        (void)wec;
+        (void)wn;
+    }
+
+    handler respond_;
+    bcp::asio::io_context io_;
+    ssl::context tls_{ssl::context::tls_server};
+    bcp::tcp::acceptor acceptor_{io_};
+    std::thread thread_;
+};
+
+http::response<http::string_body> bbb_node(const http::request<http::string_body>& req, bool cors) {
+    http::response<http::string_body> res{http::status::not_found, 11};
+    const std::string target(req.target());
+    if (target == "/bbb-01/html5client/") {
+        res.result(http::status::ok);
+        res.body() = "<html><head><base href=\"/bbb-01/html5client/\"></head></html>";
+    } else if (target == "/bigbluebutton/api") {
+        res.result(http::status::ok);
+        res.body() = "<response><returncode>SUCCESS</returncode></response>";
+        if (cors && req[http::field::origin] != "") {
+            res.set(http::field::access_control_allow_origin, req[http::field::origin]);
+        }
+    }
+    return res;
+}
+
+struct certificate {
+    temp_dir dir;
+    fs::path cert = dir.path() / "cert.pem";
+    fs::path key = dir.path() / "key.pem";
+    bool ok = false;
+    certificate() {
+        const std::string cmd =
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext "
+            "subjectAltName=IP:127.0.0.1 -keyout " +
+            key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+        ok = std::system(cmd.c_str()) == 0;
+    }
+};
+
+nc::settings probe_settings(std::uint16_t node_port, std::uint16_t proxy_port) {
+    nc::settings s;
+    s.node = *bcp::parse_origin("https://127.0.0.1:" + std::to_string(node_port)).value;
+    s.proxy = *bcp::parse_origin("https://127.0.0.1:" + std::to_string(proxy_port)).value;
+    s.node_id = "bbb-01";
+    return s;
+}
+
+}  // namespace
+
+TEST(LiveProbe, PassesAgainstAWorkingNodeAndProxy) {
+    certificate c;
+    ASSERT_TRUE(c.ok);
+    fake_https node(c.cert, c.key, [](const auto& req) { return bbb_node(req, true); });
+    fake_https proxy(c.cert, c.key, [](const auto& req) { return bbb_node(req, true); });
+    const auto results = nc::live_probe(probe_settings(node.port(), proxy.port()),
+                                        std::chrono::seconds(5), c.cert.string());
+    ASSERT_EQ(results.size(), 3u);
+    for (const auto& r : results) {
+        EXPECT_TRUE(r.ok) << r.name << ": " << r.detail;
+    }
+}
+
+TEST(LiveProbe, FailsWithoutCorsAndWithAnUnknownCertificate) {
+    certificate c;
+    ASSERT_TRUE(c.ok);
+    fake_https node(c.cert, c.key, [](const auto& req) { return bbb_node(req, false); });
+    fake_https proxy(c.cert, c.key, [](const auto& req) {
+        http::response<http::string_body> res{http::status::not_found, 11};
+        (void)req;
+        return res;
+    });
+    const auto results = nc::live_probe(probe_settings(node.port(), proxy.port()),
+                                        std::chrono::seconds(5), c.cert.string());
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_TRUE(results[0].ok) << results[0].detail;
+    EXPECT_FALSE(results[1].ok);
+    EXPECT_NE(results[1].detail.find("404"), std::string::npos);
+    EXPECT_FALSE(results[2].ok);
+    EXPECT_NE(results[2].detail.find("no Access-Control-Allow-Origin"), std::string::npos);
+
+    // The system trust store does not know the throw-away CA: the TLS handshake must fail.
+    const auto untrusted = nc::https_get(probe_settings(node.port(), proxy.port()).node,
+                                         "/bbb-01/html5client/", {}, std::chrono::seconds(5));
+    EXPECT_FALSE(untrusted.ok());
+}
