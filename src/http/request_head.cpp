@@ -184,6 +184,16 @@ parse_result parse_request_head(std::string_view raw, const head_limits& limits,
             return invalid(400, "bare LF in request head");
         }
         if (nl == std::string_view::npos) {
+            // Fail fast on what can never become a request line, e.g. a TLS ClientHello on a
+            // plain port: waiting for a line end would only hold the connection until the
+            // deadline.
+            if (first) {
+                const std::string_view method = rest.substr(0, rest.find(' '));
+                if (!std::all_of(method.begin(), method.end(), is_tchar) &&
+                    method.find('\r') == std::string_view::npos) {
+                    return invalid(400, "invalid method");
+                }
+            }
             if (raw.size() >= limits.max_bytes) {
                 return first && rest.size() > limits.max_target
                            ? invalid(414, "request target too long")

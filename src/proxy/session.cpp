@@ -90,7 +90,16 @@ void session::abort() {
 
 awaitable<void> session::run() {
     net::tune_socket(client_.socket());
-    co_await (serve() || client_dog_.run());
+    auto serve_then_close = [this]() -> awaitable<void> {
+        co_await serve();
+        // TLS: end with close_notify (RFC 8446 §6.1) so clients can tell a complete response
+        // stream from a truncated one. Bounded: a peer that never answers costs one second.
+        if (client_.is_tls() && client_.socket().is_open()) {
+            client_dog_.arm(std::chrono::seconds(1));
+            co_await client_.tls()->async_shutdown(use_nothrow);
+        }
+    };
+    co_await (serve_then_close() || client_dog_.run());
     client_.close();
 }
 
@@ -490,8 +499,11 @@ awaitable<void> session::tunnel(exchange& x) {
                 break;
             }
         }
-        client_.close();
+        // The other pump is blocked in a read: the node side can simply close; the client side is
+        // only cancelled, so run() can still end a TLS connection with close_notify.
         up.stream.close();
+        error_code ignored;
+        client_.socket().cancel(ignored);
     };
     if (ok) {
         co_await ((pump(client_, up.stream) && pump(up.stream, client_)) || idle_dog.run());

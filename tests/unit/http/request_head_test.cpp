@@ -87,6 +87,15 @@ TEST(RequestHead, RejectsMalformedHeads) {
     }
 }
 
+TEST(RequestHead, RejectsBinaryBeforeTheLineEnds) {
+    request_head h;
+    const auto r = parse(std::string("\x16\x03\x01\x02\x00\x01", 6), h);
+    EXPECT_EQ(r.state, parse_state::invalid);
+    EXPECT_EQ(r.status, 400u);
+    EXPECT_EQ(parse("GE", h).state, parse_state::need_more);
+    EXPECT_EQ(parse("GET /bbb-01/html5cl", h).state, parse_state::need_more);
+}
+
 TEST(RequestHead, EnforcesLimits) {
     head_limits limits;
     limits.max_bytes = 200;
