@@ -404,17 +404,15 @@ std::pair<std::string, std::string> expectation(const item& it, const settings& 
             return {"set $" + key + " '" + value + "';",
                     "write `set $" + key + " '" + value + "';` in " + file};
         case action::nginx_overlay_html5:
-            return {"a copy of " + key + " with every location prefixed by /" + s.node_id + " in " +
-                        file,
+            return {"a copy of " + key + " with every location prefixed by /" + s.node_id,
                     "regenerate " + file};
         case action::nginx_overlay_variable:
-            return {"set $" + key + " '" + value + "'; in " + file, "regenerate " + file};
+            return {"set $" + key + " '" + value + "';", "regenerate " + file};
         case action::nginx_locale_redirect:
-            return {"location = /html5client/locale { return 301 /" + s.node_id +
-                        "$request_uri; } in " + file,
+            return {"location = /html5client/locale { return 301 /" + s.node_id + "$request_uri; }",
                     "add that location to " + file};
         case action::nginx_include_default:
-            return {file + " is a file without the copied snippets (not the package symlink)",
+            return {"a file without the copied snippets (not the package symlink)",
                     "replace the symlink " + file + " by the generated file"};
     }
     return {};
@@ -639,6 +637,8 @@ expected<computation> compute(const node_fs& fs, const settings& s,
         st.ok = (disk_is_file && *again == disk_text) || absent_stays_absent;
         if (disk_is_file) {
             st.actual = actual_value(*it, disk_text);
+        } else if ((*w)->disk.kind == entry_kind::symlink) {
+            st.actual = "the package symlink -> " + (*w)->disk.link_target;
         }
         if (!st.ok) {
             services.insert(restart_service(it->restart, s.version.version));
@@ -793,8 +793,7 @@ std::string render_check(const computation& c, const std::set<std::string>& chan
                 "    note: package-owned file, edited in place on this version; upgrades undo it\n";
         }
         out += "    why: " + i.why + "\n";
-        out += "    fix: " + command_line + "\n";
-        out += "         (or by hand: " + i.fix + ")\n";
+        out += "    fix: " + i.fix + "\n";
     }
     if (!c.notes.empty()) {
         out += "\nNotes:\n";
@@ -805,9 +804,9 @@ std::string render_check(const computation& c, const std::set<std::string>& chan
     out += "\n" + std::to_string(c.items.size() - failed) + " of " +
            std::to_string(c.items.size()) + " checks passed";
     if (failed > 0) {
-        out += "; restart after fixing: ";
-        for (std::size_t k = 0; k < c.restarts.size(); ++k) {
-            out += (k ? " " : "") + c.restarts[k];
+        out += "\nFix everything at once: " + command_line + "\nThen restart:";
+        for (const auto& svc : c.restarts) {
+            out += " " + svc;
         }
         if (c.daemon_reload) {
             out += " (systemctl daemon-reload first)";

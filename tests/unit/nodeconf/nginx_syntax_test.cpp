@@ -269,3 +269,18 @@ TEST(ProxyNginxConfig, PassesNginxTest) {
         nginx_test(tmp.path(), "    include " + (tmp.path() / "proxy.conf").string() + ";\n");
     EXPECT_EQ(r.status, 0) << r.output;
 }
+
+TEST(ProxyNginxConfig, ReadsTheSameYamlAsServe) {
+    // The shipped example, through the real loader (file checks off: its certificates are not
+    // here).
+    const std::string yaml = read(fs::path(BCP_SOURCE_DIR) / "examples/config.yaml");
+    const auto loaded = bcp::config::load_string(yaml, "config.yaml", ".", false);
+    ASSERT_TRUE(loaded.ok()) << (loaded.diagnostics.empty() ? ""
+                                                            : loaded.diagnostics[0].to_string());
+    const std::string text = nc::proxy_nginx_config(*loaded.config);
+    EXPECT_NE(text.find("location /bbb-01/html5client/ {"), std::string::npos) << text;
+    EXPECT_NE(text.find("location /bbb-02/html5client/ {"), std::string::npos);
+    EXPECT_NE(text.find("server bbb-02.example.com:443;"), std::string::npos);
+    EXPECT_NE(text.find("ssl_certificate /etc/bbb-cluster-proxy/cert.pem;"), std::string::npos);
+    EXPECT_NE(text.find("server_name bbb-proxy.example.com;"), std::string::npos);
+}

@@ -135,9 +135,9 @@ TEST(NodeCheck, DetectsAFileRevertedByAPackageUpgrade) {
     EXPECT_NE(r.out.find("✗ nginx.html5-locations"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("changed since the last apply"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("package-owned"), std::string::npos) << r.out;
-    EXPECT_NE(
-        r.out.find("fix: bbb-cluster-proxy node apply --proxy-url https://bbb-proxy.example.com"),
-        std::string::npos);
+    EXPECT_NE(r.out.find("Fix everything at once: bbb-cluster-proxy node apply --proxy-url "
+                         "https://bbb-proxy.example.com"),
+              std::string::npos);
     // Re-applying fixes it, and revert then returns to the *upgraded* package file.
     ASSERT_EQ(apply(req).code, 0);
     EXPECT_EQ(check(req).code, 0);
@@ -189,8 +189,8 @@ TEST(NodeCheck, ShowsCurrentValueWhyAndFix) {
                          "'/bbb-01/html5client'\n    now: /html5client\n"),
               std::string::npos)
         << r.out;
-    EXPECT_NE(r.out.find("(or by hand: set public.app.basename: '/bbb-01/html5client' in "
-                         "/etc/bigbluebutton/bbb-html5.yml)"),
+    EXPECT_NE(r.out.find("    fix: set public.app.basename: '/bbb-01/html5client' in "
+                         "/etc/bigbluebutton/bbb-html5.yml\n"),
               std::string::npos);
 }
 
