@@ -6,8 +6,8 @@
 
 namespace bcp::cli {
 
-void register_serve_commands(CLI::App& app, int& exit_code);  // serve, check, demo
-void register_node_commands(CLI::App& app, int& exit_code);   // node plan|apply|check|revert
+void register_serve_commands(CLI::App& app, int& exit_code);        // serve, check, demo
+void register_node_commands(CLI::App& app, int& exit_code);         // node plan|apply|check|revert
 void register_nginx_config_command(CLI::App& app, int& exit_code);  // nginx-config
 void register_demo_node_command(CLI::App& app, int& exit_code);     // demo-node
 

@@ -155,7 +155,7 @@ int run_demo(std::uint16_t port) {
             << "  the nodes directly (each its own origin, asks again):\n"
             << "    bbb-01  " << node1.origin() << "/bbb-01/html5client/\n"
             << "    bbb-02  " << node2.origin() << "/bbb-02/html5client/\n\n"
-            << "Open both proxy URLs, press \"Use microphone and camera\" on one, allow, then "
+            << "Open both proxy URLs, press \"Share microphone and camera\" on one, allow, then "
                "on the other: no second prompt.\nCtrl-C to stop.\n"
             << std::flush;
         serve_until_signal(*srv);
