@@ -517,11 +517,9 @@ std::string describe(const settings& s) {
            " (" + s.node.to_string() + ") behind " + s.proxy.to_string();
 }
 
-expected<computation> compute(const node_fs& fs, const settings& s,
-                              const std::vector<std::string>& old_ids) {
-    computation c;
-    c.input = s;
-    const auto items = items_for(s.version.version);
+namespace {
+
+std::optional<problem> check_required_files(const node_fs& fs, const settings& s) {
     for (const required_file* r : required_for(s.version.version)) {
         const auto st = fs.read(r->path);
         if (st.kind != entry_kind::file &&
@@ -534,34 +532,24 @@ expected<computation> compute(const node_fs& fs, const settings& s,
                 s);
         }
     }
-    const std::string& release = s.version.version.text;
-    if (s.version.version.series() == "2.4" && release.find("rc") != std::string::npos) {
-        // 2.4-rc-1's systemd_start*.sh overwrote ROOT_URL; 2.4 final keeps a value that is set.
-        c.notes.push_back("BBB " + release +
-                          ": release-candidate start scripts may overwrite ROOT_URL, so the "
-                          "drop-ins can have no effect; upgrade to 2.4 final");
-    }
-    auto overlay = plan_overlay(fs, s, items);
-    if (!overlay) {
-        return overlay.error();
-    }
-    context ctx{fs, s, items, old_ids, *overlay, &c.notes};
-    context check_ctx = ctx;
-    check_ctx.notes = nullptr;
+    return std::nullopt;
+}
 
-    // Files in first-use order, with their state on disk and the text being built.
-    struct working {
-        file_state disk;
-        std::string text;
-    };
-    std::vector<std::string> order;
-    std::map<std::string, working> files;
-    auto load = [&](const std::string& path) -> expected<working*> {
-        if (auto it = files.find(path); it != files.end()) {
+// The files being computed, in first-use order: their state on disk and the text being built.
+struct working_file {
+    file_state disk;
+    std::string text;
+};
+
+class working_tree {
+  public:
+    working_tree(const node_fs& fs, const settings& s) : fs_(fs), s_(s) {}
+
+    expected<working_file*> load(const std::string& path) {
+        if (auto it = files_.find(path); it != files_.end()) {
             return &it->second;
         }
-        working w{fs.read(path), {}};
-        const bool link_ok = path == paths::include_default;  // we replace that symlink on purpose
+        working_file w{fs_.read(path), {}};
         switch (w.disk.kind) {
             case entry_kind::file:
                 w.text = w.disk.content;
@@ -569,118 +557,122 @@ expected<computation> compute(const node_fs& fs, const settings& s,
             case entry_kind::absent:
                 break;
             case entry_kind::symlink:
-                if (!link_ok) {
+                // We replace the include_default.nginx symlink on purpose; any other symlink is
+                // an operator's choice we must not turn into a file.
+                if (path != paths::include_default) {
                     return file_problem(path,
                                         make_problem(0, "is a symlink (to " + w.disk.link_target +
                                                             "); edit the real file or replace the "
                                                             "link by a file"),
-                                        s);
+                                        s_);
                 }
                 w.text = w.disk.content;
                 break;
             case entry_kind::unreadable:
-                return file_problem(path, make_problem(0, "cannot be read: " + w.disk.error), s);
+                return file_problem(path, make_problem(0, "cannot be read: " + w.disk.error), s_);
             default:
-                return file_problem(path, make_problem(0, "is not a regular file"), s);
+                return file_problem(path, make_problem(0, "is not a regular file"), s_);
         }
-        order.push_back(path);
-        return &files.emplace(path, std::move(w)).first->second;
-    };
-
-    std::set<std::string> services;
-    std::set<std::string> overlay_sections;
-    for (const item* it : items) {
-        item_status st;
-        st.spec = it;
-        st.file = std::string(it->file);
-        st.why = expand_item(it->why, s);
-        std::tie(st.expected, st.fix) = expectation(*it, s);
-        if (it->act == action::dropin_purge) {
-            // Every *.conf of the directory that assigns one of the listed variables goes.
-            const auto vars = text::words(it->key);
-            std::vector<std::string> stale;
-            for (const auto& name : fs.list(it->file, ".conf")) {
-                const std::string path = std::string(it->file) + "/" + name;
-                const auto disk = fs.read(path);
-                if (disk.kind == entry_kind::file &&
-                    dropin::assigns_any(disk.content, service_section, vars)) {
-                    stale.push_back(path);
-                    c.changes.push_back({path, disk, true, {}});
-                }
-            }
-            st.ok = stale.empty();
-            if (!st.ok) {
-                st.actual = "stale: " + stale.front() + (stale.size() > 1 ? " …" : "");
-                c.daemon_reload = true;
-            }
-            c.items.push_back(std::move(st));
-            continue;
-        }
-        auto w = load(st.file);
-        if (!w) {
-            return w.error();
-        }
-        auto next = edit(ctx, *it, (*w)->text);
-        if (!next) {
-            return file_problem(st.file, next.error(), s);
-        }
-        (*w)->text = std::move(*next);
-        // Satisfied = the edit would not change what is on disk (every editor is idempotent).
-        const std::string& disk_text = (*w)->disk.content;
-        const bool disk_is_file = (*w)->disk.kind == entry_kind::file;
-        auto again = edit(check_ctx, *it, disk_is_file ? std::string_view(disk_text) : "");
-        if (!again) {
-            return file_problem(st.file, again.error(), s);
-        }
-        const bool absent_stays_absent =
-            !disk_is_file && (*w)->disk.kind == entry_kind::absent && again->empty();
-        st.ok = (disk_is_file && *again == disk_text) || absent_stays_absent;
-        if (disk_is_file) {
-            st.actual = actual_value(*it, disk_text);
-        } else if ((*w)->disk.kind == entry_kind::symlink) {
-            st.actual = "the package symlink -> " + (*w)->disk.link_target;
-        }
-        if (!st.ok) {
-            services.insert(restart_service(it->restart, s.version.version));
-        }
-        if (it->package_owned) {
-            c.notes.push_back(st.file + " is package-owned and edited in place (BBB " +
-                              s.version.version.series() +
-                              " gives no upgrade-safe place): an upgrade reverts it; run `node "
-                              "check` after upgrades");
-        }
-        c.items.push_back(std::move(st));
+        order_.push_back(path);
+        return &files_.emplace(path, std::move(w)).first->second;
     }
 
-    // Overlay: drop sections that this version does not produce (left by an apply on another
-    // version or layout). The sections produced are those an empty overlay gets from the items.
-    if (auto it = files.find(std::string(paths::overlay)); it != files.end()) {
-        std::string fresh;
-        for (const item* i : items) {
-            if (std::string_view(i->file) == paths::overlay) {
-                if (auto e = edit(check_ctx, *i, fresh)) {
-                    fresh = *e;
-                }
+    working_file* find(const std::string& path) {
+        auto it = files_.find(path);
+        return it == files_.end() ? nullptr : &it->second;
+    }
+    const std::vector<std::string>& order() const { return order_; }
+
+  private:
+    const node_fs& fs_;
+    const settings& s_;
+    std::vector<std::string> order_;
+    std::map<std::string, working_file> files_;
+};
+
+// dropin_purge: every *.conf of the directory that assigns one of the listed variables goes.
+item_status purge_item(const node_fs& fs, const item& it, item_status st, computation& c) {
+    const auto vars = text::words(it.key);
+    std::vector<std::string> stale;
+    for (const auto& name : fs.list(it.file, ".conf")) {
+        const std::string path = std::string(it.file) + "/" + name;
+        const auto disk = fs.read(path);
+        if (disk.kind == entry_kind::file &&
+            dropin::assigns_any(disk.content, service_section, vars)) {
+            stale.push_back(path);
+            c.changes.push_back({path, disk, true, {}});
+        }
+    }
+    st.ok = stale.empty();
+    if (!st.ok) {
+        st.actual = "stale: " + stale.front() + (stale.size() > 1 ? " …" : "");
+        c.daemon_reload = true;
+    }
+    return st;
+}
+
+// One item: edit the text being built, and judge the item on what is on disk. An item is
+// satisfied when its edit would not change the file on disk (every editor is idempotent).
+expected<item_status> run_item(const context& ctx, const context& check_ctx, const item& it,
+                               item_status st, working_tree& tree) {
+    auto w = tree.load(st.file);
+    if (!w) {
+        return w.error();
+    }
+    auto next = edit(ctx, it, (*w)->text);
+    if (!next) {
+        return file_problem(st.file, next.error(), ctx.s);
+    }
+    (*w)->text = std::move(*next);
+    const file_state& disk = (*w)->disk;
+    const bool disk_is_file = disk.kind == entry_kind::file;
+    auto again = edit(check_ctx, it, disk_is_file ? std::string_view(disk.content) : "");
+    if (!again) {
+        return file_problem(st.file, again.error(), ctx.s);
+    }
+    const bool absent_stays_absent = disk.kind == entry_kind::absent && again->empty();
+    st.ok = (disk_is_file && *again == disk.content) || absent_stays_absent;
+    if (disk_is_file) {
+        st.actual = actual_value(it, disk.content);
+    } else if (disk.kind == entry_kind::symlink) {
+        st.actual = "the package symlink -> " + disk.link_target;
+    }
+    return st;
+}
+
+// Drops overlay sections this version does not produce (left by an apply on another version or
+// layout). The sections produced are those an empty overlay gets from the items.
+void drop_stale_overlay_sections(working_tree& tree, const std::vector<const item*>& items,
+                                 const context& check_ctx) {
+    working_file* overlay = tree.find(std::string(paths::overlay));
+    if (overlay == nullptr) {
+        return;
+    }
+    std::string fresh;
+    for (const item* i : items) {
+        if (std::string_view(i->file) == paths::overlay) {
+            if (auto e = edit(check_ctx, *i, fresh)) {
+                fresh = *e;
             }
         }
-        const auto produced = section_names(fresh);
-        it->second.text = drop_stale_sections(
-            it->second.text, std::set<std::string>(produced.begin(), produced.end()));
     }
+    const auto produced = section_names(fresh);
+    overlay->text =
+        drop_stale_sections(overlay->text, std::set<std::string>(produced.begin(), produced.end()));
+}
 
-    for (const auto& path : order) {
-        const working& w = files.at(path);
+// The files whose computed text differs from the disk, validated with the real parsers first.
+std::optional<problem> collect_changes(working_tree& tree, const std::vector<const item*>& items,
+                                       const settings& s, computation& c) {
+    for (const auto& path : tree.order()) {
+        const working_file& w = *tree.find(path);
         const bool unchanged = w.disk.kind == entry_kind::file && w.text == w.disk.content;
         const bool stays_absent = w.disk.kind == entry_kind::absent && w.text.empty();
         if (unchanged || stays_absent) {
             continue;
         }
-        // Validate what we are about to write with the real parsers.
         for (const item* it : items) {
-            if (it->file != path) {
-                continue;
-            }
-            if (it->act == action::yaml_set) {
+            if (it->file == path && it->act == action::yaml_set) {
                 if (auto bad = yaml_block::validate(w.text, yaml_block::split_path(it->key),
                                                     expand_item(it->value, s))) {
                     return file_problem(path, *bad, s);
@@ -698,26 +690,90 @@ expected<computation> compute(const node_fs& fs, const settings& s,
             c.daemon_reload = true;
         }
     }
-    // Items can all be satisfied while a file still differs (a stale overlay section).
+    return std::nullopt;
+}
+
+// Items can all be satisfied while a file still differs (a stale overlay section): such a file
+// gets a check row of its own, so `check` and `plan` never disagree.
+void add_uncovered_changes(computation& c, std::set<std::string>& services) {
     for (const auto& ch : c.changes) {
         const bool covered = std::any_of(c.items.begin(), c.items.end(), [&](const item_status& i) {
             return !i.ok && (i.file == ch.path || text::starts_with(ch.path, i.file + "/"));
         });
-        if (!covered) {
-            item_status extra;
-            extra.file = ch.path;
-            extra.expected = "up to date";
-            extra.fix = "run `bbb-cluster-proxy node apply` (stale content from an earlier apply)";
-            extra.why = "leftovers of an earlier apply";
-            c.items.push_back(std::move(extra));
-            if (ch.path == paths::overlay) {
-                services.insert("nginx");
-            }
+        if (covered) {
+            continue;
+        }
+        item_status extra;
+        extra.file = ch.path;
+        extra.expected = "up to date";
+        extra.fix = "run `bbb-cluster-proxy node apply` (stale content from an earlier apply)";
+        extra.why = "leftovers of an earlier apply";
+        c.items.push_back(std::move(extra));
+        if (ch.path == paths::overlay) {
+            services.insert("nginx");
         }
     }
-    // A stable order for the restart list.
+}
+
+}  // namespace
+
+expected<computation> compute(const node_fs& fs, const settings& s,
+                              const std::vector<std::string>& old_ids) {
+    computation c;
+    c.input = s;
+    if (auto missing = check_required_files(fs, s)) {
+        return *missing;
+    }
+    const std::string& release = s.version.version.text;
+    if (s.version.version.series() == "2.4" && release.find("rc") != std::string::npos) {
+        // 2.4-rc-1's systemd_start*.sh overwrote ROOT_URL; 2.4 final keeps a value that is set.
+        c.notes.push_back("BBB " + release +
+                          ": release-candidate start scripts may overwrite ROOT_URL, so the "
+                          "drop-ins can have no effect; upgrade to 2.4 final");
+    }
+    const auto items = items_for(s.version.version);
+    auto overlay = plan_overlay(fs, s, items);
+    if (!overlay) {
+        return overlay.error();
+    }
+    const context ctx{fs, s, items, old_ids, *overlay, &c.notes};
+    context check_ctx = ctx;
+    check_ctx.notes = nullptr;  // notes are collected once, by the editing pass
+
+    working_tree tree(fs, s);
+    std::set<std::string> services;
+    for (const item* it : items) {
+        item_status st;
+        st.spec = it;
+        st.file = std::string(it->file);
+        st.why = expand_item(it->why, s);
+        std::tie(st.expected, st.fix) = expectation(*it, s);
+        if (it->act == action::dropin_purge) {
+            c.items.push_back(purge_item(fs, *it, std::move(st), c));
+            continue;
+        }
+        auto done = run_item(ctx, check_ctx, *it, std::move(st), tree);
+        if (!done) {
+            return done.error();
+        }
+        if (!done->ok) {
+            services.insert(restart_service(it->restart, s.version.version));
+        }
+        if (it->package_owned) {
+            c.notes.push_back(done->file + " is package-owned and edited in place (BBB " +
+                              s.version.version.series() +
+                              " gives no upgrade-safe place): an upgrade reverts it; run `node "
+                              "check` after upgrades");
+        }
+        c.items.push_back(std::move(*done));
+    }
+    drop_stale_overlay_sections(tree, items, check_ctx);
+    if (auto bad = collect_changes(tree, items, s, c)) {
+        return *bad;
+    }
+    add_uncovered_changes(c, services);
     services.erase("");
-    c.restarts.assign(services.begin(), services.end());
+    c.restarts.assign(services.begin(), services.end());  // sorted: a stable restart list
     std::sort(c.notes.begin(), c.notes.end());
     c.notes.erase(std::unique(c.notes.begin(), c.notes.end()), c.notes.end());
     return c;
