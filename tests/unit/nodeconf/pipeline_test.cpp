@@ -402,3 +402,27 @@ TEST(NodeApply, RestartIsIgnoredOutsideTheRealRoot) {
     EXPECT_FALSE(ran);
     EXPECT_NE(r.out.find("--restart ignored"), std::string::npos);
 }
+
+TEST(VersionDetection, AsksThePackageDatabaseOnlyOnTheRealRoot) {
+    const nc::node_fs real("/");
+    if (real.read("/etc/bigbluebutton/bigbluebutton-release").kind != nc::entry_kind::absent) {
+        GTEST_SKIP() << "this machine is a BBB node";
+    }
+    int asked = 0;
+    const nc::package_query query = [&](const std::string& package) -> std::optional<std::string> {
+        ++asked;
+        return package == "bbb-html5" ? std::optional<std::string>("1:2.7.3-2") : std::nullopt;
+    };
+    auto found = nc::detect_version(real, std::nullopt, query);
+    ASSERT_TRUE(found.ok()) << found.error().to_string();
+    EXPECT_EQ(found->version.series(), "2.7");
+    EXPECT_EQ(found->source, "dpkg-query bbb-html5");
+
+    temp_dir tmp;
+    asked = 0;
+    EXPECT_FALSE(nc::detect_version(nc::node_fs(tmp.str()), std::nullopt, query).ok());
+    EXPECT_EQ(asked, 0);
+    auto forced = nc::detect_version(nc::node_fs(tmp.str()), std::string("3.0.28"), query);
+    ASSERT_TRUE(forced.ok());
+    EXPECT_EQ(forced->source, "--bbb-version");
+}
