@@ -1,6 +1,7 @@
 #include "net/tls.hpp"
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -59,6 +60,12 @@ tls_result make_server_context(const std::string& certificate_file, const std::s
         return {nullptr, certificate_file + ": cannot load certificate chain: " + openssl_error()};
     }
     if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        // OpenSSL 3 checks the pair while loading; say so in an operator's words.
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            return {nullptr,
+                    key_file + ": private key does not match certificate " + certificate_file};
+        }
         return {nullptr, key_file + ": cannot load private key: " + openssl_error()};
     }
     if (SSL_CTX_check_private_key(native) != 1) {
