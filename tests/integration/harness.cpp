@@ -206,8 +206,10 @@ std::optional<response> client::get(const std::string& target, const std::string
     return read(method == "HEAD");
 }
 
-std::string client::read_all(std::chrono::milliseconds timeout) {
-    std::string out(static_cast<const char*>(impl_->buffer.data().data()), impl_->buffer.size());
+// Reads raw bytes (after anything already buffered) until the peer closes or `timeout` passes.
+// Returns whether the peer closed.
+bool client::drain(std::chrono::milliseconds timeout, std::string& out) {
+    out.assign(static_cast<const char*>(impl_->buffer.data().data()), impl_->buffer.size());
     impl_->buffer.consume(impl_->buffer.size());
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
@@ -225,49 +227,29 @@ std::string client::read_all(std::chrono::milliseconds timeout) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             end - std::chrono::steady_clock::now());
         if (!impl_->run_for(std::max(left, 1ms), done)) {
-            break;
+            return false;
         }
         out.append(buf, n);
         if (ec) {
-            break;
+            return true;
         }
     }
+    return false;
+}
+
+std::string client::read_all(std::chrono::milliseconds timeout) {
+    std::string out;
+    drain(timeout, out);
     return out;
 }
 
 bool client::closed_within(std::chrono::milliseconds timeout, std::string* received) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    std::string got(static_cast<const char*>(impl_->buffer.data().data()), impl_->buffer.size());
-    impl_->buffer.consume(impl_->buffer.size());
-    while (std::chrono::steady_clock::now() < end) {
-        char buf[4096];
-        bool done = false;
-        boost::system::error_code ec;
-        std::size_t n = 0;
-        impl_->with_stream([&](auto& s) {
-            s.async_read_some(asio::buffer(buf), [&](boost::system::error_code e, std::size_t k) {
-                ec = e;
-                n = k;
-                done = true;
-            });
-        });
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            end - std::chrono::steady_clock::now());
-        if (!impl_->run_for(std::max(left, 1ms), done)) {
-            break;
-        }
-        got.append(buf, n);
-        if (ec) {
-            if (received) {
-                *received = got;
-            }
-            return true;
-        }
-    }
+    std::string out;
+    const bool closed = drain(timeout, out);
     if (received) {
-        *received = got;
+        *received = std::move(out);
     }
-    return false;
+    return closed;
 }
 
 std::optional<response> http_get(std::uint16_t port, const std::string& target,

@@ -76,8 +76,8 @@ class client {
     /// GET (or HEAD) with Host: localhost, then read().
     std::optional<response> get(const std::string& target, const std::string& headers = {},
                                 const std::string& method = "GET");
-    /// True when the server closes the connection (EOF or reset) within `timeout` without sending
-    /// more bytes than `allowed_bytes`.
+    /// True when the server closes the connection (EOF or reset) within `timeout`; the bytes
+    /// received until then go to `received`.
     bool closed_within(std::chrono::milliseconds timeout, std::string* received = nullptr);
     /// Raw bytes until close or timeout.
     std::string read_all(std::chrono::milliseconds timeout);
@@ -85,6 +85,8 @@ class client {
     boost::asio::ip::tcp::socket& socket();
 
   private:
+    bool drain(std::chrono::milliseconds timeout, std::string& out);
+
     struct impl;
     std::unique_ptr<impl> impl_;
     bool connected_ = false;
