@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc)
 DEMO_PORT ?= 8080
 
-.PHONY: deps build demo test test-release clean format
+.PHONY: deps build demo test test-release clean format bench
 
 deps:
 	@scripts/install-deps
@@ -28,6 +28,11 @@ test-release: deps
 	@cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-test -j $(JOBS)
 	cd build-test && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCP_BENCH=ON -DBCP_TESTS=OFF >/dev/null
+	@cmake --build build-bench --target bcp_micro -j $(JOBS)
+	bench/run
 
 format:
 	@find src tests bench fuzz -name '*.[ch]pp' 2>/dev/null | xargs clang-format -i
