@@ -30,7 +30,8 @@ constexpr std::string_view browser_head =
     "Accept: */*\r\n"
     "Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n"
     "Accept-Encoding: gzip, deflate, br\r\n"
-    "Referer: https://bbb-proxy.example.com/bbb-01/html5client/join?sessionToken=abcdef0123456789\r\n"
+    "Referer: "
+    "https://bbb-proxy.example.com/bbb-01/html5client/join?sessionToken=abcdef0123456789\r\n"
     "Connection: keep-alive\r\n"
     "Cookie: JSESSIONID=0123456789ABCDEF0123456789ABCDEF; bbb_pref=dark\r\n"
     "Sec-Fetch-Dest: script\r\n"
@@ -161,7 +162,8 @@ void route_unknown(benchmark::State& state) {
 }
 BENCHMARK(route_unknown)->Arg(10);
 
-// --- header rewrite --------------------------------------------------------------------------------
+// --- header rewrite
+// --------------------------------------------------------------------------------
 
 void rewrite(benchmark::State& state, std::string_view raw) {
     http::request_head head;
@@ -184,7 +186,8 @@ BENCHMARK_CAPTURE(rewrite, browser_asset, browser_head);
 BENCHMARK_CAPTURE(rewrite, wrk_minimal, wrk_head);
 BENCHMARK_CAPTURE(rewrite, websocket_upgrade, websocket_head);
 
-// --- everything a request pays before the upstream write ------------------------------------------
+// --- everything a request pays before the upstream write
+// ------------------------------------------
 
 void full_request_path(benchmark::State& state, std::string_view raw) {
     const registry::node_table table(make_nodes(10));
