@@ -2,10 +2,11 @@
 #   make build   Release build, binary at build/bbb-cluster-proxy
 #   make demo    the proxy in front of two simulated BBB nodes (Ctrl-C to stop)
 #   make test    Debug + ASan/UBSan build, every ctest suite (unit, integration, browser)
+#   make deb     Release build, then the Debian package build/bbb-cluster-proxy_<version>-1_<arch>.deb
 JOBS ?= $(shell nproc)
 DEMO_PORT ?= 8080
 
-.PHONY: deps build demo test test-release clean format bench
+.PHONY: deps build demo test test-release clean format bench deb
 
 deps:
 	@scripts/install-deps
@@ -13,6 +14,10 @@ deps:
 build: deps
 	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCP_TESTS=OFF >/dev/null
 	@cmake --build build -j $(JOBS)
+
+# cpack packages the tree just built (it never builds; see packaging/CMakeLists.txt).
+deb: build
+	cd build && cpack -G DEB
 
 demo: build
 	./build/bbb-cluster-proxy demo --port $(DEMO_PORT)

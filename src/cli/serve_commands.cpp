@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
+#include "core/sd_notify.hpp"
 #include "demo/fake_node.hpp"
 #include "net/tls.hpp"
 #include "proxy/server.hpp"
@@ -30,13 +31,15 @@ std::string endpoint_text(const tcp::endpoint& ep) {
                                 : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-// Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it.
-void serve_until_signal(proxy::server& srv) {
+// Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it. `notify`
+// tells systemd (Type=notify) that the service is stopping.
+void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::notifier()) {
     asio::io_context signals_ioc(1);
     asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const error_code& ec, int sig) {
         if (!ec) {
             log::get("proxy")->info("signal {}: stopping gracefully", sig);
+            notify.stopping(fmt::format("stopping (signal {})", sig));
             srv.stop();
         }
     });
@@ -47,6 +50,12 @@ void serve_until_signal(proxy::server& srv) {
 }
 
 int run_serve(const std::string& path, const std::string& ready_file, const std::string& level) {
+    // Read (and unset) $NOTIFY_SOCKET while this is the only thread.
+    std::string notify_error;
+    const auto notify = sd::notifier::from_environment(notify_error);
+    if (!notify_error.empty()) {
+        log::get("proxy")->warn("systemd notification disabled: {}", notify_error);
+    }
     auto loaded = config::load_file(path);
     if (!loaded.ok()) {
         print_diagnostics(loaded);
@@ -79,7 +88,15 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
         std::ofstream(tmp) << "{\"listen\":[" << list << "]}\n";
         std::rename(tmp.c_str(), ready_file.c_str());
     }
-    serve_until_signal(*srv);
+    std::string notify_send_error;
+    std::string status = "listening on";
+    for (const auto& ep : eps) {
+        status += " " + endpoint_text(ep);
+    }
+    if (!notify.send(sd::ready_message(status), &notify_send_error)) {
+        log::get("proxy")->warn("systemd notification failed: {}", notify_send_error);
+    }
+    serve_until_signal(*srv, notify);
     log::get("proxy")->info("stopped");
     return 0;
 }

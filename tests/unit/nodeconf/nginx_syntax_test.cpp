@@ -281,6 +281,7 @@ TEST(ProxyNginxConfig, ReadsTheSameYamlAsServe) {
     EXPECT_NE(text.find("location /bbb-01/html5client/ {"), std::string::npos) << text;
     EXPECT_NE(text.find("location /bbb-02/html5client/ {"), std::string::npos);
     EXPECT_NE(text.find("server bbb-02.example.com:443;"), std::string::npos);
-    EXPECT_NE(text.find("ssl_certificate /etc/bbb-cluster-proxy/cert.pem;"), std::string::npos);
+    // tls/fullchain.pem, resolved against the directory of the file.
+    EXPECT_NE(text.find("/tls/fullchain.pem;"), std::string::npos) << text;
     EXPECT_NE(text.find("server_name bbb-proxy.example.com;"), std::string::npos);
 }
