@@ -128,9 +128,11 @@ options() { # the long options listed by `--help` of the given command
 page=$(zcat "$man_gz")
 check_command() {
     local name="$*"
-    has "$page" "^\.B ${name//-/\\\\-}$" "man page entry for command '$name'"
+    grep -q -- "^\.B ${name//-/\\\\-}$" <<<"$page" ||
+        fail "command '$name' is not documented: add a '.B ${name//-/\\-}' entry under COMMANDS in packaging/bbb-cluster-proxy.1"
     for opt in $(options "$@"); do
-        has "$page" "${opt//-/\\\\-}" "man page: option $opt of '$*'"
+        grep -q -- "${opt//-/\\\\-}" <<<"$page" ||
+            fail "option $opt of '$name' is not documented in packaging/bbb-cluster-proxy.1"
     done
 }
 for c in $(commands); do
