@@ -1,10 +1,10 @@
 #include "net/tls.hpp"
 
 #include <openssl/err.h>
-#include <openssl/x509.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 
 namespace bcp::net {
 namespace ssl = boost::asio::ssl;
@@ -80,6 +80,8 @@ tls_result make_client_context(bool verify, const std::string& ca_file) {
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
     SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+    // Sessions for resumption are kept by the upstream pool, per node (no internal cache).
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
     if (verify) {
         ctx->set_verify_mode(ssl::verify_peer);
         if (!ca_file.empty()) {
@@ -95,17 +97,23 @@ tls_result make_client_context(bool verify, const std::string& ca_file) {
     return {ctx, {}};
 }
 
-bool prepare_client(ssl::stream<boost::asio::ip::tcp::socket>& stream, const std::string& host,
-                    bool verify) {
+bool prepare_client(SSL* ssl, const std::string& host, bool verify) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(host, ec);
     const bool ip_literal = !ec;
     // RFC 6066 §3: SNI carries host names only, never IP literals.
-    if (!ip_literal && SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()) != 1) {
+    if (!ip_literal && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
         return false;
     }
     if (verify) {
-        stream.set_verify_callback(ssl::host_name_verification(host));
+        // The certificate must name the host (RFC 6125): a DNS name, or an IP address entry.
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        const int ok = ip_literal ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                                  : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+        if (ok != 1) {
+            return false;
+        }
     }
     return true;
 }

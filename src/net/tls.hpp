@@ -5,9 +5,8 @@
 
 #include "core/error.hpp"
 
-#include <boost/asio/ip/tcp.hpp>
+#include <openssl/ssl.h>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
 #include <string>
@@ -26,7 +25,6 @@ tls_result make_client_context(bool verify, const std::string& ca_file);
 
 /// Sets SNI (unless `host` is an IP literal) and, when verifying, the host-name check on a client
 /// stream before its handshake. Returns false if OpenSSL refused the name.
-[[nodiscard]] bool prepare_client(boost::asio::ssl::stream<boost::asio::ip::tcp::socket>& stream,
-                                  const std::string& host, bool verify);
+[[nodiscard]] bool prepare_client(SSL* ssl, const std::string& host, bool verify);
 
 }  // namespace bcp::net

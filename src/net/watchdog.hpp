@@ -1,17 +1,22 @@
 #pragma once
-// One deadline per connection direction, cheap to move: arm() only stores a time point (and
-// touches the timer only when the new deadline is earlier than the one it waits for). When the
-// deadline passes, the watchdog calls its action once (typically: close the socket, which makes
-// the pending read or write complete with an error) and records that it fired.
+// One deadline per connection direction, cheap to re-arm: arm() only stores a time point and
+// touches the timer only when the new deadline is earlier than the one it waits for (or when no
+// wait is pending). When the deadline passes, the watchdog calls its action once (typically:
+// close the socket, which makes the pending read or write complete with an error) and records
+// that it fired.
 //
-// Usage: run() must be co_awaited alongside the work it guards, e.g.
-//   co_await (work() || dog.run());
-// run() never returns on its own; it ends when cancelled (when work() completes).
+// The watchdog runs on its own: its timer's completion handler checks the deadline, so nothing
+// has to be co_awaited beside the work it guards (no coroutine or parallel group per request;
+// docs/benchmarks.md, finding 5). It must be created, armed and destroyed on its executor's
+// thread. Destroying it stops the action from ever running, even if the timer already expired and
+// its handler is queued: the handler shares the timer and action with the watchdog and finds the
+// action gone.
 
 #include "core/asio.hpp"
 
 #include <chrono>
 #include <functional>
+#include <memory>
 
 namespace bcp::net {
 
@@ -20,51 +25,70 @@ class watchdog {
     using clock = std::chrono::steady_clock;
 
     watchdog(asio::any_io_executor executor, std::function<void()> on_expire)
-        : timer_(std::move(executor)), on_expire_(std::move(on_expire)) {
-        timer_.expires_at(clock::time_point::max());
+        : state_(std::make_shared<state>(std::move(executor), std::move(on_expire))) {}
+    ~watchdog() {
+        state_->on_expire = nullptr;
+        state_->timer.cancel();
     }
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
 
     /// Fire `timeout` from now (replacing any earlier arming).
     void arm(clock::duration timeout) { arm_at(clock::now() + timeout); }
     void arm_at(clock::time_point deadline) {
-        deadline_ = deadline;
-        if (deadline_ < timer_.expiry()) {
-            timer_.expires_at(deadline_);  // wakes run() so it waits for the earlier time
+        auto& s = *state_;
+        s.deadline = deadline;
+        if (!s.waiting || deadline < s.timer.expiry()) {
+            s.timer.expires_at(deadline);  // a pending wait completes as superseded
+            wait(state_);
         }
     }
-    void disarm() { deadline_ = clock::time_point::max(); }
+    /// No deadline. A pending timer wait stays: when it completes it finds nothing to do, so an
+    /// arm/disarm per operation costs no timer operation.
+    void disarm() { state_->deadline = clock::time_point::max(); }
 
     /// True once the action ran (until reset()).
-    bool fired() const { return fired_; }
-    void reset() { fired_ = false; }
-
-    awaitable<void> run() {
-        while (true) {
-            auto [ec] = co_await timer_.async_wait(use_nothrow);
-            if (ec && ec != asio::error::operation_aborted) {
-                co_return;
-            }
-            if (ec == asio::error::operation_aborted) {
-                // Either re-armed earlier (loop and wait again) or cancelled by the caller.
-                auto state = co_await asio::this_coro::cancellation_state;
-                if (state.cancelled() != asio::cancellation_type::none) {
-                    co_return;
-                }
-            }
-            if (clock::now() >= deadline_) {
-                deadline_ = clock::time_point::max();
-                fired_ = true;
-                on_expire_();
-            }
-            timer_.expires_at(deadline_);
-        }
-    }
+    bool fired() const { return state_->fired; }
+    void reset() { state_->fired = false; }
 
   private:
-    asio::steady_timer timer_;
-    clock::time_point deadline_ = clock::time_point::max();
-    std::function<void()> on_expire_;
-    bool fired_ = false;
+    struct state {
+        state(asio::any_io_executor executor, std::function<void()> action)
+            : timer(std::move(executor)), on_expire(std::move(action)) {}
+        asio::steady_timer timer;
+        std::function<void()> on_expire;  ///< empty once the watchdog is gone
+        clock::time_point deadline = clock::time_point::max();
+        unsigned generation = 0;  ///< identifies the latest wait; older ones are superseded
+        bool waiting = false;
+        bool fired = false;
+    };
+
+    static void wait(const std::shared_ptr<state>& s) {
+        const unsigned generation = ++s->generation;
+        s->waiting = true;
+        s->timer.async_wait([s, generation](const error_code& ec) {
+            if (generation != s->generation || !s->on_expire) {
+                return;  // superseded by an earlier deadline, or the watchdog is gone
+            }
+            s->waiting = false;
+            if (ec && ec != asio::error::operation_aborted) {
+                return;
+            }
+            if (s->deadline == clock::time_point::max()) {
+                return;  // disarmed: the next arm() starts a new wait
+            }
+            if (clock::now() >= s->deadline) {
+                s->deadline = clock::time_point::max();
+                s->fired = true;
+                s->on_expire();  // may destroy the watchdog's owner; s keeps the state alive
+                return;
+            }
+            s->timer.expires_at(s->deadline);  // re-armed later while waiting
+            wait(s);
+        });
+    }
+
+    std::shared_ptr<state> state_;
 };
 
 }  // namespace bcp::net

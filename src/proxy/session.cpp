@@ -14,7 +14,9 @@
 #include <boost/beast/http/read.hpp>
 
 #include <array>
+#include <cstdio>
 #include <optional>
+#include <span>
 
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;
@@ -23,7 +25,7 @@ using namespace boost::asio::experimental::awaitable_operators;
 namespace {
 
 constexpr std::size_t read_chunk = 4096;         // client head reads
-constexpr std::size_t body_chunk = 64 * 1024;    // response body relay buffer
+constexpr std::size_t idle_read = 512;           // the read an idle keep-alive connection waits in
 constexpr std::size_t tunnel_chunk = 16 * 1024;  // per direction
 
 using response_parser = bhttp::response_parser<bhttp::buffer_body>;
@@ -36,12 +38,6 @@ bool is_stale_connection_error(const error_code& ec) {
            ec == asio::error::broken_pipe || ec == asio::error::eof;
 }
 
-std::string chunk_header(std::size_t n) {
-    char buf[24];
-    const int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
-    return std::string(buf, static_cast<std::size_t>(len));
-}
-
 }  // namespace
 
 struct session::exchange {
@@ -49,11 +45,12 @@ struct session::exchange {
     std::shared_ptr<const registry::node_table> table;  // keeps *node alive during the exchange
     const registry::node_entry* node = nullptr;
     std::unique_ptr<upstream::connection> up;
-    std::optional<net::watchdog> up_dog;
     std::optional<response_parser> parser;
     bool pooled = false;
     unsigned status = 0;
     bool keep_client = false;  // result: serve another request on this client connection
+    http::framing framing = http::framing::none;  // of the body towards the client
+    std::string_view pending_head;                // response head not yet written (in scratch_)
 };
 
 session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context* tls)
@@ -61,6 +58,12 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
       settings_(env.config),
       client_(tls ? net::stream(std::move(socket), *tls) : net::stream(std::move(socket))),
       client_dog_(client_.get_executor(), [this] { client_.close(); }),
+      up_dog_(client_.get_executor(),
+              [this] {
+                  if (active_upstream_ != nullptr) {
+                      active_upstream_->stream.close();
+                  }
+              }),
       tls_(tls != nullptr) {
     error_code ec;
     const auto remote = client_.socket().remote_endpoint(ec);
@@ -90,16 +93,13 @@ void session::abort() {
 
 awaitable<void> session::run() {
     net::tune_socket(client_.socket());
-    auto serve_then_close = [this]() -> awaitable<void> {
-        co_await serve();
-        // TLS: end with close_notify (RFC 8446 §6.1) so clients can tell a complete response
-        // stream from a truncated one. Bounded: a peer that never answers costs one second.
-        if (client_.is_tls() && client_.socket().is_open()) {
-            client_dog_.arm(std::chrono::seconds(1));
-            co_await client_.tls()->async_shutdown(use_nothrow);
-        }
-    };
-    co_await (serve_then_close() || client_dog_.run());
+    co_await serve();
+    // TLS: end with close_notify (RFC 8446 §6.1) so clients can tell a complete response
+    // stream from a truncated one. Bounded: a peer that never answers costs one second.
+    if (client_.is_tls() && client_.socket().is_open()) {
+        client_dog_.arm(std::chrono::seconds(1));
+        co_await client_.async_shutdown(use_nothrow);
+    }
     client_.close();
 }
 
@@ -107,8 +107,7 @@ awaitable<void> session::serve() {
     const auto& s = *settings_;
     if (client_.is_tls()) {
         client_dog_.arm(s.timeout.client_head);
-        auto [ec] = co_await client_.tls()->async_handshake(boost::asio::ssl::stream_base::server,
-                                                            use_nothrow);
+        auto [ec] = co_await client_.async_handshake(net::stream::role::server, use_nothrow);
         if (ec) {
             co_return;  // scanners, old clients, timeouts: nothing to answer
         }
@@ -133,8 +132,10 @@ awaitable<void> session::serve() {
 awaitable<bool> session::read_head(bool first) {
     const auto& s = *settings_;
     bool waiting_for_first_byte = in_.size() == 0;
+    if (waiting_for_first_byte && in_.capacity() > idle_read) {
+        in_.shrink_to_fit();  // idle connections hold a small buffer only (finding 6)
+    }
     if (waiting_for_first_byte) {
-        in_.shrink_to_fit();  // idle connections hold no buffer
         client_dog_.arm(first ? s.timeout.client_head : s.timeout.client_idle);
         idle_ = !first;
     } else {
@@ -156,7 +157,10 @@ awaitable<bool> session::read_head(bool first) {
                 co_return false;
             }
         }
-        const std::size_t room = std::min(read_chunk, s.head.max_bytes - in_.size());
+        // While idle, a small read waits (most request heads fit; a longer one continues into a
+        // grown buffer at once).
+        const std::size_t chunk = waiting_for_first_byte && !first ? idle_read : read_chunk;
+        const std::size_t room = std::min(chunk, s.head.max_bytes - in_.size());
         auto [ec, n] = co_await client_.async_read_some(in_.prepare(room), use_nothrow);
         in_.commit(n);
         if (ec) {
@@ -245,9 +249,13 @@ awaitable<bool> session::send_upstream(exchange& x) {
         }
         active_upstream_ = x.up.get();
         x.up->requests++;
+        // Room for a response head and a small body in one read (Beast reads up to the capacity).
+        if (x.up->buffer.capacity() < upstream::pool::read_buffer_kept) {
+            x.up->buffer.reserve(upstream::pool::read_buffer_kept);
+        }
 
-        x.up_dog->reset();
-        x.up_dog->arm(s.timeout.upstream_response);
+        up_dog_.reset();
+        up_dog_.arm(s.timeout.upstream_response);
         auto [wec, wn] =
             co_await asio::async_write(x.up->stream, asio::buffer(scratch_), use_nothrow);
         if (!wec) {
@@ -287,7 +295,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 wec = bhttp::error::partial_message;
             }
         }
-        const bool timed_out = x.up_dog->fired();
+        const bool timed_out = up_dog_.fired();
         x.up->stream.close();
         x.up.reset();
         active_upstream_ = nullptr;
@@ -306,20 +314,13 @@ awaitable<bool> session::send_upstream(exchange& x) {
 }
 
 awaitable<bool> session::forward(exchange& x) {
-    x.up_dog.emplace(client_.get_executor(), [&x] {
-        if (x.up) {
-            x.up->stream.close();
-        }
-    });
     bool keep = false;
-    auto work = [&]() -> awaitable<void> {
-        if (!co_await send_upstream(x)) {
-            co_return;
-        }
+    if (co_await send_upstream(x)) {
         keep = co_await relay_response(x);
-    };
-    co_await (work() || x.up_dog->run());
+    }
+    up_dog_.disarm();
     active_upstream_ = nullptr;
+    relay_.release();
     co_return keep;
 }
 
@@ -384,71 +385,150 @@ awaitable<bool> session::relay_response(exchange& x) {
     rc.keep_alive = keep_client;
     http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
     env_.counters->count_status(status);
-    if (!co_await write_client(scratch_)) {
+    x.framing = framing;
+    x.pending_head = scratch_;  // goes out with the first body bytes, in one write
+
+    bool complete = p.is_done();
+    if (!complete && !co_await relay_body(x, complete)) {
+        co_return false;
+    }
+    if (!x.pending_head.empty() && !co_await deliver(x, {})) {
+        co_return false;
+    }
+    if (framing == http::framing::chunked && !co_await write_client("0\r\n\r\n")) {
         co_return false;
     }
 
-    if (!p.is_done()) {
-        auto buf = std::make_unique<char[]>(body_chunk);
-        while (!p.is_done()) {
-            p.get().body().data = buf.get();
-            p.get().body().size = body_chunk;
-            x.up_dog->arm(s.timeout.upstream_read);
-            auto [ec, n] = co_await bhttp::async_read(x.up->stream, x.up->buffer, p, use_nothrow);
-            if (ec == bhttp::error::need_buffer) {
-                ec = {};
-            }
-            const std::size_t got = body_chunk - p.get().body().size;
-            if (got != 0) {
-                bool ok;
-                if (framing == http::framing::chunked) {
-                    const std::string size_line = chunk_header(got);
-                    const std::array<asio::const_buffer, 3> parts{asio::buffer(size_line),
-                                                                  asio::buffer(buf.get(), got),
-                                                                  asio::buffer("\r\n", 2)};
-                    client_dog_.arm(s.timeout.client_send);
-                    auto [wec, wn] = co_await asio::async_write(client_, parts, use_nothrow);
-                    ok = !wec;
-                } else {
-                    client_dog_.arm(s.timeout.client_send);
-                    auto [wec, wn] = co_await asio::async_write(
-                        client_, asio::buffer(buf.get(), got), use_nothrow);
-                    ok = !wec;
-                }
-                client_dog_.disarm();
-                if (!ok) {
-                    x.up->stream.close();  // the client left: the rest of this body is unwanted
-                    co_return false;
-                }
-                observe::bump(env_.counters->bytes_to_clients, got);
-            }
-            if (ec) {
-                // The node failed mid-body: the client already has our head, so the only honest
-                // signal left is to close its connection without a clean end (SECURITY.md).
-                x.up->stream.close();
-                observe::bump(x.up_dog->fired() ? env_.counters->upstream_timeouts
-                                                : env_.counters->upstream_errors);
-                co_return false;
-            }
-        }
-        x.up_dog->disarm();
-        if (framing == http::framing::chunked) {
-            if (!co_await write_client("0\r\n\r\n")) {
-                co_return false;
-            }
-        }
-    }
-    x.up_dog->disarm();
-
     // Back to the pool only after a cleanly delimited response with nothing left over.
-    if (p.is_done() && p.keep_alive() && !x.gate.websocket && x.up->buffer.size() == 0 &&
-        !x.parser->need_eof()) {
+    if (complete && p.keep_alive() && !x.gate.websocket && x.up->buffer.size() == 0 &&
+        !p.need_eof()) {
         active_upstream_ = nullptr;
         env_.pool->give_back(x.node->pool_key, std::move(x.up));
     } else {
         x.up->stream.close();
     }
     co_return keep_client;
+}
+
+// Relays the body of the response whose head is in x.parser, chunk by chunk through deliver().
+// Sets `complete` when the node's body ended cleanly. Returns false when the client connection
+// must close (the node or the client failed mid-body).
+awaitable<bool> session::relay_body(exchange& x, bool& complete) {
+    const auto& s = *settings_;
+    auto& p = *x.parser;
+    auto& up = *x.up;
+    const auto fail_upstream = [&] {
+        // The node failed mid-body: the client already has our head (or will get a truncated
+        // response), so the only honest signal left is to close without a clean end (SECURITY.md).
+        up.stream.close();
+        observe::bump(up_dog_.fired() ? env_.counters->upstream_timeouts
+                                      : env_.counters->upstream_errors);
+    };
+
+    if (const auto length = p.content_length()) {
+        // Content-Length: no parser on the body. First the bytes that came with the head, then
+        // reads straight into the relay buffer (finding 1: no copy, full-size reads).
+        std::uint64_t left = *length;
+        const std::size_t first =
+            static_cast<std::size_t>(std::min<std::uint64_t>(left, up.buffer.size()));
+        if (first != 0) {
+            if (!co_await deliver(x, {static_cast<const char*>(up.buffer.data().data()), first})) {
+                co_return false;
+            }
+            up.buffer.consume(first);
+            left -= first;
+        }
+        while (left != 0) {
+            up_dog_.arm(s.timeout.upstream_read);
+            // The read asks for the whole buffer even near the end: it then usually drains the
+            // socket, which lets the pool's idle watch start without a system call. Bytes beyond
+            // the declared length are junk: the connection is not reused.
+            char* buf = relay_.data();
+            auto [ec, n] = co_await up.stream.async_read_some(
+                asio::buffer(buf, net::relay_buffer::size()), use_nothrow);
+            if (n != 0) {
+                const std::size_t use = static_cast<std::size_t>(std::min<std::uint64_t>(left, n));
+                if (!co_await deliver(x, {buf, use})) {
+                    co_return false;
+                }
+                left -= use;
+                if (n > use) {
+                    // More than Content-Length: the client has its response; the connection is
+                    // not reused (complete stays false).
+                    up_dog_.disarm();
+                    up.stream.close();
+                    co_return true;
+                }
+            }
+            if (ec && left != 0) {
+                fail_upstream();
+                co_return false;
+            }
+        }
+        up_dog_.disarm();
+        complete = true;
+        co_return true;
+    }
+
+    // Chunked or delimited by the node closing: Beast parses the framing into the relay buffer.
+    if (up.buffer.capacity() < net::relay_buffer::size()) {
+        up.buffer.reserve(net::relay_buffer::size());
+    }
+    char* buf = relay_.data();
+    while (!p.is_done()) {
+        p.get().body().data = buf;
+        p.get().body().size = net::relay_buffer::size();
+        up_dog_.arm(s.timeout.upstream_read);
+        auto [ec, n] = co_await bhttp::async_read(up.stream, up.buffer, p, use_nothrow);
+        if (ec == bhttp::error::need_buffer) {
+            ec = {};
+        }
+        const std::size_t got = net::relay_buffer::size() - p.get().body().size;
+        if (got != 0 && !co_await deliver(x, {buf, got})) {
+            co_return false;
+        }
+        if (ec) {
+            fail_upstream();
+            co_return false;
+        }
+    }
+    up_dog_.disarm();
+    complete = true;
+    co_return true;
+}
+
+// Every byte of a response body passes through here on its way to the client, in order
+// (x.pending_head, if not yet sent, goes first in the same write; `body` empty = the head
+// alone). A tee of the body (e.g. a cache fill) belongs here. Returns false when the client
+// failed; the node's connection is then closed (the rest of this body is unwanted).
+awaitable<bool> session::deliver(exchange& x, std::string_view body) {
+    std::array<asio::const_buffer, 4> parts;
+    std::size_t count = 0;
+    if (!x.pending_head.empty()) {
+        parts[count++] = asio::buffer(x.pending_head);
+        x.pending_head = {};
+    }
+    char size_line[24];
+    if (!body.empty()) {
+        if (x.framing == http::framing::chunked) {
+            const int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size());
+            parts[count++] = asio::buffer(size_line, static_cast<std::size_t>(len));
+            parts[count++] = asio::buffer(body);
+            parts[count++] = asio::buffer("\r\n", 2);
+        } else {
+            parts[count++] = asio::buffer(body);
+        }
+    }
+    client_dog_.arm(settings_->timeout.client_send);
+    auto [ec, n] = co_await asio::async_write(
+        client_, std::span<const asio::const_buffer>(parts.data(), count), use_nothrow);
+    client_dog_.disarm();
+    if (ec) {
+        x.up->stream.close();
+        co_return false;
+    }
+    observe::bump(env_.counters->bytes_to_clients, body.size());
+    co_return true;
 }
 
 awaitable<void> session::tunnel(exchange& x) {
@@ -461,7 +541,7 @@ awaitable<void> session::tunnel(exchange& x) {
         up.stream.close();
     });
     client_dog_.disarm();
-    x.up_dog->disarm();
+    up_dog_.disarm();
     idle_dog.arm(s.timeout.tunnel_idle);
 
     // Bytes that arrived behind the heads belong to the tunnel.
@@ -506,7 +586,7 @@ awaitable<void> session::tunnel(exchange& x) {
         client_.socket().cancel(ignored);
     };
     if (ok) {
-        co_await ((pump(client_, up.stream) && pump(up.stream, client_)) || idle_dog.run());
+        co_await (pump(client_, up.stream) && pump(up.stream, client_));
     }
     up.stream.close();
     env_.counters->tunnels_active.fetch_sub(1, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 // thread; everything it touches (pool, counters) belongs to that worker.
 
 #include "core/asio.hpp"
+#include "net/relay_buffer.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
 #include "observe/counters.hpp"
@@ -58,12 +59,16 @@ class session {
     awaitable<bool> forward(exchange& x);
     awaitable<bool> send_upstream(exchange& x);
     awaitable<bool> relay_response(exchange& x);
+    awaitable<bool> relay_body(exchange& x, bool& complete);
+    awaitable<bool> deliver(exchange& x, std::string_view body);
     awaitable<void> tunnel(exchange& x);
 
     worker_env& env_;
     std::shared_ptr<const settings> settings_;
     net::stream client_;
     net::watchdog client_dog_;
+    net::watchdog up_dog_;     ///< the upstream deadline of the current exchange
+    net::relay_buffer relay_;  ///< held during a response only
     boost::beast::flat_buffer in_;
     http::request_head head_;
     std::string scratch_;

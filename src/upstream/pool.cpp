@@ -5,24 +5,10 @@
 #include "net/watchdog.hpp"
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include <sys/socket.h>
-#include <cerrno>
+#include <algorithm>
 
 namespace bcp::upstream {
-namespace {
-
-// A pooled connection has no request outstanding, so the node has nothing to tell us: readable
-// bytes or EOF mean it closed (or sent junk, or a TLS close_notify). Either way it is unusable.
-bool still_open(tcp::socket& socket) {
-    char byte;
-    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-}  // namespace
-
 pool::pool(asio::any_io_executor executor, pool_options options)
     : executor_(std::move(executor)), options_(options) {}
 
@@ -38,8 +24,9 @@ std::unique_ptr<connection> pool::take(const std::string& pool_key) {
         auto c = std::move(list.back());
         list.pop_back();
         --stats_.idle;
-        if (now - c->idle_since < options_.idle_timeout && c->buffer.size() == 0 &&
-            still_open(c->stream.socket())) {
+        error_code ignored;
+        c->stream.socket().cancel(ignored);  // ends the readability watch (operation_aborted)
+        if (now - c->idle_since < options_.idle_timeout && c->buffer.size() == 0) {
             ++stats_.reuses;
             return c;
         }
@@ -55,14 +42,63 @@ void pool::give_back(const std::string& pool_key, std::unique_ptr<connection> c)
         c->stream.close();
         return;
     }
-    c->buffer.shrink_to_fit();
+    if (c->buffer.capacity() > read_buffer_kept) {
+        c->buffer.shrink_to_fit();
+    }
+    if (SSL* ssl = c->stream.native_handle()) {
+        remember_session(pool_key, ssl);
+    }
     c->idle_since = std::chrono::steady_clock::now();
+    c->idle_id = ++next_idle_id_;
+    watch(list, *c);
     list.push_back(std::move(c));
     ++stats_.idle;
 }
 
+// The node's latest resumable TLS session, offered by the next connection to it. Taken when a
+// connection goes idle: by then a TLS 1.3 node's session tickets (sent after the handshake) have
+// been read with the response.
+void pool::remember_session(const std::string& pool_key, SSL* ssl) {
+    SSL_SESSION* current = SSL_get0_session(ssl);
+    if (current == nullptr || SSL_SESSION_is_resumable(current) != 1) {
+        return;
+    }
+    auto& slot = sessions_[pool_key];
+    if (slot.get() != current) {
+        SSL_SESSION_up_ref(current);
+        slot.reset(current);
+    }
+}
+
+// A pooled connection has no request outstanding, so the node has nothing to tell us: readable
+// bytes or EOF mean it closed (or sent junk, or a TLS close_notify). Either way it is unusable:
+// drop it at once, so take() never lends it. The watch is a one-byte read on the socket, queued
+// with the reactor: when the response's last read drained the socket (the usual case: reads ask
+// for more than arrives), Asio queues it without a system call (no recv(MSG_PEEK) per request,
+// docs/benchmarks.md finding 4); take() cancels it, which is no system call either.
+void pool::watch(idle_list& list, connection& c) {
+    c.stream.socket().async_read_some(
+        asio::buffer(&c.probe, 1),
+        [this, &list, raw = &c, id = c.idle_id](const error_code& ec, std::size_t) {
+            if (ec == asio::error::operation_aborted) {
+                return;  // taken, or closed by expire_idle/clear
+            }
+            // Still idle in this pool (and not lent and returned since)? Compare addresses only:
+            // raw may point to a connection that no longer exists.
+            const auto it = std::find_if(list.begin(), list.end(), [&](const auto& p) {
+                return p.get() == raw && p->idle_id == id;
+            });
+            if (it == list.end()) {
+                return;
+            }
+            (*it)->stream.close();
+            list.erase(it);
+            --stats_.idle;
+            ++stats_.stale;
+        });
+}
+
 awaitable<pool::connect_result> pool::connect(const target& t) {
-    using namespace boost::asio::experimental::awaitable_operators;
     tcp::resolver resolver(executor_);
     tcp::socket socket(executor_);
     net::watchdog dog(executor_, [&] {
@@ -99,7 +135,8 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
             co_return;
         }
         auto conn = std::make_unique<connection>(net::stream(std::move(socket), *options_.tls));
-        if (!net::prepare_client(*conn->stream.tls(), t.host, options_.verify)) {
+        SSL* ssl = conn->stream.native_handle();
+        if (!net::prepare_client(ssl, t.host, options_.verify)) {
             out.ec = errc::upstream_failed;
             out.message = "cannot set TLS server name " + t.host;
             co_return;
@@ -109,13 +146,10 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
         auto* raw = conn.get();
         net::watchdog tls_dog(executor_, [raw] { raw->stream.close(); });
         tls_dog.arm(options_.connect_timeout);
-        auto handshake = [&]() -> awaitable<error_code> {
-            auto [hec] = co_await raw->stream.tls()->async_handshake(
-                boost::asio::ssl::stream_base::client, use_nothrow);
-            co_return hec;
-        };
-        auto r = co_await (handshake() || tls_dog.run());
-        const error_code hec = std::get<0>(r);
+        if (const auto it = sessions_.find(t.pool_key); it != sessions_.end()) {
+            SSL_set_session(ssl, it->second.get());  // resumption: an abbreviated handshake
+        }
+        auto [hec] = co_await raw->stream.async_handshake(net::stream::role::client, use_nothrow);
         if (hec) {
             out.ec = tls_dog.fired() ? error_code(errc::timeout) : hec;
             out.message = "TLS handshake with " + t.host + ":" + std::to_string(t.port) +
@@ -124,7 +158,7 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
         }
         out.conn = std::move(conn);
     };
-    co_await (work() || dog.run());
+    co_await work();
     if (dog.fired() && !out.conn) {
         out.ec = errc::timeout;
         out.message = "connecting to " + t.host + ":" + std::to_string(t.port) + " timed out";
@@ -143,14 +177,14 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
 void pool::expire_idle() {
     const auto now = std::chrono::steady_clock::now();
     for (auto it = idle_.begin(); it != idle_.end();) {
-        auto& list = it->second;
+        auto& list = it->second;  // kept when empty: watches point to it
         while (!list.empty() && now - list.front()->idle_since >= options_.idle_timeout) {
             list.front()->stream.close();
             list.pop_front();
             --stats_.idle;
             ++stats_.stale;
         }
-        it = list.empty() ? idle_.erase(it) : std::next(it);
+        ++it;
     }
 }
 
@@ -159,8 +193,8 @@ void pool::clear() {
         for (auto& c : list) {
             c->stream.close();
         }
+        list.clear();
     }
-    idle_.clear();
     stats_.idle = 0;
 }
 

@@ -3,7 +3,8 @@
 // node (registry::node_entry::pool_key). A connection is either lent out (owned by one request)
 // or idle in the pool. Rules (SECURITY.md "Reuse and framing"): one request in flight per
 // connection; a connection goes back only after a cleanly delimited response; an idle connection
-// that the node closed is detected before it is lent.
+// that the node closed is dropped as soon as it becomes readable (a wait is pending on every idle
+// socket; no probe per request).
 
 #include "core/asio.hpp"
 #include "core/error.hpp"
@@ -27,6 +28,8 @@ struct connection {
     boost::beast::flat_buffer buffer;  ///< bytes read from the node, not yet consumed
     std::chrono::steady_clock::time_point idle_since;
     std::uint64_t requests = 0;  ///< requests sent on this connection so far
+    std::uint64_t idle_id = 0;   ///< which stay in the pool a readability watch belongs to
+    char probe = 0;              ///< target of the idle watch's one-byte read
 };
 
 struct pool_options {
@@ -74,6 +77,10 @@ class pool {
     };
     awaitable<connect_result> connect(const target& t);
 
+    /// Bytes kept in an idle connection's read buffer: room for a response head and a small body
+    /// in one read. A larger buffer (grown by a chunked body) is freed when it goes idle.
+    static constexpr std::size_t read_buffer_kept = 8 * 1024;
+
     /// Closes idle connections older than the idle timeout (called periodically by the worker).
     void expire_idle();
     /// Closes every idle connection (shutdown, reload).
@@ -82,9 +89,21 @@ class pool {
     const pool_stats& stats() const { return stats_; }
 
   private:
+    using idle_list = std::deque<std::unique_ptr<connection>>;
+    void watch(idle_list& list, connection& c);
+    void remember_session(const std::string& pool_key, SSL* ssl);
+
+    struct session_deleter {
+        void operator()(SSL_SESSION* s) const { SSL_SESSION_free(s); }
+    };
+
     asio::any_io_executor executor_;
     pool_options options_;
-    std::unordered_map<std::string, std::deque<std::unique_ptr<connection>>> idle_;
+    // Entries are never erased (their number is bounded by the nodes), so readability watches can
+    // hold a pointer to their list.
+    std::unordered_map<std::string, idle_list> idle_;
+    std::uint64_t next_idle_id_ = 0;
+    std::unordered_map<std::string, std::unique_ptr<SSL_SESSION, session_deleter>> sessions_;
     pool_stats stats_;
 };
 
