@@ -114,6 +114,7 @@ class loader {
             {"upstream", optional_key, [this](auto& v, auto& at) { read_upstream(v, at); }},
             {"timeouts", optional_key, [this](auto& v, auto& at) { read_timeouts(v, at); }},
             {"limits", optional_key, [this](auto& v, auto& at) { read_limits(v, at); }},
+            {"cache", optional_key, [this](auto& v, auto& at) { read_cache(v, at); }},
             {"workers", optional_key, [this](auto& v, auto& at) { read_workers(v, at); }},
             {"log_level", optional_key, [this](auto& v, auto& at) { read_log_level(v, at); }},
         };
@@ -329,6 +330,55 @@ class loader {
                               }});
         }
         r_.read_map(value, at, fields);
+    }
+
+    void read_size(const YAML::Node& value, const place& at, std::uint64_t& target) {
+        const auto text = r_.scalar(value, at, "a size such as 512MiB");
+        if (!text) {
+            return;
+        }
+        auto parsed = parse_size(*text);
+        if (!parsed.ok()) {
+            r_.error(at, std::move(parsed.message));
+            return;
+        }
+        if (*parsed.value == 0) {
+            r_.error(at, "must be more than 0 bytes; set cache.enabled: false to turn the cache off");
+            return;
+        }
+        target = *parsed.value;
+    }
+
+    void read_cache(const YAML::Node& value, const place& at) {
+        cache_options& c = cfg_.cache;
+        c.where = at.where;
+        std::optional<place> object_at;
+        const reader::field fields[] = {
+            {"enabled", optional_key, [&](auto& v, auto& a) { store(r_.boolean(v, a), c.enabled); }},
+            {"max_size", optional_key, [&](auto& v, auto& a) { read_size(v, a, c.max_size); }},
+            {"max_object_size", optional_key,
+             [&](auto& v, auto& a) {
+                 object_at = a;
+                 read_size(v, a, c.max_object_size);
+             }},
+            {"x_cache_header", optional_key,
+             [&](auto& v, auto& a) { store(r_.boolean(v, a), c.x_cache_header); }},
+            {"coalesce_wait", optional_key,
+             [&](auto& v, auto& a) { store(r_.duration(v, a, false), c.coalesce_wait); }},
+            {"stale_if_error", optional_key,
+             [&](auto& v, auto& a) { store(r_.duration(v, a, true), c.stale_if_error); }},
+            {"heuristic_max", optional_key,
+             [&](auto& v, auto& a) { store(r_.duration(v, a, true), c.heuristic_max); }},
+        };
+        r_.read_map(value, at, fields);
+        if (c.max_object_size > c.max_size) {
+            if (object_at) {
+                r_.error(*object_at, "is larger than cache.max_size; lower it or raise max_size");
+            } else {
+                // The default (64MiB) meets a small max_size: follow it down.
+                c.max_object_size = c.max_size;
+            }
+        }
     }
 
     void read_workers(const YAML::Node& value, const place& at) {

@@ -69,6 +69,18 @@ struct limits {
     std::size_t max_response_header_bytes = 65'536;  ///< response head from a node
 };
 
+/// The asset cache (docs/config-reference.md "cache"; design in docs/architecture.md).
+struct cache_options {
+    bool enabled = false;
+    std::uint64_t max_size = 512ull << 20;         ///< memory for bodies and entries
+    std::uint64_t max_object_size = 64ull << 20;   ///< larger responses are not stored
+    bool x_cache_header = true;                    ///< add X-Cache: HIT|MISS|STALE|REVALIDATED
+    milliseconds coalesce_wait{5'000};   ///< waiter's bound for the leader's response head
+    milliseconds stale_if_error{300'000};  ///< serve stale on node errors this long (default)
+    milliseconds heuristic_max{86'400'000};  ///< cap of the RFC 9111 §4.2.2 heuristic
+    location where;
+};
+
 struct proxy_config {
     std::string source;  ///< the file it was loaded from ("<string>" for load_string)
     std::string public_url;
@@ -79,6 +91,7 @@ struct proxy_config {
     upstream_options upstream;
     timeouts timeout;
     limits limit;
+    cache_options cache;
     unsigned workers = 0;  ///< 0 = one per core
     std::string log_level = "info";
 

@@ -85,6 +85,45 @@ parsed<milliseconds> parse_duration(std::string_view text) {
     return {milliseconds(*value * scale->ms), {}};
 }
 
+parsed<std::uint64_t> parse_size(std::string_view text) {
+    const std::string help =
+        "; write a whole number of bytes with a unit, e.g. 512MiB, 64KiB, 1GiB (KB/MB/GB are "
+        "decimal; nginx's k/m/g are binary; a bare number means bytes)";
+    const auto unit_at = std::find_if_not(text.begin(), text.end(), is_digit) - text.begin();
+    const std::string_view number = text.substr(0, unit_at);
+    const std::string_view unit = text.substr(unit_at);
+    struct unit_scale {
+        std::string_view name;
+        std::uint64_t bytes;
+    };
+    static constexpr std::array<unit_scale, 16> units{{{"", 1},
+                                                       {"B", 1},
+                                                       {"KiB", 1ull << 10},
+                                                       {"MiB", 1ull << 20},
+                                                       {"GiB", 1ull << 30},
+                                                       {"KB", 1'000},
+                                                       {"MB", 1'000'000},
+                                                       {"GB", 1'000'000'000},
+                                                       {"k", 1ull << 10},
+                                                       {"K", 1ull << 10},
+                                                       {"m", 1ull << 20},
+                                                       {"M", 1ull << 20},
+                                                       {"g", 1ull << 30},
+                                                       {"G", 1ull << 30},
+                                                       {"kB", 1'000},
+                                                       {"TiB", 1ull << 40}}};
+    const auto scale = std::find_if(units.begin(), units.end(),
+                                    [&](const unit_scale& u) { return u.name == unit; });
+    if (number.empty() || scale == units.end()) {
+        return fail<std::uint64_t>(in_quotes(text) + " is not a size" + help);
+    }
+    const auto value = small_number(number);
+    if (!value || static_cast<std::uint64_t>(*value) > max_size_value / scale->bytes) {
+        return fail<std::uint64_t>(in_quotes(text) + " is larger than 1TiB, the largest size accepted");
+    }
+    return {static_cast<std::uint64_t>(*value) * scale->bytes, {}};
+}
+
 parsed<listen_address> parse_listen_address(std::string_view text) {
     const std::string example =
         "; write host:port with an IP address, e.g. 0.0.0.0:443 or [::]:443";

@@ -28,6 +28,13 @@ inline constexpr std::chrono::milliseconds max_duration = std::chrono::hours(24)
 /// No fractions, signs, spaces or combined forms ("1m30s"): one number, one unit.
 parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
 
+/// The largest size accepted for any size key (1 TiB: catches typos, not real limits).
+inline constexpr std::uint64_t max_size_value = std::uint64_t{1} << 40;
+
+/// A byte size: a whole number with an optional unit: B, KiB/MiB/GiB (binary), KB/MB/GB
+/// (decimal), or nginx's k/m/g (binary, either case). "512MiB", "64m", "1048576". At most 1 TiB.
+parsed<std::uint64_t> parse_size(std::string_view text);
+
 struct listen_address {
     std::string host;        ///< the IP literal as written, without brackets
     std::uint16_t port = 0;  ///< 0 = ephemeral

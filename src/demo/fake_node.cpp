@@ -28,6 +28,14 @@
 //   no-ws            403 to a WebSocket upgrade (and to a plain GET)
 //   bad-accept       upgrade answered 101 with a wrong Sec-WebSocket-Accept (raw bytes), then
 //                    every byte received is echoed back raw; a plain GET gets 426
+//   cacheable?n=N    200, Content-Length N, a cacheable pattern body for the cache tests:
+//                    cc=<Cache-Control> (default "public, max-age=60"; '+' reads as a space),
+//                    etag=0 (no ETag; default ETag "c<n>-<v>"), v=<tag> (part of the ETag),
+//                    lm=1 (Last-Modified), vary=1 (Vary: Accept-Encoding; a request accepting
+//                    gzip gets the pattern upper-cased and Content-Encoding: gzip), cookie=1
+//                    (Set-Cookie), status=S (answer S instead of 200, same headers), ms=M (body in
+//                    10 pieces M ms apart, identity only). If-None-Match / If-Modified-Since give
+//                    304.
 // Unknown names under _test/ are 404. n is at most 1 GiB and ms at most 60000 (400 otherwise).
 
 #include "demo/fake_node.hpp"
@@ -876,6 +884,9 @@ class session {
         if (auto rep = simple_test_reply(*node_, req, raw_head_, name, *r.mount)) {
             co_return co_await write_reply(info(req), *rep);
         }
+        if (name == "cacheable") {
+            co_return co_await on_cacheable(req, query);
+        }
         const bool head = req.method() == http::verb::head;
         const bool keep = req.keep_alive();
 
@@ -964,6 +975,80 @@ class session {
         }
         auto rep = text_reply(http::status::not_found, "404 Not Found\n");
         co_return co_await write_reply(info(req), rep);
+    }
+
+    awaitable<next_step> on_cacheable(const request& req, std::string_view query) {
+        const auto n = number_param(query, "n", 1024, max_test_bytes);
+        const auto ms = number_param(query, "ms", 0, max_test_ms);
+        const auto status = number_param(query, "status", 200, 599);
+        if (!n || !ms || !status || *status < 200) {
+            auto rep = text_reply(http::status::bad_request, "bad n, ms or status\n");
+            co_return co_await write_reply(info(req), rep);
+        }
+        std::string cc(query_param(query, "cc").value_or("public, max-age=60"));
+        std::replace(cc.begin(), cc.end(), '+', ' ');
+        const bool vary = query_param(query, "vary") == "1";
+        const bool gzip = vary && req[http::field::accept_encoding].find("gzip") != std::string::npos;
+        const std::string etag = "\"c" + std::to_string(*n) + "-" +
+                                 std::string(query_param(query, "v").value_or("")) +
+                                 (gzip ? "-gz" : "") + "\"";
+        http::response<http::empty_body> res{static_cast<http::status>(*status), 11};
+        res.set(http::field::cache_control, cc);
+        if (query_param(query, "etag") != "0") {
+            res.set(http::field::etag, etag);
+        }
+        const bool lm = query_param(query, "lm") == "1";
+        if (lm) {
+            res.set(http::field::last_modified, last_modified);
+        }
+        if (vary) {
+            res.set(http::field::vary, "Accept-Encoding");
+        }
+        if (gzip) {
+            res.set(http::field::content_encoding, "gzip");
+        }
+        if (query_param(query, "cookie") == "1") {
+            res.set(http::field::set_cookie, "bcp_cache_test=1; Path=/");
+        }
+        res.set(http::field::content_type, "application/octet-stream");
+        const bool has_inm = req.count(http::field::if_none_match) != 0;
+        const bool not_modified =
+            has_inm ? etag_matches(req[http::field::if_none_match], etag)
+                    : lm && req[http::field::if_modified_since] == last_modified;
+        const bool keep = req.keep_alive();
+        if (!keep) {
+            res.keep_alive(false);
+        }
+        if (not_modified && *status == 200) {
+            res.result(http::status::not_modified);
+            if (!co_await write_head(res)) {
+                co_return next_step::abort;
+            }
+            co_return keep ? next_step::read_next : next_step::close;
+        }
+        res.content_length(*n);
+        if (!co_await write_head(res)) {
+            co_return next_step::abort;
+        }
+        if (req.method() != http::verb::head) {
+            bool ok = true;
+            if (*ms != 0) {
+                ok = co_await write_slowly(*n, *ms);
+            } else if (gzip) {
+                std::string upper(static_cast<std::size_t>(*n), '\0');
+                for (std::size_t i = 0; i < upper.size(); ++i) {
+                    upper[i] = static_cast<char>('A' + i % 26);
+                }
+                auto [ec, w] = co_await asio::async_write(stream_, asio::buffer(upper), use_nothrow);
+                ok = !ec;
+            } else {
+                ok = co_await write_pattern(0, *n);
+            }
+            if (!ok) {
+                co_return next_step::abort;
+            }
+        }
+        co_return keep ? next_step::read_next : next_step::close;
     }
 
     /// The chunked body: 4 chunks (fewer when n < 4; chunks are capped at ~64 KiB, so a large n

@@ -56,6 +56,12 @@ void build_upstream_request(const request_head& head, const gate_result& gate,
         if (is_client_field_dropped(f.name) || named_in(nominated, f.name)) {
             continue;
         }
+        if (ctx.drop_conditionals &&
+            (iequals(f.name, "if-none-match") || iequals(f.name, "if-modified-since") ||
+             iequals(f.name, "if-match") || iequals(f.name, "if-unmodified-since") ||
+             iequals(f.name, "if-range"))) {
+            continue;
+        }
         append_field(out, f.name, f.value);
     }
     append_field(out, "X-Forwarded-For", ctx.client_address);
@@ -67,6 +73,7 @@ void build_upstream_request(const request_head& head, const gate_result& gate,
         append_field(out, "Connection", "Upgrade");
         append_field(out, "Upgrade", "websocket");
     }
+    out.append(ctx.extra_fields);
     out.append("\r\n");
 }
 

@@ -20,6 +20,11 @@ struct forward_context {
     std::string_view client_address;      ///< peer IP, for X-Forwarded-For
     bool client_tls = false;              ///< X-Forwarded-Proto https/http
     std::string_view public_authority;    ///< X-Forwarded-Host when the client sent no Host
+    /// Cache fills: drop the client's If-None-Match/If-Modified-Since/If-Match/
+    /// If-Unmodified-Since/If-Range (the cache wants the full response and answers the client's
+    /// conditions itself).
+    bool drop_conditionals = false;
+    std::string_view extra_fields;  ///< complete "Name: value\r\n" lines appended (validators)
 };
 
 /// Writes the request for the node into `out` (cleared first): request line with the validated raw

@@ -32,6 +32,17 @@ void log_session_failure(std::exception_ptr e) {
     }
 }
 
+cache::cache_options cache_options_from(const config::cache_options& c) {
+    cache::cache_options o;
+    o.store.max_size = c.max_size;
+    o.store.max_object = c.max_object_size;
+    o.x_cache_header = c.x_cache_header;
+    o.coalesce_wait = c.coalesce_wait;
+    o.stale_if_error = std::chrono::duration_cast<std::chrono::seconds>(c.stale_if_error).count();
+    o.heuristic_max = std::chrono::duration_cast<std::chrono::seconds>(c.heuristic_max).count();
+    return o;
+}
+
 }  // namespace
 
 struct server::worker {
@@ -58,6 +69,7 @@ struct server::impl {
     std::vector<tcp::endpoint> endpoints;
     std::atomic<std::size_t> open_connections{0};
     std::atomic<bool> stop_requested{false};
+    std::unique_ptr<cache::shared_cache> cache;  // null when cache.enabled is false
 
     awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls);
     awaitable<void> housekeeping(worker& w);
@@ -107,6 +119,9 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
 
     const unsigned n =
         cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+    if (cfg.cache.enabled) {
+        m.cache = std::make_unique<cache::shared_cache>(cache_options_from(cfg.cache), n);
+    }
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>(po);
         w->env.config = m.settings_;
@@ -114,6 +129,10 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         w->env.pool = &w->pool;
         w->env.counters = &w->counters;
         w->env.open_connections = &m.open_connections;
+        if (m.cache) {
+            w->env.cache = m.cache.get();
+            w->env.cache_counters = &m.cache->counters(i);
+        }
         m.workers.push_back(std::move(w));
     }
 
@@ -207,6 +226,20 @@ totals server::counters() const {
         t.upstream_reuses += get(w->pool.stats().reuses);
     }
     return t;
+}
+
+std::optional<cache::snapshot> server::cache_stats() const {
+    if (!impl_->cache) {
+        return std::nullopt;
+    }
+    return impl_->cache->stats();
+}
+
+std::optional<std::size_t> server::purge_cache(std::string_view node_id) {
+    if (!impl_->cache) {
+        return std::nullopt;
+    }
+    return impl_->cache->entries().purge(node_id);
 }
 
 awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls) {

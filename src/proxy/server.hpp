@@ -3,12 +3,15 @@
 // io_context, its own SO_REUSEPORT acceptor per listener, its own upstream pool and counters.
 // Shared between workers: the node table snapshot and the immutable settings.
 
+#include "cache/cache.hpp"
 #include "config/config.hpp"
 #include "core/asio.hpp"
 #include "registry/node_table.hpp"
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -46,6 +49,12 @@ class server {
     /// Counter totals over all workers; safe from any thread.
     totals counters() const;
     unsigned worker_count() const;
+
+    /// The asset cache's figures (for /metrics), or nullopt when the cache is off. Any thread.
+    std::optional<cache::snapshot> cache_stats() const;
+    /// Drops every cached entry (node_id empty) or one node's; returns how many, or nullopt when
+    /// the cache is off. Any thread.
+    std::optional<std::size_t> purge_cache(std::string_view node_id = {});
 
   private:
     server();

@@ -5,6 +5,8 @@
 #include "http/local_reply.hpp"
 #include "http/rewrite.hpp"
 #include "net/listener.hpp"
+#include "proxy/cache_step.hpp"
+#include "proxy/exchange.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
@@ -28,8 +30,6 @@ constexpr std::size_t read_chunk = 4096;         // client head reads
 constexpr std::size_t idle_read = 512;           // the read an idle keep-alive connection waits in
 constexpr std::size_t tunnel_chunk = 16 * 1024;  // per direction
 
-using response_parser = bhttp::response_parser<bhttp::buffer_body>;
-
 // An error on a pooled connection before the node sent anything means the node closed it while
 // it was idle (a race the pool's check cannot exclude). The request was not processed: retrying
 // once on a fresh connection is safe for GET/HEAD (RFC 9110 §9.2.2).
@@ -39,19 +39,6 @@ bool is_stale_connection_error(const error_code& ec) {
 }
 
 }  // namespace
-
-struct session::exchange {
-    http::gate_result gate;
-    std::shared_ptr<const registry::node_table> table;  // keeps *node alive during the exchange
-    const registry::node_entry* node = nullptr;
-    std::unique_ptr<upstream::connection> up;
-    std::optional<response_parser> parser;
-    bool pooled = false;
-    unsigned status = 0;
-    bool keep_client = false;  // result: serve another request on this client connection
-    http::framing framing = http::framing::none;  // of the body towards the client
-    std::string_view pending_head;                // response head not yet written (in scratch_)
-};
 
 session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context* tls)
     : env_(env),
@@ -213,7 +200,13 @@ awaitable<bool> session::handle_request() {
         observe::bump(env_.counters->not_found);
         co_return co_await reply(404, x.gate.keep_alive && !x.gate.websocket);
     }
-    const bool keep = co_await forward(x);
+    bool keep = false;
+    if (env_.cache != nullptr) {
+        cache_step step(*this, x);
+        keep = co_await step.run();
+    } else {
+        keep = co_await forward(x);
+    }
     co_return keep;
 }
 
@@ -228,6 +221,8 @@ awaitable<bool> session::send_upstream(exchange& x) {
     fc.client_address = peer_;
     fc.client_tls = tls_;
     fc.public_authority = s.public_authority;
+    fc.drop_conditionals = x.cache_fetch;
+    fc.extra_fields = x.extra_fields;
     http::build_upstream_request(head_, x.gate, fc, scratch_);
 
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -242,6 +237,10 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 observe::bump(timeout ? env_.counters->upstream_timeouts
                                       : env_.counters->upstream_errors);
                 log::get("proxy")->debug("node {}: {}", node.id, c.message);
+                if (x.cache_fetch) {
+                    x.failed_status = timeout ? 504 : 502;  // the cache step answers
+                    co_return false;
+                }
                 co_await reply(timeout ? 504 : 502, false, node.id);
                 co_return false;
             }
@@ -307,6 +306,10 @@ awaitable<bool> session::send_upstream(exchange& x) {
                                 : env_.counters->upstream_errors);
         log::get("proxy")->debug("node {}: {}", node.id,
                                  timed_out ? std::string("response timed out") : wec.message());
+        if (x.cache_fetch) {
+            x.failed_status = timed_out ? 504 : 502;  // the cache step answers
+            co_return false;
+        }
         co_await reply(timed_out ? 504 : 502, false, node.id);
         co_return false;
     }

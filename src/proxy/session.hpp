@@ -2,6 +2,7 @@
 // One client connection, from accept to close (DESIGN.md §2). A session lives on one worker
 // thread; everything it touches (pool, counters) belongs to that worker.
 
+#include "cache/cache.hpp"
 #include "core/asio.hpp"
 #include "net/relay_buffer.hpp"
 #include "net/stream.hpp"
@@ -20,6 +21,7 @@
 namespace bcp::proxy {
 
 class session;
+class cache_step;
 
 /// Per-worker state shared by its sessions. Owned by the worker; outlives every session.
 struct worker_env {
@@ -28,6 +30,8 @@ struct worker_env {
     upstream::pool* pool = nullptr;
     observe::counters* counters = nullptr;
     std::atomic<std::size_t>* open_connections = nullptr;  ///< all workers together
+    cache::shared_cache* cache = nullptr;             ///< nullptr when the cache is off
+    cache::worker_counters* cache_counters = nullptr;  ///< this worker's slot
     std::list<session*> sessions;  ///< live sessions, for drain and hard stop
     bool draining = false;
 };
@@ -49,6 +53,7 @@ class session {
     void abort();
 
   private:
+    friend class cache_step;  // the cache-aware step between routing and forward (cache_step.cpp)
     struct exchange;
     awaitable<void> serve();
     awaitable<bool> read_head(bool first);
