@@ -94,11 +94,11 @@ std::string_view cache_step::tail(const cache::entry* e, label l, char* buf,
                                   std::size_t cap) const {
     const long long age = e != nullptr ? e->age(std::time(nullptr)) : 0;
     const bool x_cache = cache_.options().x_cache_header;
-    const int n = std::snprintf(buf, cap, "Age: %lld\r\n%s%.*s%s%s\r\n", age,
-                                x_cache ? "X-Cache: " : "",
-                                x_cache ? static_cast<int>(label_text(static_cast<int>(l)).size()) : 0,
-                                label_text(static_cast<int>(l)).data(), x_cache ? "\r\n" : "",
-                                keep_alive() ? "" : "Connection: close\r\n");
+    const int n =
+        std::snprintf(buf, cap, "Age: %lld\r\n%s%.*s%s%s\r\n", age, x_cache ? "X-Cache: " : "",
+                      x_cache ? static_cast<int>(label_text(static_cast<int>(l)).size()) : 0,
+                      label_text(static_cast<int>(l)).data(), x_cache ? "\r\n" : "",
+                      keep_alive() ? "" : "Connection: close\r\n");
     return {buf, static_cast<std::size_t>(std::min<int>(n, static_cast<int>(cap) - 1))};
 }
 
@@ -115,8 +115,7 @@ awaitable<bool> cache_step::run() {
         counters_.bypass.fetch_add(1, std::memory_order_relaxed);
         co_return co_await s_.forward(x_);
     }
-    credentials_ =
-        h.find("authorization").data() != nullptr || h.find("cookie").data() != nullptr;
+    credentials_ = h.find("authorization").data() != nullptr || h.find("cookie").data() != nullptr;
     key_.reserve(x_.node->id.size() + 1 + h.target.size());
     key_.append(x_.node->id).append(" ").append(h.target);
 
@@ -275,7 +274,7 @@ awaitable<bool> cache_step::serve_entry(const cache::entry& e, label l) {
         observe::bump(s_.env_.counters->bytes_to_clients, n);
         counters_.bytes_served.fetch_add(n, std::memory_order_relaxed);
     }
-    co_return ok && keep;
+    co_return ok&& keep;
 }
 
 awaitable<bool> cache_step::stale_or_fail(const std::shared_ptr<const cache::entry>& stale,
@@ -326,7 +325,8 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
         const auto& res = x.parser->get();
         const unsigned status = res.result_int();
         if (stale && status == 304) {
-            auto published = cache_.entries().insert(refreshed(*stale, request_time, response_time));
+            auto published =
+                cache_.entries().insert(refreshed(*stale, request_time, response_time));
             lead.get().complete(published);
             lead.close();
             release_upstream();
@@ -407,7 +407,7 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
             // A truncated body is never stored; waiters close their clients' connections.
             x.up->stream.close();
             observe::bump(s_.up_dog_.fired() ? s_.env_.counters->upstream_timeouts
-                                            : s_.env_.counters->upstream_errors);
+                                             : s_.env_.counters->upstream_errors);
             lead.get().fail(cache::flight::state::failed);
             co_return;
         }

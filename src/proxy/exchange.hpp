@@ -39,5 +39,4 @@ struct session::exchange {
     unsigned failed_status = 0;
 };
 
-
 }  // namespace bcp::proxy

@@ -273,7 +273,8 @@ TEST(CacheStaleIfError, NodeErrorStatusWithinTheBoundServesStale) {
     proxy_instance proxy(cache_yaml(nodes, "  stale_if_error: 0s\n"));
     ASSERT_TRUE(proxy.ok());
     // The response's own stale-if-error grants 60 s although the configured default is 0.
-    const std::string url = "/bbb-01/html5client/_test/cacheable?n=10&cc=max-age=0,stale-if-error=60";
+    const std::string url =
+        "/bbb-01/html5client/_test/cacheable?n=10&cc=max-age=0,stale-if-error=60";
     ASSERT_EQ(x_cache(http_get(proxy.port(), url)), "MISS");
     nodes[0].stop();
     EXPECT_EQ(x_cache(http_get(proxy.port(), url)), "STALE");
