@@ -363,6 +363,7 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
     co_await work();
     s_.up_dog_.disarm();
     s_.active_upstream_ = nullptr;
+    s_.relay_.release();  // as forward(): relay_response may have taken the relay buffer
     co_return keep;
 }
 
