@@ -1,4 +1,6 @@
 // serve, check and demo.
+#include "admin/endpoints.hpp"
+#include "admin/listener.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
@@ -31,10 +33,25 @@ std::string endpoint_text(const tcp::endpoint& ep) {
                                 : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+// SIGUSR1 (logrotate's postrotate): reopen the access log file, again and again.
+void reopen_on_sigusr1(asio::signal_set& set, proxy::server& srv) {
+    set.async_wait([&](const error_code& ec, int) {
+        if (ec) {
+            return;
+        }
+        if (auto* log = srv.access_log()) {
+            log->reopen();
+        }
+        reopen_on_sigusr1(set, srv);
+    });
+}
+
 // Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it. `notify`
 // tells systemd (Type=notify) that the service is stopping.
 void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::notifier()) {
     asio::io_context signals_ioc(1);
+    asio::signal_set usr1(signals_ioc, SIGUSR1);
+    reopen_on_sigusr1(usr1, srv);
     asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const error_code& ec, int sig) {
         if (!ec) {
@@ -45,8 +62,36 @@ void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::not
     });
     std::thread waiter([&] { signals_ioc.run(); });
     srv.wait();
+    usr1.cancel();
     signals_ioc.stop();
     waiter.join();
+}
+
+// The admin listener with the built-in endpoints, bound but not started; nullptr when the config
+// has none, or on error (then `error` names the key).
+std::unique_ptr<admin::listener> start_admin(const config::proxy_config& cfg, proxy::server& srv,
+                                             std::string& error) {
+    if (!cfg.admin) {
+        return nullptr;
+    }
+    admin::listener_options o;
+    o.host = cfg.admin->host;
+    o.port = cfg.admin->port;
+    if (!cfg.admin->token_file.empty()) {
+        auto token = admin::read_token_file(cfg.admin->token_file, error);
+        if (!token) {
+            return nullptr;
+        }
+        o.token = std::move(*token);
+    }
+    auto l = admin::listener::create(o, error);
+    if (!l) {
+        return nullptr;
+    }
+    auto s = std::make_shared<admin::sources>();
+    s->proxy = &srv;
+    admin::register_endpoints(*l, s);
+    return l;
 }
 
 int run_serve(const std::string& path, const std::string& ready_file, const std::string& level) {
@@ -72,7 +117,17 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
         std::cerr << "bbb-cluster-proxy: " << error << "\n";
         return 1;
     }
+    auto admin_listener = start_admin(cfg, *srv, error);
+    if (cfg.admin && !admin_listener) {
+        std::cerr << "bbb-cluster-proxy: " << error << "\n";
+        return 1;
+    }
     srv->start();
+    if (admin_listener) {
+        admin_listener->start();
+        log::get("admin")->info("admin listener on http://{}",
+                                endpoint_text(admin_listener->endpoint()));
+    }
     auto eps = srv->endpoints();
     std::string list;
     for (std::size_t i = 0; i < eps.size(); ++i) {
@@ -85,7 +140,12 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
     if (!ready_file.empty()) {
         // Written after every listener is bound, then renamed: a reader never sees half a file.
         const std::string tmp = ready_file + ".tmp";
-        std::ofstream(tmp) << "{\"listen\":[" << list << "]}\n";
+        std::string admin_field;
+        if (admin_listener) {
+            admin_field =
+                fmt::format(",\"admin\":\"{}\"", endpoint_text(admin_listener->endpoint()));
+        }
+        std::ofstream(tmp) << "{\"listen\":[" << list << "]" << admin_field << "}\n";
         std::rename(tmp.c_str(), ready_file.c_str());
     }
     std::string notify_send_error;
@@ -97,6 +157,9 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
         log::get("proxy")->warn("systemd notification failed: {}", notify_send_error);
     }
     serve_until_signal(*srv, notify);
+    if (admin_listener) {
+        admin_listener->stop();
+    }
     log::get("proxy")->info("stopped");
     return 0;
 }

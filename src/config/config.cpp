@@ -75,6 +75,8 @@ std::string header_host(const origin& o) {
     return o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
 }
 
+std::optional<std::string> read_file_text(const std::string& path, std::string& reason);
+
 // Walks one document into a proxy_config. Checks that need two sections (public_url against nodes
 // and server_names) run after the walk, from positions remembered on the way.
 class loader {
@@ -116,6 +118,8 @@ class loader {
             {"limits", optional_key, [this](auto& v, auto& at) { read_limits(v, at); }},
             {"workers", optional_key, [this](auto& v, auto& at) { read_workers(v, at); }},
             {"log_level", optional_key, [this](auto& v, auto& at) { read_log_level(v, at); }},
+            {"admin", optional_key, [this](auto& v, auto& at) { read_admin(v, at); }},
+            {"access_log", optional_key, [this](auto& v, auto& at) { read_access_log(v, at); }},
         };
         r_.read_map(root, top, fields);
     }
@@ -349,6 +353,88 @@ class loader {
         cfg_.log_level = *text;
     }
 
+    void read_admin(const YAML::Node& value, const place& at) {
+        admin_options a;
+        a.where = at.where;
+        const reader::field fields[] = {
+            {"address", required,
+             [&](auto& v, auto& p) {
+                 const auto text = r_.scalar(v, p, "host:port such as \"127.0.0.1:9090\"");
+                 if (!text) {
+                     return;
+                 }
+                 auto parsed = parse_listen_address(*text);
+                 if (!parsed.ok()) {
+                     r_.error(p, std::move(parsed.message));
+                     return;
+                 }
+                 a.address = *text;
+                 a.host = parsed.value->host;
+                 a.port = parsed.value->port;
+             },
+             "give the address of the admin listener, e.g. address: \"127.0.0.1:9090\""},
+            {"token_file", optional_key, [&](auto& v, auto& p) { read_token_file(v, p, a); }},
+        };
+        if (r_.read_map(value, at, fields)) {
+            cfg_.admin = std::move(a);
+        }
+    }
+
+    // The token is read again when the admin listener starts; checking it here lets `check`
+    // report an empty file with its place.
+    void read_token_file(const YAML::Node& value, const place& at, admin_options& a) {
+        const auto path = r_.file(value, at, "admin token file");
+        if (!path) {
+            return;
+        }
+        a.token_file = *path;
+        if (!r_.checks_files()) {
+            return;
+        }
+        std::string reason;
+        const auto text = read_file_text(*path, reason);
+        if (!text) {
+            r_.error(at, "cannot read " + *path + ": " + reason);
+        } else if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+            r_.error(at, *path +
+                             " is empty; put the bearer token in it (e.g. openssl rand -hex 32 > " +
+                             *path + ") or remove token_file");
+        }
+    }
+
+    void read_access_log(const YAML::Node& value, const place& at) {
+        access_log_options o;
+        const reader::field fields[] = {
+            {"format", optional_key,
+             [&](auto& v, auto& p) {
+                 const auto text = r_.scalar(v, p, "plain or json");
+                 if (!text) {
+                     return;
+                 }
+                 if (*text != "plain" && *text != "json") {
+                     r_.error(p, in_quotes(*text) + " is not a log format; use plain or json");
+                     return;
+                 }
+                 o.format = *text;
+             }},
+            {"path", optional_key,
+             [&](auto& v, auto& p) {
+                 const auto text = r_.scalar(v, p, "stderr or a file path");
+                 if (!text) {
+                     return;
+                 }
+                 if (text->empty()) {
+                     r_.error(p, "is empty; use stderr or a file path");
+                     return;
+                 }
+                 o.path = *text == "stderr" ? *text : r_.resolve(*text);
+             }},
+        };
+        if (r_.read_map(value, at, fields)) {
+            cfg_.access_log = std::move(o);
+        }
+    }
+
     // A node whose url is the proxy itself would make every request loop until the connection
     // limit is reached.
     void check_nodes_against_public_url() {
@@ -396,7 +482,7 @@ class loader {
 };
 
 // Reads a whole file; on failure returns nullopt and sets `reason` in the OS's words.
-std::optional<std::string> read_file(const std::string& path, std::string& reason) {
+std::optional<std::string> read_file_text(const std::string& path, std::string& reason) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         reason = std::generic_category().message(errno);
@@ -458,7 +544,7 @@ std::string diagnostic::to_string() const {
 
 load_result load_file(const std::string& path) {
     std::string reason;
-    const auto text = read_file(path, reason);
+    const auto text = read_file_text(path, reason);
     if (!text) {
         return {std::nullopt,
                 {{{path, 0, 0}, "", "cannot read the configuration file: " + reason}}};

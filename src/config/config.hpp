@@ -69,6 +69,21 @@ struct limits {
     std::size_t max_response_header_bytes = 65'536;  ///< response head from a node
 };
 
+/// The admin listener (`admin:`): /metrics, /healthz, /nodes, the status page.
+struct admin_options {
+    std::string address;     ///< as written, e.g. "127.0.0.1:9090"
+    std::string host;        ///< IP literal, no brackets
+    std::uint16_t port = 0;  ///< 0 = ephemeral (tests)
+    std::string token_file;  ///< absolute path; empty = no bearer token required
+    location where;
+};
+
+/// The access log (`access_log:`); absent = off.
+struct access_log_options {
+    std::string format = "plain";  ///< "plain" or "json"
+    std::string path = "stderr";   ///< "stderr" or an absolute file path
+};
+
 struct proxy_config {
     std::string source;  ///< the file it was loaded from ("<string>" for load_string)
     std::string public_url;
@@ -81,6 +96,8 @@ struct proxy_config {
     limits limit;
     unsigned workers = 0;  ///< 0 = one per core
     std::string log_level = "info";
+    std::optional<admin_options> admin;            ///< absent = no admin listener
+    std::optional<access_log_options> access_log;  ///< absent = no access log
 
     /// The node with this id, or nullptr.
     const node* find_node(std::string_view id) const;

@@ -10,6 +10,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace bcp::proxy {
@@ -35,14 +37,16 @@ void log_session_failure(std::exception_ptr e) {
 }  // namespace
 
 struct server::worker {
-    explicit worker(const upstream::pool_options& po)
-        : ioc(1), tick(ioc), pool(ioc.get_executor(), po) {}
+    worker(const upstream::pool_options& po, observe::access_log* log)
+        : ioc(1), tick(ioc), pool(ioc.get_executor(), po), log_buffer(log) {}
 
     asio::io_context ioc;
     asio::steady_timer tick;               // housekeeping
     std::vector<tcp::acceptor> acceptors;  // one per listener, same order as config
     upstream::pool pool;
     observe::counters counters;
+    observe::worker_stats stats;
+    observe::access_log_buffer log_buffer;
     worker_env env;
     std::thread thread;
     bool stopping = false;
@@ -54,6 +58,7 @@ struct server::impl {
     std::unique_ptr<registry::table_holder> tables;
     std::vector<std::shared_ptr<ssl::context>> listener_tls;  // per listener, null = plain
     std::shared_ptr<ssl::context> client_tls;
+    std::unique_ptr<observe::access_log> access_log;  // outlives the workers that feed it
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<tcp::endpoint> endpoints;
     std::atomic<std::size_t> open_connections{0};
@@ -98,6 +103,17 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
     }
     m.client_tls = client.context;
 
+    if (cfg.access_log) {
+        observe::access_log_options lo;
+        lo.format = cfg.access_log->format == "json" ? observe::log_format::json
+                                                     : observe::log_format::plain;
+        lo.path = cfg.access_log->path;
+        m.access_log = observe::access_log::open(lo, error);
+        if (!m.access_log) {
+            return nullptr;
+        }
+    }
+
     upstream::pool_options po;
     po.max_idle_per_node = cfg.upstream.max_idle_per_node;
     po.idle_timeout = cfg.timeout.upstream_idle;
@@ -108,11 +124,13 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
     const unsigned n =
         cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) {
-        auto w = std::make_unique<worker>(po);
+        auto w = std::make_unique<worker>(po, m.access_log.get());
         w->env.config = m.settings_;
         w->env.tables = m.tables.get();
         w->env.pool = &w->pool;
         w->env.counters = &w->counters;
+        w->env.stats = &w->stats;
+        w->env.access_log = &w->log_buffer;
         w->env.open_connections = &m.open_connections;
         m.workers.push_back(std::move(w));
     }
@@ -209,6 +227,58 @@ totals server::counters() const {
     return t;
 }
 
+observe::stats_snapshot server::stats() const {
+    observe::stats_snapshot s;
+    for (const auto& w : impl_->workers) {
+        s.add(w->stats);
+    }
+    return s;
+}
+
+std::map<std::string, std::size_t> server::idle_connections(std::chrono::milliseconds wait) const {
+    // Each worker counts its own pool on its own thread; the answers meet in `shared`, which
+    // outlives this call if a worker answers late.
+    struct answers {
+        std::mutex mutex;
+        std::condition_variable done;
+        std::size_t pending = 0;
+        std::unordered_map<std::string, std::size_t> by_key;
+    };
+    auto shared = std::make_shared<answers>();
+    shared->pending = impl_->workers.size();
+    for (const auto& wp : impl_->workers) {
+        asio::post(wp->ioc, [shared, &pool = wp->pool] {
+            const auto counts = pool.idle_counts();
+            std::lock_guard lock(shared->mutex);
+            for (const auto& [key, n] : counts) {
+                shared->by_key[key] += n;
+            }
+            --shared->pending;
+            shared->done.notify_all();
+        });
+    }
+    std::unique_lock lock(shared->mutex);
+    shared->done.wait_for(lock, wait, [&] { return shared->pending == 0; });
+    std::map<std::string, std::size_t> out;
+    for (const auto& n : impl_->tables->get()->nodes()) {
+        const auto it = shared->by_key.find(n.pool_key);
+        out[n.id] = it == shared->by_key.end() ? 0 : it->second;
+    }
+    return out;
+}
+
+std::shared_ptr<const registry::node_table> server::nodes() const {
+    return impl_->tables->get();
+}
+
+bool server::draining() const {
+    return impl_->stop_requested.load();
+}
+
+observe::access_log* server::access_log() const {
+    return impl_->access_log.get();
+}
+
 awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls) {
     const std::size_t cap = settings_->max_connections;
     while (true) {
@@ -227,6 +297,7 @@ awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ss
         if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cap) {
             open_connections.fetch_sub(1, std::memory_order_relaxed);
             observe::bump(w.counters.connections_refused);
+            w.stats.refuse("connection_cap");
             // A plain 503 on a fresh socket fits the empty send buffer: write it without waiting.
             if (tls == nullptr) {
                 const std::string bytes = http::make_local_reply(503, {});
@@ -248,6 +319,7 @@ awaitable<void> server::impl::housekeeping(worker& w) {
         w.tick.expires_after(std::chrono::seconds(1));
         co_await w.tick.async_wait(use_nothrow);
         w.pool.expire_idle();
+        w.log_buffer.flush();
     }
 }
 
@@ -278,6 +350,7 @@ awaitable<void> server::impl::drain(worker& w) {
         co_await timer.async_wait(use_nothrow);
     }
     w.pool.clear();
+    w.log_buffer.flush();
     w.stopping = true;
     w.tick.cancel();
 }

@@ -5,9 +5,13 @@
 
 #include "config/config.hpp"
 #include "core/asio.hpp"
+#include "observe/access_log.hpp"
+#include "observe/node_stats.hpp"
 #include "registry/node_table.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +50,19 @@ class server {
     /// Counter totals over all workers; safe from any thread.
     totals counters() const;
     unsigned worker_count() const;
+
+    /// Per-node and per-refusal-reason figures summed over all workers; any thread.
+    observe::stats_snapshot stats() const;
+    /// Idle upstream connections by node id, summed over workers. Asks every worker on its own
+    /// thread and waits at most `wait` for the answers (a worker that does not answer in time,
+    /// or has stopped, is left out); call from a thread that is not a worker.
+    std::map<std::string, std::size_t> idle_connections(std::chrono::milliseconds wait) const;
+    /// The node table requests are routed with right now.
+    std::shared_ptr<const registry::node_table> nodes() const;
+    /// True once stop() was called (draining, then stopped).
+    bool draining() const;
+    /// The access log, or nullptr when it is off.
+    observe::access_log* access_log() const;
 
   private:
     server();

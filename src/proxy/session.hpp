@@ -6,7 +6,10 @@
 #include "net/relay_buffer.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
+#include "observe/access_log.hpp"
 #include "observe/counters.hpp"
+#include "observe/node_stats.hpp"
+#include "observe/request_record.hpp"
 #include "proxy/settings.hpp"
 #include "registry/node_table.hpp"
 #include "upstream/pool.hpp"
@@ -27,6 +30,8 @@ struct worker_env {
     registry::table_holder* tables = nullptr;
     upstream::pool* pool = nullptr;
     observe::counters* counters = nullptr;
+    observe::worker_stats* stats = nullptr;            ///< per-node figures (this worker's)
+    observe::access_log_buffer* access_log = nullptr;  ///< this worker's lines (may be disabled)
     std::atomic<std::size_t>* open_connections = nullptr;  ///< all workers together
     std::list<session*> sessions;  ///< live sessions, for drain and hard stop
     bool draining = false;
@@ -62,6 +67,8 @@ class session {
     awaitable<bool> relay_body(exchange& x, bool& complete);
     awaitable<bool> deliver(exchange& x, std::string_view body);
     awaitable<void> tunnel(exchange& x);
+    /// Counts the finished request per node and writes its access log line.
+    void finish_request();
 
     worker_env& env_;
     std::shared_ptr<const settings> settings_;
@@ -73,6 +80,7 @@ class session {
     http::request_head head_;
     std::string scratch_;
     std::string peer_;
+    observe::request_record record_;  ///< the request being served (see request_record.hpp)
     upstream::connection* active_upstream_ = nullptr;  ///< for abort()
     std::list<session*>::iterator self_;
     bool idle_ = false;

@@ -87,6 +87,8 @@ class pool {
     void clear();
 
     const pool_stats& stats() const { return stats_; }
+    /// Idle connections per pool key (owner thread only: the server asks each worker).
+    std::unordered_map<std::string, std::size_t> idle_counts() const;
 
   private:
     using idle_list = std::deque<std::unique_ptr<connection>>;

@@ -1,0 +1,70 @@
+#pragma once
+// The admin listener's built-in endpoints (docs/metrics.md, docs/config-reference.md `admin`):
+//   GET /metrics      Prometheus text format
+//   GET /healthz      200 "ok" while serving, 503 "draining" after stop; JSON with ?format=json
+//                     or Accept: application/json
+//   GET /nodes        JSON list of the nodes with their figures
+//   GET /status.json  everything the status page shows (polled by it)
+//   GET / , /status   the status page (one self-contained HTML page)
+// Figures come from the proxy server; node health and cache figures from optional providers
+// (set by whoever owns them; absent = the metrics and page leave them out).
+
+#include "admin/listener.hpp"
+#include "observe/node_stats.hpp"
+#include "proxy/server.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bcp::admin {
+
+/// One node's health as the admin endpoints show it (filled from the health checker).
+struct node_health_view {
+    std::string node_id;
+    bool enabled = false;  ///< health checks configured for the node
+    bool healthy = true;
+    std::string last_error;
+    std::optional<std::chrono::system_clock::time_point> last_check;
+    std::uint64_t checks = 0;
+    std::uint64_t failed_checks = 0;
+    std::uint64_t passive_failures = 0;
+    std::uint64_t transitions = 0;
+};
+
+/// Cache figures (filled from the cache's stats()).
+struct cache_view {
+    std::uint64_t hits = 0, misses = 0, coalesced = 0, revalidations = 0, stale = 0, bypass = 0;
+    std::uint64_t bytes_served = 0, bytes_from_nodes = 0;
+    std::uint64_t entries = 0, memory = 0, max_size = 0, evictions = 0, purged = 0;
+};
+
+struct sources {
+    proxy::server* proxy = nullptr;                         ///< required; outlives the listener
+    std::function<std::vector<node_health_view>()> health;  ///< optional
+    std::function<std::optional<cache_view>()> cache;       ///< optional
+    std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+    /// How long /metrics waits for the workers' pool figures.
+    std::chrono::milliseconds worker_wait{250};
+};
+
+/// Registers the endpoints above on `l`; `s` is kept alive by the handlers.
+void register_endpoints(listener& l, std::shared_ptr<const sources> s);
+
+/// The /metrics body.
+std::string metrics_text(const sources& s);
+/// The /status.json body (and /nodes, which is its "nodes" member).
+std::string status_json(const sources& s, bool nodes_only = false);
+
+/// The q-quantile (0..1) of a histogram, interpolated within its bucket like Prometheus's
+/// histogram_quantile(); NaN when empty.
+double quantile(const observe::histogram_totals& h, double q);
+
+/// The status page (status_page.cpp).
+std::string_view status_page_html();
+
+}  // namespace bcp::admin

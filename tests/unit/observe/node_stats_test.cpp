@@ -1,0 +1,78 @@
+#include "observe/node_stats.hpp"
+#include "observe/counters.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace bcp::observe {
+namespace {
+
+TEST(NodeStats, SnapshotSumsWorkersByNodeId) {
+    worker_stats a, b;
+    a.nodes.get("bbb-01").count_response(200);
+    a.nodes.get("bbb-01").count_response(200);
+    a.nodes.get("bbb-01").count_response(404);
+    b.nodes.get("bbb-01").count_response(502);
+    b.nodes.get("bbb-02").count_response(101);
+    b.nodes.get("bbb-02").count_response(999);  // out of range: filed under 0
+    bump(a.nodes.get("bbb-01").response_bytes, 10);
+    bump(b.nodes.get("bbb-01").response_bytes, 5);
+    a.refuse("bad_request");
+    b.refuse("bad_request");
+    b.refuse("connection_cap");
+
+    stats_snapshot s;
+    s.add(a);
+    s.add(b);
+    ASSERT_EQ(s.nodes.size(), 2u);
+    const auto& n1 = s.nodes.at("bbb-01");
+    EXPECT_EQ(n1.requests, 4u);
+    EXPECT_EQ(n1.responses.at(200), 2u);
+    EXPECT_EQ(n1.responses.at(502), 1u);
+    EXPECT_EQ(n1.responses_between(200, 300), 2u);
+    EXPECT_EQ(n1.responses_between(400, 600), 2u);
+    EXPECT_EQ(n1.response_bytes, 15u);
+    EXPECT_EQ(s.nodes.at("bbb-02").responses.at(0), 1u);
+    EXPECT_EQ(s.refusals.at("bad_request"), 2u);
+    EXPECT_EQ(s.refusals.at("connection_cap"), 1u);
+}
+
+TEST(NodeStats, ReaderIteratesWhileOwnerInserts) {
+    worker_stats w;
+    std::atomic<bool> done{false};
+    std::thread owner([&] {
+        for (int i = 0; i < 2000; ++i) {
+            w.nodes.get("node-" + std::to_string(i % 300)).count_response(200);
+        }
+        done = true;
+    });
+    std::uint64_t last = 0;
+    while (!done) {
+        stats_snapshot s;
+        s.add(w);
+        std::uint64_t total = 0;
+        for (const auto& [id, t] : s.nodes) {
+            total += t.requests;
+        }
+        EXPECT_GE(total, last);
+        last = total;
+    }
+    owner.join();
+    stats_snapshot s;
+    s.add(w);
+    EXPECT_EQ(s.nodes.size(), 300u);
+}
+
+TEST(NodeStats, RefusalReasonsByStatus) {
+    EXPECT_EQ(refusal_reason(400), "bad_request");
+    EXPECT_EQ(refusal_reason(405), "method_not_allowed");
+    EXPECT_EQ(refusal_reason(414), "uri_too_long");
+    EXPECT_EQ(refusal_reason(421), "misdirected");
+    EXPECT_EQ(refusal_reason(431), "headers_too_large");
+    EXPECT_EQ(refusal_reason(505), "http_version");
+    EXPECT_EQ(refusal_reason(418), "other");
+}
+
+}  // namespace
+}  // namespace bcp::observe
