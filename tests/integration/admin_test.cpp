@@ -187,6 +187,20 @@ void expect_well_formed(const std::string& metrics) {
     }
 }
 
+// One message through a WebSocket tunnel of bbb-01 (the node echoes it), then a normal close.
+std::string websocket_echo(std::uint16_t port, const std::string& message) {
+    namespace ws = boost::beast::websocket;
+    boost::asio::io_context ioc;
+    ws::stream<boost::asio::ip::tcp::socket> s(ioc);
+    s.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    s.handshake("localhost", "/bbb-01/html5client/ws");
+    s.write(boost::asio::buffer(message));
+    boost::beast::flat_buffer buf;
+    s.read(buf);
+    s.close(ws::close_code::normal);
+    return boost::beast::buffers_to_string(buf.data());
+}
+
 std::string admin_yaml(node_set& nodes, const std::string& admin_extra = {},
                        const std::string& extra = {}) {
     return proxy_yaml(nodes,
@@ -296,18 +310,7 @@ TEST(AdminMetrics, FiguresMatchKnownTraffic) {
     ASSERT_EQ(gone->result_int(), 502u);
 
     // One WebSocket tunnel, closed before the scrape.
-    {
-        namespace ws = boost::beast::websocket;
-        boost::asio::io_context ioc;
-        ws::stream<boost::asio::ip::tcp::socket> s(ioc);
-        s.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), p.port()});
-        s.handshake("localhost", "/bbb-01/html5client/ws");
-        s.write(boost::asio::buffer(std::string("hello")));
-        boost::beast::flat_buffer buf;
-        s.read(buf);
-        EXPECT_EQ(boost::beast::buffers_to_string(buf.data()), "hello");
-        s.close(ws::close_code::normal);
-    }
+    EXPECT_EQ(websocket_echo(p.port(), "hello"), "hello");
 
     std::string m;
     // The tunnel's close is counted when the proxy sees it: poll for it, never sleep.
@@ -496,17 +499,7 @@ TEST(AccessLog, PlainLinesForRequestsAndTunnels) {
     ASSERT_TRUE(r);
     auto nf = http_get(p.port(), "/nope/html5client/");
     ASSERT_TRUE(nf);
-    {
-        namespace ws = boost::beast::websocket;
-        boost::asio::io_context ioc;
-        ws::stream<boost::asio::ip::tcp::socket> s(ioc);
-        s.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), p.port()});
-        s.handshake("localhost", "/bbb-01/html5client/ws");
-        s.write(boost::asio::buffer(std::string("0123456789")));
-        boost::beast::flat_buffer buf;
-        s.read(buf);
-        s.close(ws::close_code::normal);
-    }
+    EXPECT_EQ(websocket_echo(p.port(), "0123456789"), "0123456789");
     std::vector<std::string> lines;
     ASSERT_TRUE(eventually([&] { return (lines = lines_of(log)).size() == 3; }, 10s))
         << lines.size();
