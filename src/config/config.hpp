@@ -36,11 +36,26 @@ struct listener {
     location where;
 };
 
+/// Node health checking (docs/config-reference.md "health"). Off unless a `health:` section exists
+/// at the top level or on the node.
+struct health_options {
+    bool enabled = false;
+    milliseconds interval{5'000};  ///< between active checks; 0 = passive marking only
+    milliseconds timeout{2'000};   ///< one check: connect, request, response head
+    std::string path;              ///< checked path; empty = the node's client root /<id>/<mount>/
+    unsigned healthy_threshold = 2;    ///< consecutive passed checks that make a node healthy
+    unsigned unhealthy_threshold = 3;  ///< consecutive failures (checks, connects) that take it out
+    bool passive = true;               ///< failed connects from requests count as failures
+    milliseconds retry_after{10'000};  ///< Retry-After of the 503 page; without active checks,
+                                       ///< also how long a passively marked node stays out
+};
+
 struct node {
     std::string id;                   ///< first path segment on the proxy, [A-Za-z0-9._-]+
     std::string url;                  ///< as written, e.g. "https://bbb-01.example.com"
     origin upstream;                  ///< parsed url
     std::vector<std::string> mounts;  ///< second path segments served, default {"html5client"}
+    health_options health;            ///< the top-level health section with this node's overrides
     location where;
 };
 
@@ -81,6 +96,8 @@ struct proxy_config {
     limits limit;
     unsigned workers = 0;  ///< 0 = one per core
     std::string log_level = "info";
+    health_options health;  ///< the top-level health section (each node has its resolved copy)
+    std::string pid_file;   ///< absolute path; empty = none (`serve --pid-file` overrides)
 
     /// The node with this id, or nullptr.
     const node* find_node(std::string_view id) const;

@@ -24,6 +24,7 @@ struct counters {
     counter upstream_errors{0};    ///< 502 answers
     counter upstream_timeouts{0};  ///< 504 answers
     counter upstream_retries{0};   ///< stale pooled connection, retried once on a fresh one
+    counter node_unavailable{0};   ///< 503 answers: the node is marked unhealthy
     counter client_timeouts{0};    ///< head/idle/send deadline closed a client connection
     counter tunnels_opened{0};
     counter tunnels_active{0};

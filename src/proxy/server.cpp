@@ -5,11 +5,14 @@
 #include "net/listener.hpp"
 #include "net/tls.hpp"
 #include "observe/counters.hpp"
+#include "proxy/health_checker.hpp"
 #include "proxy/session.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/post.hpp>
 
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace bcp::proxy {
@@ -44,22 +47,28 @@ struct server::worker {
     upstream::pool pool;
     observe::counters counters;
     worker_env env;
+    std::vector<ssl::context*> tls;   // per listener, current certificate (null = plain)
+    std::set<std::string> pool_keys;  // after a reload: the nodes idle connections may be kept for
     std::thread thread;
     bool stopping = false;
 };
 
 struct server::impl {
+    mutable std::mutex config_mutex;  // guards config; serializes reloads
     config::proxy_config config;
     std::shared_ptr<const settings> settings_;
     std::unique_ptr<registry::table_holder> tables;
     std::vector<std::shared_ptr<ssl::context>> listener_tls;  // per listener, null = plain
+    // Certificates replaced by reloads: connections made with them may still be open.
+    std::vector<std::shared_ptr<ssl::context>> retired_tls;
     std::shared_ptr<ssl::context> client_tls;
+    std::unique_ptr<health_checker> checker;
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<tcp::endpoint> endpoints;
     std::atomic<std::size_t> open_connections{0};
     std::atomic<bool> stop_requested{false};
 
-    awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls);
+    awaitable<void> accept_loop(worker& w, std::size_t listener);
     awaitable<void> housekeeping(worker& w);
     awaitable<void> drain(worker& w);
 };
@@ -69,6 +78,9 @@ server::server() : impl_(std::make_unique<impl>()) {}
 server::~server() {
     stop();
     wait();
+    if (impl_->checker) {
+        impl_->checker->stop();
+    }
 }
 
 std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::string& error) {
@@ -114,6 +126,9 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         w->env.pool = &w->pool;
         w->env.counters = &w->counters;
         w->env.open_connections = &m.open_connections;
+        for (const auto& ctx : m.listener_tls) {
+            w->tls.push_back(ctx.get());
+        }
         m.workers.push_back(std::move(w));
     }
 
@@ -136,6 +151,7 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         }
         m.endpoints.push_back(ep);
     }
+    m.checker = std::make_unique<health_checker>(m.client_tls.get(), cfg.upstream.verify);
     return srv;
 }
 
@@ -144,12 +160,12 @@ void server::start() {
     for (auto& wp : m.workers) {
         worker& w = *wp;
         for (std::size_t i = 0; i < w.acceptors.size(); ++i) {
-            asio::co_spawn(w.ioc, m.accept_loop(w, w.acceptors[i], m.listener_tls[i].get()),
-                           asio::detached);
+            asio::co_spawn(w.ioc, m.accept_loop(w, i), asio::detached);
         }
         asio::co_spawn(w.ioc, m.housekeeping(w), asio::detached);
         w.thread = std::thread([&w] { w.ioc.run(); });
     }
+    m.checker->start(m.tables->get());
 }
 
 void server::stop() {
@@ -179,6 +195,104 @@ unsigned server::worker_count() const {
     return static_cast<unsigned>(impl_->workers.size());
 }
 
+reload_result server::reload(const config::proxy_config& next) {
+    auto& m = *impl_;
+    std::lock_guard lock(m.config_mutex);
+    reload_result out;
+    reload_plan plan = plan_reload(m.config, next);
+    const auto& eff = plan.effective;
+
+    // Everything that can fail comes first, so a refused reload changes nothing.
+    std::vector<std::shared_ptr<ssl::context>> tls;
+    for (const auto& l : eff.listen) {
+        if (!l.tls) {
+            tls.push_back(nullptr);
+            continue;
+        }
+        auto r = net::make_server_context(l.tls->certificate, l.tls->private_key);
+        if (!r.context) {
+            out.errors.push_back(l.address + ": " + r.error + "; keeping the running certificate");
+            continue;
+        }
+        tls.push_back(r.context);
+    }
+    if (!out.errors.empty()) {
+        out.summary = "reload refused: the running configuration stays in effect";
+        return out;
+    }
+
+    auto next_settings = std::make_shared<const settings>(settings::from(eff));
+    const auto before = m.tables->get();
+    auto table = std::make_shared<const registry::node_table>(eff.nodes, before.get());
+    m.tables->set(table);
+    std::set<std::string> keys;
+    for (const auto& e : table->nodes()) {
+        keys.insert(e.pool_key);
+    }
+    for (auto& wp : m.workers) {
+        worker& w = *wp;
+        std::vector<ssl::context*> raw;
+        for (const auto& ctx : tls) {
+            raw.push_back(ctx.get());
+        }
+        asio::post(w.ioc, [&w, next_settings, raw = std::move(raw), keys] {
+            w.env.config = next_settings;
+            w.tls = raw;
+            // Idle connections to nodes that are gone or moved close now; those lent out right
+            // now come back under their old key after their request, and housekeeping closes them.
+            w.pool.retain([&keys](const std::string& key) { return keys.count(key) != 0; });
+            w.pool_keys = keys;
+        });
+    }
+    m.checker->update(table);
+    for (auto& ctx : m.listener_tls) {
+        if (ctx) {
+            m.retired_tls.push_back(std::move(ctx));
+        }
+    }
+    m.listener_tls = std::move(tls);
+    m.settings_ = next_settings;
+    m.config = eff;
+
+    out.ok = true;
+    out.warnings = std::move(plan.restart_only);
+    out.summary = "reloaded: " + std::to_string(eff.nodes.size()) + " node(s) (" +
+                  std::to_string(plan.added.size()) + " added, " +
+                  std::to_string(plan.removed.size()) + " removed, " +
+                  std::to_string(plan.changed.size()) + " changed)";
+    const auto list = [](const std::vector<std::string>& ids) {
+        std::string s;
+        for (const auto& id : ids) {
+            s += (s.empty() ? "" : ", ") + id;
+        }
+        return s;
+    };
+    if (!plan.added.empty()) {
+        out.summary += "; added " + list(plan.added);
+    }
+    if (!plan.removed.empty()) {
+        out.summary += "; removed " + list(plan.removed);
+    }
+    if (!plan.changed.empty()) {
+        out.summary += "; changed " + list(plan.changed);
+    }
+    return out;
+}
+
+config::proxy_config server::current_config() const {
+    std::lock_guard lock(impl_->config_mutex);
+    return impl_->config;
+}
+
+std::vector<health::status> server::node_health() const {
+    std::vector<health::status> out;
+    const auto table = impl_->tables->get();
+    for (const auto& e : table->nodes()) {
+        out.push_back(e.health->snapshot());
+    }
+    return out;
+}
+
 totals server::counters() const {
     totals t;
     const auto get = [](const std::atomic<std::uint64_t>& a) {
@@ -199,6 +313,7 @@ totals server::counters() const {
         t.upstream_errors += get(c.upstream_errors);
         t.upstream_timeouts += get(c.upstream_timeouts);
         t.upstream_retries += get(c.upstream_retries);
+        t.node_unavailable += get(c.node_unavailable);
         t.client_timeouts += get(c.client_timeouts);
         t.tunnels_opened += get(c.tunnels_opened);
         t.tunnels_active += get(c.tunnels_active);
@@ -209,8 +324,8 @@ totals server::counters() const {
     return t;
 }
 
-awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ssl::context* tls) {
-    const std::size_t cap = settings_->max_connections;
+awaitable<void> server::impl::accept_loop(worker& w, std::size_t listener) {
+    tcp::acceptor& acceptor = w.acceptors[listener];
     while (true) {
         auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
         if (ec) {
@@ -224,6 +339,9 @@ awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ss
             continue;
         }
         observe::bump(w.counters.connections_accepted);
+        // Read per connection: a reload may have replaced the certificate or the limit.
+        ssl::context* tls = w.tls[listener];
+        const std::size_t cap = w.env.config->max_connections;
         if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cap) {
             open_connections.fetch_sub(1, std::memory_order_relaxed);
             observe::bump(w.counters.connections_refused);
@@ -248,6 +366,10 @@ awaitable<void> server::impl::housekeeping(worker& w) {
         w.tick.expires_after(std::chrono::seconds(1));
         co_await w.tick.async_wait(use_nothrow);
         w.pool.expire_idle();
+        if (!w.pool_keys.empty()) {
+            // Connections lent out during a reload come back under their old key: close them.
+            w.pool.retain([&w](const std::string& key) { return w.pool_keys.count(key) != 0; });
+        }
     }
 }
 
@@ -260,7 +382,7 @@ awaitable<void> server::impl::drain(worker& w) {
     for (auto* s : w.env.sessions) {
         s->close_if_idle();
     }
-    const auto deadline = std::chrono::steady_clock::now() + settings_->timeout.shutdown;
+    const auto deadline = std::chrono::steady_clock::now() + w.env.config->timeout.shutdown;
     asio::steady_timer timer(w.ioc);
     while (!w.env.sessions.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {

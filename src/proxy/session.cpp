@@ -5,6 +5,7 @@
 #include "http/local_reply.hpp"
 #include "http/rewrite.hpp"
 #include "net/listener.hpp"
+#include "proxy/health_checker.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
@@ -213,6 +214,14 @@ awaitable<bool> session::handle_request() {
         observe::bump(env_.counters->not_found);
         co_return co_await reply(404, x.gate.keep_alive && !x.gate.websocket);
     }
+    if (!x.node->health->admits()) {
+        // Marked unhealthy: answer at once instead of letting the browser wait for a timeout.
+        observe::bump(env_.counters->node_unavailable);
+        const auto ms = x.node->health->options().retry_after.count();
+        const std::string retry =
+            "Retry-After: " + std::to_string(std::max<long long>(1, (ms + 999) / 1000)) + "\r\n";
+        co_return co_await reply(503, x.gate.keep_alive && !x.gate.websocket, x.node->id, retry);
+    }
     const bool keep = co_await forward(x);
     co_return keep;
 }
@@ -242,9 +251,11 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 observe::bump(timeout ? env_.counters->upstream_timeouts
                                       : env_.counters->upstream_errors);
                 log::get("proxy")->debug("node {}: {}", node.id, c.message);
+                log_health_change(*node.health, node.health->connect_failed(c.message), c.message);
                 co_await reply(timeout ? 504 : 502, false, node.id);
                 co_return false;
             }
+            node.health->connect_succeeded();
             x.up = std::move(c.conn);
         }
         active_upstream_ = x.up.get();

@@ -85,6 +85,21 @@ class pool {
     void expire_idle();
     /// Closes every idle connection (shutdown, reload).
     void clear();
+    /// Closes the idle connections of the nodes for which `keep(pool_key)` is false (reload).
+    template <class Keep>
+    void retain(const Keep& keep) {
+        for (auto it = idle_.begin(); it != idle_.end();) {
+            if (keep(it->first)) {
+                ++it;
+                continue;
+            }
+            for (auto& c : it->second) {
+                c->stream.close();
+                --stats_.idle;
+            }
+            it = idle_.erase(it);
+        }
+    }
 
     const pool_stats& stats() const { return stats_; }
 
