@@ -144,6 +144,12 @@ std::string config_yaml(const std::vector<node_ref>& nodes, const std::string& e
 
 using clock = std::chrono::steady_clock;
 
+// The status of a GET on a new connection; 0 when there was no response.
+unsigned status_of(std::uint16_t port, const std::string& target) {
+    auto r = http_get(port, target);
+    return r ? r->result_int() : 0u;
+}
+
 TEST(Reload, AddsRemovesAndChangesNodesWhileResponsesAndTunnelsFinish) {
     temp_dir dir;
     // Two simulated servers answer for bbb-02: the reload moves the node from one to the other.
@@ -182,15 +188,9 @@ TEST(Reload, AddsRemovesAndChangesNodesWhileResponsesAndTunnelsFinish) {
         << proxy.log();
 
     // New requests see the new table.
-    auto gone = http_get(proxy.port(), "/bbb-01/html5client/");
-    ASSERT_TRUE(gone);
-    EXPECT_EQ(gone->result_int(), 404u);
-    auto added = http_get(proxy.port(), "/bbb-03/html5client/");
-    ASSERT_TRUE(added);
-    EXPECT_EQ(added->result_int(), 200u);
-    auto moved = http_get(proxy.port(), "/bbb-02/html5client/");
-    ASSERT_TRUE(moved);
-    EXPECT_EQ(moved->result_int(), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-01/html5client/"), 404u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-03/html5client/"), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 200u);
     EXPECT_EQ(nodes[2].counters().requests.load(), 1u);
     EXPECT_EQ(nodes[1].counters().requests.load(), 2u);  // the upgrade and the pooled GET only
 
@@ -227,12 +227,8 @@ TEST(Reload, InvalidConfigIsRefusedWithDiagnosticsAndTheOldOneServes) {
     EXPECT_NE(r.err.find(cfg.string() + ":11:1: wokers:"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("reload refused: 2 error(s)"), std::string::npos) << r.err;
     EXPECT_NE(proxy.log().find(cfg.string() + ":11:1: wokers:"), std::string::npos) << proxy.log();
-    auto still = http_get(proxy.port(), "/bbb-01/html5client/");
-    ASSERT_TRUE(still);
-    EXPECT_EQ(still->result_int(), 200u);
-    auto not_yet = http_get(proxy.port(), "/bbb-02/html5client/");
-    ASSERT_TRUE(not_yet);
-    EXPECT_EQ(not_yet->result_int(), 404u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-01/html5client/"), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 404u);
 
     // `reload -c` reads the pid file from the config, and checks the file before signalling.
     auto early = proxy.reload({"-c", cfg.string()});
@@ -249,9 +245,7 @@ TEST(Reload, InvalidConfigIsRefusedWithDiagnosticsAndTheOldOneServes) {
                          "this needs a restart, keeping 5000ms"),
               std::string::npos)
         << r.err;
-    auto now = http_get(proxy.port(), "/bbb-02/html5client/");
-    ASSERT_TRUE(now);
-    EXPECT_EQ(now->result_int(), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 200u);
 }
 
 // A node on a fixed port that can be stopped and started again.
@@ -314,9 +308,7 @@ TEST(Health, DeadNodeGetsA503PageFastAndRecoversWhenItComesBack) {
                               "  retry_after: 7s\n"));
     daemon proxy(dir.path(), cfg);
     ASSERT_TRUE(proxy.ok());
-    auto first = http_get(proxy.port(), "/bbb-01/html5client/");
-    ASSERT_TRUE(first);
-    EXPECT_EQ(first->result_int(), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-01/html5client/"), 200u);
 
     node.stop();
     std::optional<response> page;
@@ -335,17 +327,11 @@ TEST(Health, DeadNodeGetsA503PageFastAndRecoversWhenItComesBack) {
     EXPECT_EQ((*page)["Retry-After"], "7");
     EXPECT_NE(page->body().find("bbb-01"), std::string::npos) << page->body();
     EXPECT_NE(proxy.log().find("node bbb-01 is unhealthy"), std::string::npos) << proxy.log();
-    auto other = http_get(proxy.port(), "/bbb-02/html5client/");
-    ASSERT_TRUE(other);
-    EXPECT_EQ(other->result_int(), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 200u);
 
     ASSERT_TRUE(node.restart());
-    EXPECT_TRUE(eventually(
-        [&] {
-            auto r = http_get(proxy.port(), "/bbb-01/html5client/");
-            return r && r->result_int() == 200u;
-        },
-        5s))
+    EXPECT_TRUE(
+        eventually([&] { return status_of(proxy.port(), "/bbb-01/html5client/") == 200u; }, 5s))
         << proxy.log();
     EXPECT_NE(proxy.log().find("node bbb-01 is healthy again"), std::string::npos);
 }
@@ -361,10 +347,7 @@ TEST(Health, PassiveMarkingAfterConnectFailuresWithoutActiveChecks) {
                                 "retry_after: 1s}\n"}}));
     daemon proxy(dir.path(), cfg);
     ASSERT_TRUE(proxy.ok());
-    const auto status = [&] {
-        auto r = http_get(proxy.port(), "/bbb-down/html5client/");
-        return r ? r->result_int() : 0u;
-    };
+    const auto status = [&] { return status_of(proxy.port(), "/bbb-down/html5client/"); };
     EXPECT_EQ(status(), 502u);
     EXPECT_EQ(status(), 502u);
     EXPECT_EQ(status(), 503u);  // two failed connects took it out
@@ -374,9 +357,7 @@ TEST(Health, PassiveMarkingAfterConnectFailuresWithoutActiveChecks) {
     std::this_thread::sleep_for(1100ms);
     EXPECT_EQ(status(), 502u);  // retry_after passed: requests try the node again
     // A node without a health section is never marked.
-    auto ok = http_get(proxy.port(), "/bbb-01/html5client/");
-    ASSERT_TRUE(ok);
-    EXPECT_EQ(ok->result_int(), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-01/html5client/"), 200u);
 }
 
 // The DER bytes of a PEM certificate.
