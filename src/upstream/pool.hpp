@@ -88,16 +88,15 @@ class pool {
     /// Closes the idle connections of the nodes for which `keep(pool_key)` is false (reload).
     template <class Keep>
     void retain(const Keep& keep) {
-        for (auto it = idle_.begin(); it != idle_.end();) {
-            if (keep(it->first)) {
-                ++it;
+        for (auto& [key, list] : idle_) {  // lists stay (empty): idle watches point to them
+            if (keep(key)) {
                 continue;
             }
-            for (auto& c : it->second) {
+            for (auto& c : list) {
                 c->stream.close();
                 --stats_.idle;
             }
-            it = idle_.erase(it);
+            list.clear();
         }
     }
 
