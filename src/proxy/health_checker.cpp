@@ -154,21 +154,27 @@ awaitable<std::string> health_checker::impl::check_once(const registry::node_ent
                                 "Connection: close\r\n\r\n";
     std::string failure;
     // The watchdog closes the stream at the deadline, which ends the pending operation.
-    auto [wec, wn] = co_await asio::async_write(conn.stream, asio::buffer(request), use_nothrow);
-    if (wec) {
-        failure = "sending the check request failed: " + wec.message();
-    } else {
+    auto work = [&]() -> awaitable<void> {
+        auto [wec, wn] =
+            co_await asio::async_write(conn.stream, asio::buffer(request), use_nothrow);
+        if (wec) {
+            failure = "sending the check request failed: " + wec.message();
+            co_return;
+        }
         bhttp::response_parser<bhttp::empty_body> parser;
         parser.skip(true);
         auto [rec, rn] =
             co_await bhttp::async_read_header(conn.stream, conn.buffer, parser, use_nothrow);
         if (rec) {
             failure = "reading the response to GET " + path + " failed: " + rec.message();
-        } else if (const unsigned status = parser.get().result_int();
-                   status < 200 || status >= 400) {
+            co_return;
+        }
+        const unsigned status = parser.get().result_int();
+        if (status < 200 || status >= 400) {
             failure = "GET " + path + " answered " + std::to_string(status);
         }
-    }
+    };
+    co_await work();
     dog.disarm();
     conn.stream.close();
     if (dog.fired()) {
