@@ -275,6 +275,7 @@ class restartable_node {
     }
     /// start() on the same port once the stopped node has released it (stop() is asynchronous).
     bool restart() {
+        node_.reset();  // the old node's sockets go with it
         return eventually(
             [&] {
                 try {
