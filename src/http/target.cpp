@@ -75,8 +75,14 @@ target_check check_target(std::string_view target) {
             if (i + 2 >= target.size() || !is_hex(target[i + 1]) || !is_hex(target[i + 2])) {
                 return refuse("malformed percent-encoding");
             }
-            if (is_dangerous_escape(hex_value(target[i + 1]) * 16 + hex_value(target[i + 2]))) {
+            const int byte = hex_value(target[i + 1]) * 16 + hex_value(target[i + 2]);
+            if (is_dangerous_escape(byte)) {
                 return refuse("encoded slash, backslash, dot or NUL");
+            }
+            // In the path, a decoded '?' or '#' can end the path for a server that decodes
+            // before splitting ("/a/..%3F" read as "/a/.." + query: found by the fuzzer).
+            if (!in_query && (byte == '?' || byte == '#')) {
+                return refuse("encoded '?' or '#' in path");
             }
             i += 2;
             continue;

@@ -10,6 +10,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <cstdlib>
+
 namespace bcp::test {
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
@@ -76,6 +78,11 @@ proxy_instance::proxy_instance(const std::string& yaml) {
         return;
     }
     config_ = *loaded.config;
+    // BCP_TEST_WORKERS (e.g. 4 in `make test-tsan`) gives every proxy that does not pin its worker
+    // count that many threads, so the sanitizers see cross-worker traffic.
+    if (const char* w = std::getenv("BCP_TEST_WORKERS"); w != nullptr && config_->workers == 0) {
+        config_->workers = static_cast<unsigned>(std::strtoul(w, nullptr, 10));
+    }
     std::string error;
     server_ = proxy::server::create(*config_, error);
     if (!server_) {

@@ -73,5 +73,17 @@ TEST(Target, RejectsCatalogue) {
     }
 }
 
+// Found by the target_validator fuzzer: "/.%3F" is "/." plus a query for a server that decodes
+// before it splits off the query. Encoded '?'/'#' stay allowed in the query.
+TEST(Target, RejectsEncodedQuestionMarkOrHashInPath) {
+    for (const char* c :
+         {"/.%3F", "/bbb-01/html5client/..%3F/x", "/bbb-01/a%3fb", "/a/.%23", "/a%23b/c"}) {
+        const auto r = check_target(c);
+        EXPECT_EQ(r.status, 400u) << "accepted: " << c;
+        EXPECT_EQ(r.reason, "encoded '?' or '#' in path") << c;
+    }
+    EXPECT_EQ(check_target("/bbb-01/html5client/join?q=a%3Fb%23c").status, 0u);
+}
+
 }  // namespace
 }  // namespace bcp::http
