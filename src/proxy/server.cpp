@@ -5,6 +5,8 @@
 #include "net/listener.hpp"
 #include "net/tls.hpp"
 #include "observe/counters.hpp"
+#include "proxy/ip_limits.hpp"
+#include "proxy/refuse.hpp"
 #include "proxy/session.hpp"
 #include "upstream/pool.hpp"
 
@@ -43,6 +45,7 @@ struct server::worker {
     std::vector<tcp::acceptor> acceptors;  // one per listener, same order as config
     upstream::pool pool;
     observe::counters counters;
+    refusal_budget refusing;
     worker_env env;
     std::thread thread;
     bool stopping = false;
@@ -54,6 +57,7 @@ struct server::impl {
     std::unique_ptr<registry::table_holder> tables;
     std::vector<std::shared_ptr<ssl::context>> listener_tls;  // per listener, null = plain
     std::shared_ptr<ssl::context> client_tls;
+    std::unique_ptr<ip_limits> per_ip;  // before workers: sessions release their counts into it
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<tcp::endpoint> endpoints;
     std::atomic<std::size_t> open_connections{0};
@@ -97,6 +101,9 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         return nullptr;
     }
     m.client_tls = client.context;
+    m.per_ip = std::make_unique<ip_limits>(ip_limits::options{
+        cfg.limit.max_connections_per_ip, static_cast<double>(cfg.limit.requests_per_second_per_ip),
+        static_cast<double>(cfg.limit.request_burst_per_ip)});
 
     upstream::pool_options po;
     po.max_idle_per_node = cfg.upstream.max_idle_per_node;
@@ -114,6 +121,7 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         w->env.pool = &w->pool;
         w->env.counters = &w->counters;
         w->env.open_connections = &m.open_connections;
+        w->env.per_ip = m.per_ip.get();
         m.workers.push_back(std::move(w));
     }
 
@@ -205,6 +213,9 @@ totals server::counters() const {
         t.bytes_to_clients += get(c.bytes_to_clients);
         t.upstream_connects += get(w->pool.stats().connects);
         t.upstream_reuses += get(w->pool.stats().reuses);
+        for (std::size_t i = 0; i < t.refusals.size(); ++i) {
+            t.refusals[i] += get(c.refusals.by_reason[i]);
+        }
     }
     return t;
 }
@@ -227,18 +238,28 @@ awaitable<void> server::impl::accept_loop(worker& w, tcp::acceptor& acceptor, ss
         if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cap) {
             open_connections.fetch_sub(1, std::memory_order_relaxed);
             observe::bump(w.counters.connections_refused);
-            // A plain 503 on a fresh socket fits the empty send buffer: write it without waiting.
-            if (tls == nullptr) {
-                const std::string bytes = http::make_local_reply(503, {});
-                error_code ignored;
-                socket.non_blocking(true, ignored);
-                socket.write_some(asio::buffer(bytes), ignored);
-            }
-            error_code ignored;
-            socket.close(ignored);
+            w.counters.refusals.bump(observe::refusal::connection_cap);
+            refuse_connection(std::move(socket),
+                              tls == nullptr ? http::make_local_reply(503, {}) : std::string(),
+                              w.refusing);
+            continue;
+        }
+        ip_connection counted;
+        error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        if (!peer_ec && !per_ip->try_connect(ip_key::from(peer.address()), counted)) {
+            open_connections.fetch_sub(1, std::memory_order_relaxed);
+            observe::bump(w.counters.connections_refused);
+            w.counters.refusals.bump(observe::refusal::ip_connection_cap);
+            http::local_reply_options o;
+            o.extra_headers = "Retry-After: 1\r\n";
+            refuse_connection(std::move(socket),
+                              tls == nullptr ? http::make_local_reply(429, o) : std::string(),
+                              w.refusing);
             continue;
         }
         auto s = std::make_unique<session>(w.env, std::move(socket), tls);
+        s->hold(std::move(counted));
         asio::co_spawn(w.ioc, run_session(std::move(s)), log_session_failure);
     }
 }

@@ -133,9 +133,18 @@ struct client::impl {
     }
 };
 
-client::client(std::uint16_t port, asio::ssl::context* tls, const std::string& sni)
+client::client(std::uint16_t port, asio::ssl::context* tls, const std::string& sni,
+               const std::string& source)
     : impl_(std::make_unique<impl>()) {
     boost::system::error_code ec;
+    if (!source.empty()) {
+        impl_->socket.open(asio::ip::tcp::v4());
+        impl_->socket.bind({asio::ip::make_address(source), 0}, ec);
+        if (ec) {
+            error_ = "bind " + source + ": " + ec.message();
+            return;
+        }
+    }
     impl_->socket.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
     if (ec) {
         error_ = "connect: " + ec.message();
