@@ -55,11 +55,15 @@ struct limit_key {
 
 // Zero would refuse every connection or request, so each limit starts at 1. The maxima only catch
 // typos (an extra digit or two); they are far above anything a BBB front end needs.
-constexpr std::array<limit_key, 4> limit_keys{{
+// The per-IP limits may be 0 (off): behind a load balancer every client has the same address.
+constexpr std::array<limit_key, 7> limit_keys{{
     {"max_connections", &limits::max_connections, 1, 10'000'000},
     {"max_header_bytes", &limits::max_header_bytes, 1, 1'048'576},
     {"max_headers", &limits::max_headers, 1, 10'000},
     {"max_response_header_bytes", &limits::max_response_header_bytes, 1, 1'048'576},
+    {"max_connections_per_ip", &limits::max_connections_per_ip, 0, 10'000'000},
+    {"requests_per_second_per_ip", &limits::requests_per_second_per_ip, 0, 10'000'000},
+    {"request_burst_per_ip", &limits::request_burst_per_ip, 1, 10'000'000},
 }};
 
 constexpr std::uint64_t max_workers = 1024;

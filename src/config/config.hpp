@@ -82,6 +82,11 @@ struct limits {
     std::size_t max_header_bytes = 16'384;  ///< request line + headers
     std::size_t max_headers = 100;          ///< header fields in one request
     std::size_t max_response_header_bytes = 65'536;  ///< response head from a node
+
+    // Per client address (IPv6: per /64); 0 = no limit. See docs/security.md "Limits".
+    std::size_t max_connections_per_ip = 1'000;    ///< open connections from one address
+    std::size_t requests_per_second_per_ip = 200;  ///< token bucket refill rate
+    std::size_t request_burst_per_ip = 2'000;      ///< token bucket size
 };
 
 struct proxy_config {

@@ -3,6 +3,8 @@
 // worker owns one `counters` (written only by its thread, read by anyone: relaxed atomics, no
 // shared cache line between workers); `snapshot` sums them for reporting.
 
+#include "observe/refusals.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -29,6 +31,7 @@ struct counters {
     counter tunnels_opened{0};
     counter tunnels_active{0};
     counter bytes_to_clients{0};  ///< response body bytes relayed
+    refusal_counters refusals;    ///< refused or cut clients, by reason (observe/refusals.hpp)
 
     void count_status(unsigned status) {
         auto& c = status < 300   ? responses_2xx

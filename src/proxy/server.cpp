@@ -6,6 +6,8 @@
 #include "net/tls.hpp"
 #include "observe/counters.hpp"
 #include "proxy/health_checker.hpp"
+#include "proxy/ip_limits.hpp"
+#include "proxy/refuse.hpp"
 #include "proxy/session.hpp"
 #include "upstream/pool.hpp"
 
@@ -46,6 +48,7 @@ struct server::worker {
     std::vector<tcp::acceptor> acceptors;  // one per listener, same order as config
     upstream::pool pool;
     observe::counters counters;
+    refusal_budget refusing;
     worker_env env;
     std::vector<ssl::context*> tls;   // per listener, current certificate (null = plain)
     std::set<std::string> pool_keys;  // after a reload: the nodes idle connections may be kept for
@@ -62,6 +65,7 @@ struct server::impl {
     // Certificates replaced by reloads: connections made with them may still be open.
     std::vector<std::shared_ptr<ssl::context>> retired_tls;
     std::shared_ptr<ssl::context> client_tls;
+    std::unique_ptr<ip_limits> per_ip;  // before workers: sessions release their counts into it
     std::unique_ptr<health_checker> checker;
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<tcp::endpoint> endpoints;
@@ -109,6 +113,9 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         return nullptr;
     }
     m.client_tls = client.context;
+    m.per_ip = std::make_unique<ip_limits>(ip_limits::options{
+        cfg.limit.max_connections_per_ip, static_cast<double>(cfg.limit.requests_per_second_per_ip),
+        static_cast<double>(cfg.limit.request_burst_per_ip)});
 
     upstream::pool_options po;
     po.max_idle_per_node = cfg.upstream.max_idle_per_node;
@@ -129,6 +136,7 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
         for (const auto& ctx : m.listener_tls) {
             w->tls.push_back(ctx.get());
         }
+        w->env.per_ip = m.per_ip.get();
         m.workers.push_back(std::move(w));
     }
 
@@ -320,6 +328,9 @@ totals server::counters() const {
         t.bytes_to_clients += get(c.bytes_to_clients);
         t.upstream_connects += get(w->pool.stats().connects);
         t.upstream_reuses += get(w->pool.stats().reuses);
+        for (std::size_t i = 0; i < t.refusals.size(); ++i) {
+            t.refusals[i] += get(c.refusals.by_reason[i]);
+        }
     }
     return t;
 }
@@ -345,18 +356,28 @@ awaitable<void> server::impl::accept_loop(worker& w, std::size_t listener) {
         if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cap) {
             open_connections.fetch_sub(1, std::memory_order_relaxed);
             observe::bump(w.counters.connections_refused);
-            // A plain 503 on a fresh socket fits the empty send buffer: write it without waiting.
-            if (tls == nullptr) {
-                const std::string bytes = http::make_local_reply(503, {});
-                error_code ignored;
-                socket.non_blocking(true, ignored);
-                socket.write_some(asio::buffer(bytes), ignored);
-            }
-            error_code ignored;
-            socket.close(ignored);
+            w.counters.refusals.bump(observe::refusal::connection_cap);
+            refuse_connection(std::move(socket),
+                              tls == nullptr ? http::make_local_reply(503, {}) : std::string(),
+                              w.refusing);
+            continue;
+        }
+        ip_connection counted;
+        error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        if (!peer_ec && !per_ip->try_connect(ip_key::from(peer.address()), counted)) {
+            open_connections.fetch_sub(1, std::memory_order_relaxed);
+            observe::bump(w.counters.connections_refused);
+            w.counters.refusals.bump(observe::refusal::ip_connection_cap);
+            http::local_reply_options o;
+            o.extra_headers = "Retry-After: 1\r\n";
+            refuse_connection(std::move(socket),
+                              tls == nullptr ? http::make_local_reply(429, o) : std::string(),
+                              w.refusing);
             continue;
         }
         auto s = std::make_unique<session>(w.env, std::move(socket), tls);
+        s->hold(std::move(counted));
         asio::co_spawn(w.ioc, run_session(std::move(s)), log_session_failure);
     }
 }

@@ -7,8 +7,10 @@
 #include "core/asio.hpp"
 #include "health/node_health.hpp"
 #include "proxy/reload.hpp"
+#include "observe/refusals.hpp"
 #include "registry/node_table.hpp"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +26,11 @@ struct totals {
     std::uint64_t upstream_errors = 0, upstream_timeouts = 0, upstream_retries = 0,
                   upstream_connects = 0, upstream_reuses = 0, node_unavailable = 0;
     std::uint64_t client_timeouts = 0, tunnels_opened = 0, tunnels_active = 0, bytes_to_clients = 0;
+    /// Refused or cut clients by reason, indexed by observe::refusal (names: refusal_names).
+    std::array<std::uint64_t, observe::refusal_names.size()> refusals{};
+    std::uint64_t refused(observe::refusal r) const {
+        return refusals[static_cast<std::size_t>(r)];
+    }
 };
 
 class server {

@@ -69,6 +69,9 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
     error_code ec;
     const auto remote = client_.socket().remote_endpoint(ec);
     peer_ = ec ? "unknown" : remote.address().to_string();
+    if (!ec) {
+        peer_key_ = ip_key::from(remote.address());
+    }
     self_ = env_.sessions.insert(env_.sessions.end(), this);
     observe::bump(env_.counters->connections_active);
 }
@@ -154,6 +157,7 @@ awaitable<bool> session::read_head(bool first) {
             if (pr.state == http::parse_state::invalid) {
                 idle_ = false;
                 observe::bump(env_.counters->rejected);
+                env_.counters->refusals.bump_status(pr.status);
                 co_await reply(pr.status, false);
                 co_return false;
             }
@@ -167,6 +171,9 @@ awaitable<bool> session::read_head(bool first) {
         if (ec) {
             if (client_dog_.fired()) {
                 observe::bump(env_.counters->client_timeouts);
+                env_.counters->refusals.bump(waiting_for_first_byte && !first
+                                                 ? observe::refusal::idle_timeout
+                                                 : observe::refusal::head_timeout);
             }
             co_return false;
         }
@@ -183,6 +190,9 @@ awaitable<bool> session::write_client(std::string_view bytes) {
     client_dog_.arm(settings_->timeout.client_send);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), use_nothrow);
     client_dog_.disarm();
+    if (ec && client_dog_.fired()) {
+        env_.counters->refusals.bump(observe::refusal::send_timeout);
+    }
     co_return !ec;
 }
 
@@ -200,10 +210,18 @@ awaitable<bool> session::reply(unsigned status, bool keep_alive, std::string_vie
 }
 
 awaitable<bool> session::handle_request() {
+    // Every request costs a token, refused ones included: a flood of bad requests is a flood.
+    if (const unsigned wait = env_.per_ip->take_request(peer_key_); wait != 0) {
+        observe::bump(env_.counters->rejected);
+        env_.counters->refusals.bump(observe::refusal::ip_rate);
+        const std::string retry = "Retry-After: " + std::to_string(wait) + "\r\n";
+        co_return co_await reply(429, false, {}, retry);
+    }
     exchange x;
     x.gate = http::inspect(head_, settings_->gate);
     if (x.gate.status != 0) {
         observe::bump(env_.counters->rejected);
+        env_.counters->refusals.bump_status(x.gate.status);
         const std::string_view allow = x.gate.status == 405 ? "Allow: GET, HEAD\r\n" : "";
         co_return co_await reply(x.gate.status, false, {}, allow);
     }
@@ -600,6 +618,9 @@ awaitable<void> session::tunnel(exchange& x) {
         co_await (pump(client_, up.stream) && pump(up.stream, client_));
     }
     up.stream.close();
+    if (idle_dog.fired()) {
+        env_.counters->refusals.bump(observe::refusal::tunnel_idle);
+    }
     env_.counters->tunnels_active.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -7,6 +7,7 @@
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
 #include "observe/counters.hpp"
+#include "proxy/ip_limits.hpp"
 #include "proxy/settings.hpp"
 #include "registry/node_table.hpp"
 #include "upstream/pool.hpp"
@@ -28,6 +29,7 @@ struct worker_env {
     upstream::pool* pool = nullptr;
     observe::counters* counters = nullptr;
     std::atomic<std::size_t>* open_connections = nullptr;  ///< all workers together
+    ip_limits* per_ip = nullptr;                           ///< all workers together
     std::list<session*> sessions;  ///< live sessions, for drain and hard stop
     bool draining = false;
 };
@@ -47,6 +49,8 @@ class session {
     void close_if_idle();
     /// Hard stop: close the client and any upstream/tunnel connection now.
     void abort();
+    /// Keeps the client's per-IP connection count until the session ends.
+    void hold(ip_connection counted) { ip_connection_ = std::move(counted); }
 
   private:
     struct exchange;
@@ -73,6 +77,8 @@ class session {
     http::request_head head_;
     std::string scratch_;
     std::string peer_;
+    ip_key peer_key_;
+    ip_connection ip_connection_;
     upstream::connection* active_upstream_ = nullptr;  ///< for abort()
     std::list<session*>::iterator self_;
     bool idle_ = false;

@@ -83,6 +83,9 @@ pid_t spawn_serve(const std::filesystem::path& cfg, const std::string& notify,
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
+    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
     if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) {
