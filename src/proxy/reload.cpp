@@ -80,6 +80,18 @@ reload_plan plan_reload(const config::proxy_config& running, const config::proxy
              ms_text(next.timeout.upstream_idle));
         eff.timeout.upstream_idle = running.timeout.upstream_idle;
     }
+    // The per-address table is sized and tuned once (proxy/ip_limits.hpp); the global cap, the
+    // header caps and the deadlines are read per connection and follow the reload.
+    const auto keep_limit = [&](const char* key, std::size_t config::limits::*field) {
+        if (running.limit.*field != next.limit.*field) {
+            keep(std::string("limits.") + key, std::to_string(running.limit.*field),
+                 std::to_string(next.limit.*field));
+            eff.limit.*field = running.limit.*field;
+        }
+    };
+    keep_limit("max_connections_per_ip", &config::limits::max_connections_per_ip);
+    keep_limit("requests_per_second_per_ip", &config::limits::requests_per_second_per_ip);
+    keep_limit("request_burst_per_ip", &config::limits::request_burst_per_ip);
     if (running.pid_file != next.pid_file) {
         keep("pid_file", "'" + running.pid_file + "'", "'" + next.pid_file + "'");
         eff.pid_file = running.pid_file;

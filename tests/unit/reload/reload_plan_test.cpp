@@ -51,10 +51,10 @@ TEST(ReloadPlan, RestartOnlySettingsKeepTheirRunningValue) {
     auto after = load(nodes,
                       "workers: 4\nupstream: {max_idle_per_node: 3, verify: false}\n"
                       "timeouts: {upstream_idle: 5s, client_idle: 3s}\n"
-                      "limits: {max_connections: 10}\n");
+                      "limits: {max_connections: 10, max_connections_per_ip: 7}\n");
     after.listen[0].address = "127.0.0.1:9090";
     const auto plan = plan_reload(before, after);
-    ASSERT_EQ(plan.restart_only.size(), 5u);
+    ASSERT_EQ(plan.restart_only.size(), 6u);
     EXPECT_EQ(plan.restart_only[0],
               "listen: changed from [127.0.0.1:8080] to [127.0.0.1:9090]; this needs a restart, "
               "keeping [127.0.0.1:8080]");
@@ -65,6 +65,10 @@ TEST(ReloadPlan, RestartOnlySettingsKeepTheirRunningValue) {
     EXPECT_TRUE(plan.effective.upstream.verify);
     EXPECT_EQ(plan.effective.upstream.max_idle_per_node, 64u);
     EXPECT_EQ(plan.effective.timeout.upstream_idle, std::chrono::seconds(30));
+    EXPECT_EQ(plan.restart_only[5],
+              "limits.max_connections_per_ip: changed from 1000 to 7; this needs a restart, "
+              "keeping 1000");
+    EXPECT_EQ(plan.effective.limit.max_connections_per_ip, 1000u);
     // Everything else applies.
     EXPECT_EQ(plan.effective.timeout.client_idle, std::chrono::seconds(3));
     EXPECT_EQ(plan.effective.limit.max_connections, 10u);
