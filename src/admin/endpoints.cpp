@@ -133,8 +133,9 @@ std::string metrics_text(const sources& s) {
     e.sample("bcp_client_timeouts_total", {}, t.client_timeouts);
     e.family("bcp_refusals_total", "counter",
              "Connections and requests refused before reaching a node, by reason.");
-    for (const auto& [reason, n] : g.stats.refusals) {
-        e.sample("bcp_refusals_total", {{"reason", reason}}, n);
+    for (std::size_t r = 0; r < observe::refusal_names.size(); ++r) {
+        e.sample("bcp_refusals_total", {{"reason", observe::refusal_names[r]}},
+                 t.refusals[r]);
     }
 
     e.family("bcp_requests_total", "counter",
@@ -316,8 +317,10 @@ std::string status_json(const sources& s, bool nodes_only) {
     const auto& t = g.totals;
     const auto& unrouted = totals_of(g, observe::no_node);
     json refusals = json::object();
-    for (const auto& [reason, n] : g.stats.refusals) {
-        refusals[reason] = n;
+    for (std::size_t r = 0; r < observe::refusal_names.size(); ++r) {
+        if (t.refusals[r] != 0) {
+            refusals[std::string(observe::refusal_names[r])] = t.refusals[r];
+        }
     }
     std::uint64_t requests = 0, bytes = 0;
     json classes = {{"1xx", 0}, {"2xx", 0}, {"3xx", 0}, {"4xx", 0}, {"5xx", 0}};

@@ -10,6 +10,7 @@
 // (set by whoever owns them; absent = the metrics and page leave them out).
 
 #include "admin/listener.hpp"
+#include "health/node_health.hpp"
 #include "observe/node_stats.hpp"
 #include "proxy/server.hpp"
 
@@ -23,18 +24,8 @@
 
 namespace bcp::admin {
 
-/// One node's health as the admin endpoints show it (filled from the health checker).
-struct node_health_view {
-    std::string node_id;
-    bool enabled = false;  ///< health checks configured for the node
-    bool healthy = true;
-    std::string last_error;
-    std::optional<std::chrono::system_clock::time_point> last_check;
-    std::uint64_t checks = 0;
-    std::uint64_t failed_checks = 0;
-    std::uint64_t passive_failures = 0;
-    std::uint64_t transitions = 0;
-};
+/// One node's health as the admin endpoints show it (the health checker's snapshot).
+using node_health_view = health::status;
 
 /// Cache figures (filled from the cache's stats()).
 struct cache_view {

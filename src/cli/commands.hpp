@@ -10,5 +10,6 @@ void register_serve_commands(CLI::App& app, int& exit_code);        // serve, ch
 void register_node_commands(CLI::App& app, int& exit_code);         // node plan|apply|check|revert
 void register_nginx_config_command(CLI::App& app, int& exit_code);  // nginx-config
 void register_demo_node_command(CLI::App& app, int& exit_code);     // demo-node
+void register_reload_command(CLI::App& app, int& exit_code);        // reload
 
 }  // namespace bcp::cli

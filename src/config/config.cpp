@@ -55,11 +55,15 @@ struct limit_key {
 
 // Zero would refuse every connection or request, so each limit starts at 1. The maxima only catch
 // typos (an extra digit or two); they are far above anything a BBB front end needs.
-constexpr std::array<limit_key, 4> limit_keys{{
+// The per-IP limits may be 0 (off): behind a load balancer every client has the same address.
+constexpr std::array<limit_key, 7> limit_keys{{
     {"max_connections", &limits::max_connections, 1, 10'000'000},
     {"max_header_bytes", &limits::max_header_bytes, 1, 1'048'576},
     {"max_headers", &limits::max_headers, 1, 10'000},
     {"max_response_header_bytes", &limits::max_response_header_bytes, 1, 1'048'576},
+    {"max_connections_per_ip", &limits::max_connections_per_ip, 0, 10'000'000},
+    {"requests_per_second_per_ip", &limits::requests_per_second_per_ip, 0, 10'000'000},
+    {"request_burst_per_ip", &limits::request_burst_per_ip, 1, 10'000'000},
 }};
 
 constexpr std::uint64_t max_workers = 1024;
@@ -69,6 +73,29 @@ constexpr std::array<std::string_view, 7> log_levels{"trace", "debug",    "info"
                                                      "error", "critical", "off"};
 
 const std::vector<std::string> default_mounts{"html5client"};
+
+constexpr std::uint64_t max_threshold = 100;
+
+// A health: section as written (top level or on a node); unset keys keep the value below them.
+struct health_override {
+    std::optional<milliseconds> interval, timeout, retry_after;
+    std::optional<std::string> path;
+    std::optional<std::uint64_t> healthy_threshold, unhealthy_threshold;
+    std::optional<bool> passive;
+
+    void apply(health_options& h) const {
+        h.enabled = true;
+        h.interval = interval.value_or(h.interval);
+        h.timeout = timeout.value_or(h.timeout);
+        h.retry_after = retry_after.value_or(h.retry_after);
+        h.path = path.value_or(h.path);
+        h.healthy_threshold =
+            static_cast<unsigned>(healthy_threshold.value_or(h.healthy_threshold));
+        h.unhealthy_threshold =
+            static_cast<unsigned>(unhealthy_threshold.value_or(h.unhealthy_threshold));
+        h.passive = passive.value_or(h.passive);
+    }
+};
 
 // The host as it appears in a Host header: IPv6 literals in brackets.
 std::string header_host(const origin& o) {
@@ -120,8 +147,76 @@ class loader {
             {"log_level", optional_key, [this](auto& v, auto& at) { read_log_level(v, at); }},
             {"admin", optional_key, [this](auto& v, auto& at) { read_admin(v, at); }},
             {"access_log", optional_key, [this](auto& v, auto& at) { read_access_log(v, at); }},
+            {"health", optional_key,
+             [this](auto& v, auto& at) { global_health_ = read_health(v, at); }},
+            {"pid_file", optional_key, [this](auto& v, auto& at) { read_pid_file(v, at); }},
         };
         r_.read_map(root, top, fields);
+        resolve_health();
+    }
+
+    health_override read_health(const YAML::Node& value, const place& at) {
+        health_override h;
+        const reader::field fields[] = {
+            {"interval", optional_key,
+             [&](auto& v, auto& a) { h.interval = r_.duration(v, a, true); }},
+            {"timeout", optional_key,
+             [&](auto& v, auto& a) { h.timeout = r_.duration(v, a, false); }},
+            {"retry_after", optional_key,
+             [&](auto& v, auto& a) { h.retry_after = r_.duration(v, a, false); }},
+            {"path", optional_key, [&](auto& v, auto& a) { h.path = read_health_path(v, a); }},
+            {"healthy_threshold", optional_key,
+             [&](auto& v, auto& a) {
+                 h.healthy_threshold = r_.whole_number(v, a, 1, max_threshold);
+             }},
+            {"unhealthy_threshold", optional_key,
+             [&](auto& v, auto& a) {
+                 h.unhealthy_threshold = r_.whole_number(v, a, 1, max_threshold);
+             }},
+            {"passive", optional_key, [&](auto& v, auto& a) { h.passive = r_.boolean(v, a); }},
+        };
+        r_.read_map(value, at, fields);
+        return h;
+    }
+
+    std::optional<std::string> read_health_path(const YAML::Node& value, const place& at) {
+        auto text = r_.scalar(value, at, "a path such as /bbb-01/html5client/");
+        if (text &&
+            (!text->starts_with('/') || text->find_first_of(" \t\r\n\"#") != std::string::npos)) {
+            r_.error(at, in_quotes(*text) +
+                             " is not a request path; give an absolute path without spaces, e.g. "
+                             "/bbb-01/html5client/");
+            return std::nullopt;
+        }
+        return text;
+    }
+
+    void read_pid_file(const YAML::Node& value, const place& at) {
+        const auto text =
+            r_.scalar(value, at, "an absolute path such as /run/bbb-cluster-proxy.pid");
+        if (!text) {
+            return;
+        }
+        if (!text->starts_with('/')) {
+            r_.error(at, in_quotes(*text) +
+                             " is not an absolute path; give one such as "
+                             "/run/bbb-cluster-proxy/bbb-cluster-proxy.pid");
+            return;
+        }
+        cfg_.pid_file = *text;
+    }
+
+    // Each node gets the top-level health section with its own keys on top.
+    void resolve_health() {
+        if (global_health_) {
+            global_health_->apply(cfg_.health);
+        }
+        for (std::size_t i = 0; i < cfg_.nodes.size(); ++i) {
+            cfg_.nodes[i].health = cfg_.health;
+            if (node_health_[i]) {
+                node_health_[i]->apply(cfg_.nodes[i].health);
+            }
+        }
     }
 
     void read_public_url(const YAML::Node& value, const place& at) {
@@ -229,6 +324,7 @@ class loader {
         n.where = at.where;
         n.mounts = default_mounts;
         location url_where;
+        std::optional<health_override> health;
         const reader::field fields[] = {
             {"id", required, [&](auto& v, auto& a) { read_node_id(v, a, n); },
              "give the node's name, the first path segment of its URLs, e.g. id: bbb-01"},
@@ -239,10 +335,12 @@ class loader {
              },
              "give the node's origin, e.g. url: \"https://bbb-01.example.com\""},
             {"mounts", optional_key, [&](auto& v, auto& a) { read_mounts(v, a, n); }},
+            {"health", optional_key, [&](auto& v, auto& a) { health = read_health(v, a); }},
         };
         if (r_.read_map(value, at, fields)) {
             cfg_.nodes.push_back(std::move(n));
             node_url_where_.push_back(url_where);
+            node_health_.push_back(std::move(health));
         }
     }
 
@@ -476,7 +574,9 @@ class loader {
     proxy_config& cfg_;
     std::optional<place> public_url_at_;
     std::optional<place> server_names_at_;
-    std::vector<location> node_url_where_;     // parallel to cfg_.nodes
+    std::vector<location> node_url_where_;                     // parallel to cfg_.nodes
+    std::vector<std::optional<health_override>> node_health_;  // parallel to cfg_.nodes
+    std::optional<health_override> global_health_;
     std::map<std::string, int> node_id_line_;  // node id -> line of its first use
     std::map<std::string, int> listen_line_;   // canonical address -> line of its first use
 };

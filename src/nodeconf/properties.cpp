@@ -220,6 +220,12 @@ std::string escape_value(std::string_view value) {
             case ' ':
                 out += i == 0 ? "\\ " : " ";  // a leading space would be eaten as separator
                 break;
+            case '=':
+            case ':':
+                // After a whitespace separator ("key value") a leading '=' or ':' would be
+                // read as the separator.
+                out += i == 0 ? "\\" + std::string(1, c) : std::string(1, c);
+                break;
             default:
                 out += c;
         }
@@ -253,7 +259,12 @@ void set(document& doc, std::string_view key, std::string_view value) {
         if (last->value == value) {
             return;
         }
-        const std::string prefix = last->prefix_raw.value_or(escape_key(key) + "=");
+        std::string prefix = last->prefix_raw.value_or(escape_key(key) + "=");
+        // A line holding only its key ("keyonly") has no separator to keep: without one the new
+        // value would become part of the key (found by the properties fuzzer).
+        if (split_logical(prefix + "x").key != key) {
+            prefix += '=';
+        }
         // A value that used to continue over several lines becomes one line; the terminator of
         // its last physical line is kept.
         last->raw = prefix + escape_value(value) + last->eol;

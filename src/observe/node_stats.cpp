@@ -22,37 +22,6 @@ void histogram_totals::add(const histogram& h) {
     sum_seconds += static_cast<double>(h.sum_us.load(std::memory_order_relaxed)) / 1e6;
 }
 
-std::string_view refusal_reason(unsigned status) {
-    switch (status) {
-        case 400:
-            return "bad_request";
-        case 403:
-            return "forbidden";
-        case 404:
-            return "not_found";
-        case 405:
-            return "method_not_allowed";
-        case 408:
-            return "request_timeout";
-        case 413:
-            return "content_too_large";
-        case 414:
-            return "uri_too_long";
-        case 421:
-            return "misdirected";
-        case 429:
-            return "rate_limited";
-        case 431:
-            return "headers_too_large";
-        case 501:
-            return "not_implemented";
-        case 505:
-            return "http_version";
-        default:
-            return "other";
-    }
-}
-
 std::uint64_t node_totals::responses_between(unsigned from, unsigned to) const {
     std::uint64_t n = 0;
     for (auto it = responses.lower_bound(from); it != responses.end() && it->first < to; ++it) {
@@ -83,13 +52,6 @@ void stats_snapshot::add(const worker_stats& w) {
         t.tunnel_bytes_to_node += get(s.tunnel_bytes_to_node);
         t.duration.add(s.duration);
         t.ttfb.add(s.ttfb);
-    });
-    w.refusals.for_each([&](std::string_view reason, const std::atomic<std::uint64_t>& n) {
-        auto it = refusals.find(reason);
-        if (it == refusals.end()) {
-            it = refusals.emplace(std::string(reason), 0).first;
-        }
-        it->second += get(n);
     });
 }
 

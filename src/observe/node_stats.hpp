@@ -61,16 +61,8 @@ struct node_stats {
 
 /// Everything a worker counts by label.
 struct worker_stats {
-    keyed<node_stats> nodes;
-    keyed<std::atomic<std::uint64_t>> refusals;  ///< by reason (see refusal_reason)
-
-    void refuse(std::string_view reason) {
-        refusals.get(reason).fetch_add(1, std::memory_order_relaxed);
-    }
+    keyed<node_stats> nodes;  ///< refusals are counted by reason in observe::counters
 };
-
-/// The reason label for a request refused with `status` before routing (the gate's 4xx/5xx).
-std::string_view refusal_reason(unsigned status);
 
 /// One node's figures summed over all workers.
 struct node_totals {
@@ -91,7 +83,6 @@ struct node_totals {
 
 struct stats_snapshot {
     std::map<std::string, node_totals, std::less<>> nodes;  ///< by node id (and no_node)
-    std::map<std::string, std::uint64_t, std::less<>> refusals;
 
     /// Adds one worker's figures.
     void add(const worker_stats& w);

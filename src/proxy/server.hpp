@@ -5,10 +5,14 @@
 
 #include "config/config.hpp"
 #include "core/asio.hpp"
+#include "health/node_health.hpp"
 #include "observe/access_log.hpp"
 #include "observe/node_stats.hpp"
+#include "observe/refusals.hpp"
+#include "proxy/reload.hpp"
 #include "registry/node_table.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -24,8 +28,13 @@ struct totals {
     std::uint64_t requests = 0, responses_2xx = 0, responses_3xx = 0, responses_4xx = 0,
                   responses_5xx = 0, rejected = 0, not_found = 0;
     std::uint64_t upstream_errors = 0, upstream_timeouts = 0, upstream_retries = 0,
-                  upstream_connects = 0, upstream_reuses = 0;
+                  upstream_connects = 0, upstream_reuses = 0, node_unavailable = 0;
     std::uint64_t client_timeouts = 0, tunnels_opened = 0, tunnels_active = 0, bytes_to_clients = 0;
+    /// Refused or cut clients by reason, indexed by observe::refusal (names: refusal_names).
+    std::array<std::uint64_t, observe::refusal_names.size()> refusals{};
+    std::uint64_t refused(observe::refusal r) const {
+        return refusals[static_cast<std::size_t>(r)];
+    }
 };
 
 class server {
@@ -44,6 +53,17 @@ class server {
     void stop();
     /// Blocks until every worker has exited.
     void wait();
+
+    /// Applies a new configuration (any thread; reloads are serialized): new requests see the new
+    /// nodes and settings, requests and tunnels in flight finish on the old ones, idle connections
+    /// to removed or moved nodes are closed, TLS certificates are re-read. Settings that need a
+    /// restart keep their running value (warnings). Refused as a whole, with nothing changed,
+    /// when a certificate or key cannot be loaded.
+    reload_result reload(const config::proxy_config& next);
+    /// The configuration in effect (a copy; any thread).
+    config::proxy_config current_config() const;
+    /// Health of every node in the current table, sorted by id (any thread).
+    std::vector<health::status> node_health() const;
 
     /// The bound address of each listener, in config order (ports resolved when 0 was asked).
     std::vector<tcp::endpoint> endpoints() const;

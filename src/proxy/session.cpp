@@ -5,6 +5,7 @@
 #include "http/local_reply.hpp"
 #include "http/rewrite.hpp"
 #include "net/listener.hpp"
+#include "proxy/health_checker.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
@@ -69,6 +70,9 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
     const auto remote = client_.socket().remote_endpoint(ec);
     peer_ = ec ? "unknown" : remote.address().to_string();
     record_.client = peer_;
+    if (!ec) {
+        peer_key_ = ip_key::from(remote.address());
+    }
     self_ = env_.sessions.insert(env_.sessions.end(), this);
     observe::bump(env_.counters->connections_active);
 }
@@ -161,7 +165,7 @@ awaitable<bool> session::read_head(bool first) {
                 idle_ = false;
                 record_.begin();
                 observe::bump(env_.counters->rejected);
-                env_.stats->refuse(observe::refusal_reason(pr.status));
+                env_.counters->refusals.bump_status(pr.status);
                 co_await reply(pr.status, false);
                 co_return false;
             }
@@ -175,6 +179,9 @@ awaitable<bool> session::read_head(bool first) {
         if (ec) {
             if (client_dog_.fired()) {
                 observe::bump(env_.counters->client_timeouts);
+                env_.counters->refusals.bump(waiting_for_first_byte && !first
+                                                 ? observe::refusal::idle_timeout
+                                                 : observe::refusal::head_timeout);
             }
             co_return false;
         }
@@ -191,6 +198,9 @@ awaitable<bool> session::write_client(std::string_view bytes) {
     client_dog_.arm(settings_->timeout.client_send);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), use_nothrow);
     client_dog_.disarm();
+    if (ec && client_dog_.fired()) {
+        env_.counters->refusals.bump(observe::refusal::send_timeout);
+    }
     co_return !ec;
 }
 
@@ -209,11 +219,18 @@ awaitable<bool> session::reply(unsigned status, bool keep_alive, std::string_vie
 }
 
 awaitable<bool> session::handle_request() {
+    // Every request costs a token, refused ones included: a flood of bad requests is a flood.
+    if (const unsigned wait = env_.per_ip->take_request(peer_key_); wait != 0) {
+        observe::bump(env_.counters->rejected);
+        env_.counters->refusals.bump(observe::refusal::ip_rate);
+        const std::string retry = "Retry-After: " + std::to_string(wait) + "\r\n";
+        co_return co_await reply(429, false, {}, retry);
+    }
     exchange x;
     x.gate = http::inspect(head_, settings_->gate);
     if (x.gate.status != 0) {
         observe::bump(env_.counters->rejected);
-        env_.stats->refuse(observe::refusal_reason(x.gate.status));
+        env_.counters->refusals.bump_status(x.gate.status);
         const std::string_view allow = x.gate.status == 405 ? "Allow: GET, HEAD\r\n" : "";
         co_return co_await reply(x.gate.status, false, {}, allow);
     }
@@ -222,10 +239,17 @@ awaitable<bool> session::handle_request() {
     if (x.node == nullptr || !x.node->has_mount(x.gate.target.second)) {
         // Routing miss: a legitimate client may still send good requests on this connection.
         observe::bump(env_.counters->not_found);
-        env_.stats->refuse("not_found");
         co_return co_await reply(404, x.gate.keep_alive && !x.gate.websocket);
     }
     record_.node = x.node->id;
+    if (!x.node->health->admits()) {
+        // Marked unhealthy: answer at once instead of letting the browser wait for a timeout.
+        observe::bump(env_.counters->node_unavailable);
+        const auto ms = x.node->health->options().retry_after.count();
+        const std::string retry =
+            "Retry-After: " + std::to_string(std::max<long long>(1, (ms + 999) / 1000)) + "\r\n";
+        co_return co_await reply(503, x.gate.keep_alive && !x.gate.websocket, x.node->id, retry);
+    }
     const bool keep = co_await forward(x);
     co_return keep;
 }
@@ -257,9 +281,11 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 observe::bump(timeout ? env_.counters->upstream_timeouts
                                       : env_.counters->upstream_errors);
                 log::get("proxy")->debug("node {}: {}", node.id, c.message);
+                log_health_change(*node.health, node.health->connect_failed(c.message), c.message);
                 co_await reply(timeout ? 504 : 502, false, node.id);
                 co_return false;
             }
+            node.health->connect_succeeded();
             x.up = std::move(c.conn);
         }
         active_upstream_ = x.up.get();
@@ -620,6 +646,9 @@ awaitable<void> session::tunnel(exchange& x) {
                        record_.tunnel_bytes_to_client));
     }
     up.stream.close();
+    if (idle_dog.fired()) {
+        env_.counters->refusals.bump(observe::refusal::tunnel_idle);
+    }
     env_.counters->tunnels_active.fetch_sub(1, std::memory_order_relaxed);
     node_stats.tunnels_active.fetch_sub(1, std::memory_order_relaxed);
     record_.tunnel_duration = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -10,6 +10,7 @@
 #include "observe/counters.hpp"
 #include "observe/node_stats.hpp"
 #include "observe/request_record.hpp"
+#include "proxy/ip_limits.hpp"
 #include "proxy/settings.hpp"
 #include "registry/node_table.hpp"
 #include "upstream/pool.hpp"
@@ -33,6 +34,7 @@ struct worker_env {
     observe::worker_stats* stats = nullptr;            ///< per-node figures (this worker's)
     observe::access_log_buffer* access_log = nullptr;  ///< this worker's lines (may be disabled)
     std::atomic<std::size_t>* open_connections = nullptr;  ///< all workers together
+    ip_limits* per_ip = nullptr;                           ///< all workers together
     std::list<session*> sessions;  ///< live sessions, for drain and hard stop
     bool draining = false;
 };
@@ -52,6 +54,8 @@ class session {
     void close_if_idle();
     /// Hard stop: close the client and any upstream/tunnel connection now.
     void abort();
+    /// Keeps the client's per-IP connection count until the session ends.
+    void hold(ip_connection counted) { ip_connection_ = std::move(counted); }
 
   private:
     struct exchange;
@@ -81,6 +85,8 @@ class session {
     std::string scratch_;
     std::string peer_;
     observe::request_record record_;  ///< the request being served (see request_record.hpp)
+    ip_key peer_key_;
+    ip_connection ip_connection_;
     upstream::connection* active_upstream_ = nullptr;  ///< for abort()
     std::list<session*>::iterator self_;
     bool idle_ = false;

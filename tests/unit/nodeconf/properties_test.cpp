@@ -61,6 +61,15 @@ TEST(PropertiesEditor, KeepsSeparatorAndSpacing) {
     EXPECT_EQ(set("url old\n", "url", "new"), "url new\n");
 }
 
+// Found by the properties fuzzer: a key-only line has no separator to keep.
+TEST(PropertiesEditor, AddsASeparatorToAKeyOnlyLine) {
+    EXPECT_EQ(set("keyonly\n", "keyonly", "v"), "keyonly=v\n");
+    EXPECT_EQ(set("  key\\ \n", "key ", "v"), "  key\\ =v\n");
+    EXPECT_EQ(*pr::get(pr::parse(set("keyonly", "keyonly", "v")), "keyonly"), "v");
+    EXPECT_EQ(*pr::get(pr::parse(set("key old\n", "key", "=v")), "key"), "=v");
+    EXPECT_EQ(*pr::get(pr::parse(set("key old\n", "key", ":v")), "key"), ":v");
+}
+
 TEST(PropertiesEditor, ReplacesPlaceholderValuesLiterally) {
     EXPECT_EQ(set("x=${bigbluebutton.web.serverURL}/html5client/join\n", "x",
                   "https://p/b/html5client/join"),

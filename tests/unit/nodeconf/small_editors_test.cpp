@@ -57,6 +57,12 @@ TEST(JavaOptions, MergesInPlaceAndAppends) {
     EXPECT_EQ(java_options::remove("-Xmx1g -Da=1 -Db=2", "-Da=9"), "-Xmx1g -Db=2");
 }
 
+// Found by the java_options fuzzer: the JVM uses the last occurrence, so all are replaced.
+TEST(JavaOptions, ReplacesEveryOccurrenceOfAnOption) {
+    EXPECT_EQ(java_options::merge("-Da=1 -Xmx1g -Da=2", "-Da=3"), "-Da=3 -Xmx1g -Da=3");
+    EXPECT_TRUE(java_options::contains(java_options::merge("-Da=1 -Da=2", "-Da=3"), "-Da=3"));
+}
+
 TEST(JsonEditor, KeepsOtherKeysOrderAndIndentation) {
     const std::string in = "{\n    \"z\": 1,\n    \"a\": [true]\n}\n";
     auto out = json_file::set_strings(in, "cluster_proxies", {"https://p"});
@@ -78,6 +84,16 @@ TEST(JsonEditor, ReportsSyntaxErrorsWithTheLine) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().line, 3);
     EXPECT_FALSE(json_file::set_strings("[1]", "k", {"v"}).ok());
+}
+
+// Found by the json_file fuzzer: nlohmann reports a number overflow as out_of_range, not as a
+// parse_error; it used to escape as an exception.
+TEST(JsonEditor, ReportsAnOverflowingNumberWithTheLine) {
+    auto r = json_file::set_strings("{\n  \"a\": 1,\n  \"b\": 1e999\n}\n", "k", {"v"});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().line, 3);
+    EXPECT_NE(r.error().message.find("1e999"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(json_file::get_strings("{\"x\": -1e400}", "k").ok());
 }
 
 TEST(UnifiedDiff, ShowsHunksWithContext) {

@@ -18,9 +18,6 @@ TEST(NodeStats, SnapshotSumsWorkersByNodeId) {
     b.nodes.get("bbb-02").count_response(999);  // out of range: filed under 0
     bump(a.nodes.get("bbb-01").response_bytes, 10);
     bump(b.nodes.get("bbb-01").response_bytes, 5);
-    a.refuse("bad_request");
-    b.refuse("bad_request");
-    b.refuse("connection_cap");
 
     stats_snapshot s;
     s.add(a);
@@ -34,8 +31,6 @@ TEST(NodeStats, SnapshotSumsWorkersByNodeId) {
     EXPECT_EQ(n1.responses_between(400, 600), 2u);
     EXPECT_EQ(n1.response_bytes, 15u);
     EXPECT_EQ(s.nodes.at("bbb-02").responses.at(0), 1u);
-    EXPECT_EQ(s.refusals.at("bad_request"), 2u);
-    EXPECT_EQ(s.refusals.at("connection_cap"), 1u);
 }
 
 TEST(NodeStats, ReaderIteratesWhileOwnerInserts) {
@@ -62,16 +57,6 @@ TEST(NodeStats, ReaderIteratesWhileOwnerInserts) {
     stats_snapshot s;
     s.add(w);
     EXPECT_EQ(s.nodes.size(), 300u);
-}
-
-TEST(NodeStats, RefusalReasonsByStatus) {
-    EXPECT_EQ(refusal_reason(400), "bad_request");
-    EXPECT_EQ(refusal_reason(405), "method_not_allowed");
-    EXPECT_EQ(refusal_reason(414), "uri_too_long");
-    EXPECT_EQ(refusal_reason(421), "misdirected");
-    EXPECT_EQ(refusal_reason(431), "headers_too_large");
-    EXPECT_EQ(refusal_reason(505), "http_version");
-    EXPECT_EQ(refusal_reason(418), "other");
 }
 
 }  // namespace

@@ -1,0 +1,92 @@
+#pragma once
+// The asset cache as the proxy sees it: the shared store, the open flights, and the counters for
+// /metrics. One instance per server, shared by all workers; each worker writes only its own
+// counters slot.
+
+#include "cache/flight.hpp"
+#include "cache/store.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace bcp::cache {
+
+/// What the proxy needs besides the store options (mapped from config by proxy/).
+struct cache_options {
+    store_options store;
+    bool x_cache_header = true;
+    std::chrono::milliseconds coalesce_wait{5'000};
+    std::int64_t stale_if_error = 300;  ///< seconds, when the response names no bound itself
+    std::int64_t heuristic_max = 86'400;
+};
+
+/// Per-worker counters (written by one thread, read by any: relaxed atomics, own cache line).
+struct alignas(64) worker_counters {
+    using counter = std::atomic<std::uint64_t>;
+    counter hits{0};           ///< answered from a fresh entry (incl. 304 to conditional requests)
+    counter misses{0};         ///< a node request was made to fill the cache (leaders)
+    counter coalesced{0};      ///< served from another request's fill (waiters)
+    counter revalidations{0};  ///< stale entry confirmed by a node's 304
+    counter stale{0};          ///< stale entry served because the node failed
+    counter bypass{0};         ///< request or response not cacheable, relayed as before
+    counter bytes_from_nodes{0};  ///< body bytes received by fills
+    counter bytes_served{0};      ///< body bytes sent from the cache (hits and waiters)
+};
+
+/// One consistent-enough snapshot for /metrics.
+struct snapshot {
+    std::uint64_t hits = 0, misses = 0, coalesced = 0, revalidations = 0, stale = 0, bypass = 0;
+    std::uint64_t bytes_from_nodes = 0, bytes_served = 0;
+    std::uint64_t entries = 0, bodies = 0, memory = 0, max_size = 0, evictions = 0,
+                  deduplicated = 0, purged = 0, flights_open = 0;
+};
+
+class shared_cache {
+  public:
+    shared_cache(cache_options options, unsigned workers)
+        : options_(options), store_(options.store), counters_(workers) {}
+
+    const cache_options& options() const { return options_; }
+    cache::store& entries() { return store_; }
+    flight_table& flights() { return flights_; }
+    worker_counters& counters(unsigned worker) { return counters_[worker]; }
+    snapshot stats() const;
+
+  private:
+    cache_options options_;
+    cache::store store_;
+    flight_table flights_;
+    std::vector<worker_counters> counters_;
+};
+
+inline snapshot shared_cache::stats() const {
+    snapshot s;
+    for (const auto& c : counters_) {
+        const auto get = [](const worker_counters::counter& a) {
+            return a.load(std::memory_order_relaxed);
+        };
+        s.hits += get(c.hits);
+        s.misses += get(c.misses);
+        s.coalesced += get(c.coalesced);
+        s.revalidations += get(c.revalidations);
+        s.stale += get(c.stale);
+        s.bypass += get(c.bypass);
+        s.bytes_from_nodes += get(c.bytes_from_nodes);
+        s.bytes_served += get(c.bytes_served);
+    }
+    const auto st = store_.stats();
+    s.entries = st.entries;
+    s.bodies = st.bodies;
+    s.memory = st.memory;
+    s.max_size = store_.options().max_size;
+    s.evictions = st.evictions;
+    s.deduplicated = st.deduplicated;
+    s.purged = st.purged;
+    s.flights_open = flights_.open();
+    return s;
+}
+
+}  // namespace bcp::cache

@@ -1,0 +1,339 @@
+#include "cache/store.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+namespace bcp::cache {
+namespace {
+
+// Bookkeeping per entry beyond its strings: the entry object, list node, index slot, shared_ptr
+// control blocks. An estimate; it keeps a flood of tiny entries from escaping the bound.
+constexpr std::size_t entry_overhead = 256;
+
+// Second chances given while looking for one victim before the tail is evicted regardless.
+constexpr int max_second_chances = 64;
+
+}  // namespace
+
+body::body(std::size_t n)
+    : bytes(std::make_unique_for_overwrite<char[]>(n == 0 ? 1 : n)), size(n) {}
+
+sha256::sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr ||
+        EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
+        EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+        throw std::runtime_error("SHA-256 unavailable");
+    }
+}
+
+sha256::~sha256() {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
+
+void sha256::update(const char* data, std::size_t n) {
+    EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n);
+}
+
+digest sha256::finish() {
+    digest d{};
+    unsigned len = 0;
+    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), d.data(), &len);
+    return d;
+}
+
+std::size_t entry::charge() const {
+    std::size_t n = entry_overhead + key.size() + node_id.size() + head.size() + head_304.size() +
+                    etag.size() + last_modified_text.size();
+    for (const auto& v : vary) {
+        n += v.name.size() + (v.value ? v.value->size() : 0) + 32;
+    }
+    for (const auto& [name, value] : fields) {
+        n += name.size() + value.size() + 64;
+    }
+    return n;
+}
+
+std::optional<std::string> vary_value(const http::request_head& req, std::string_view name) {
+    std::optional<std::string> out;
+    for (const auto& f : req.fields) {
+        if (http::iequals(f.name, name)) {
+            if (!out) {
+                out.emplace(f.value);
+            } else {
+                out->append(", ");
+                out->append(f.value);
+            }
+        }
+    }
+    return out;
+}
+
+bool entry::matches(const http::request_head& req) const {
+    for (const auto& v : vary) {
+        // The common case (one field line) compares views without building a string.
+        if (req.count(v.name) <= 1) {
+            const auto found = req.find(v.name);
+            const bool present = found.data() != nullptr;
+            if (present != v.value.has_value() || (present && found != *v.value)) {
+                return false;
+            }
+        } else if (vary_value(req, v.name) != v.value) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::size_t store::digest_hash::operator()(const digest& d) const {
+    std::size_t h;
+    std::memcpy(&h, d.data(), sizeof h);
+    return h;
+}
+
+store::store(store_options options) : options_(options) {}
+
+store::~store() = default;
+
+store::shard& store::shard_for(const std::string& key) {
+    return shards_[std::hash<std::string>{}(key) % shard_count];
+}
+
+std::shared_ptr<const entry> store::find(const std::string& key, const http::request_head& req) {
+    shard& s = shard_for(key);
+    std::lock_guard lock(s.mu);
+    const auto slot = s.index.find(key);
+    if (slot == s.index.end()) {
+        return nullptr;
+    }
+    for (const auto it : slot->second) {
+        if (it->e->matches(req)) {
+            it->tick = tick_.fetch_add(1, std::memory_order_relaxed);
+            it->hits = std::min<std::uint32_t>(it->hits + 1, 1u << 20);
+            s.lru.splice(s.lru.begin(), s.lru, it);
+            return it->e;
+        }
+    }
+    return nullptr;
+}
+
+std::shared_ptr<const body> store::intern(const std::shared_ptr<const body>& b) {
+    std::lock_guard lock(bodies_mu_);
+    auto [it, inserted] = bodies_.try_emplace(b->hash);
+    if (!inserted && it->second.b == b) {
+        it->second.refs++;  // a refreshed entry keeping its body
+        return b;
+    }
+    if (!inserted) {
+        // SHA-256 collisions are not a practical concern, but a size mismatch would be a
+        // programming error upstream of us: never hand out different bytes under one hash.
+        if (it->second.b->size == b->size &&
+            std::memcmp(it->second.b->bytes.get(), b->bytes.get(), b->size) == 0) {
+            it->second.refs++;
+            deduplicated_.fetch_add(1, std::memory_order_relaxed);
+            return it->second.b;
+        }
+        return nullptr;
+    }
+    it->second.b = b;
+    it->second.refs = 1;
+    memory_.fetch_add(b->size, std::memory_order_relaxed);
+    body_count_.fetch_add(1, std::memory_order_relaxed);
+    return b;
+}
+
+void store::release(const std::shared_ptr<const body>& b) {
+    std::lock_guard lock(bodies_mu_);
+    const auto it = bodies_.find(b->hash);
+    if (it == bodies_.end() || it->second.b != b) {
+        return;
+    }
+    if (--it->second.refs == 0) {
+        memory_.fetch_sub(b->size, std::memory_order_relaxed);
+        body_count_.fetch_sub(1, std::memory_order_relaxed);
+        bodies_.erase(it);
+    }
+}
+
+std::shared_ptr<const entry> store::unlink(shard& s, lru_list::iterator it) {
+    auto e = std::move(it->e);
+    const auto slot = s.index.find(e->key);
+    if (slot != s.index.end()) {
+        auto& v = slot->second;
+        v.erase(std::remove(v.begin(), v.end(), it), v.end());
+        if (v.empty()) {
+            s.index.erase(slot);
+        }
+    }
+    s.lru.erase(it);
+    return e;
+}
+
+void store::dropped(const std::shared_ptr<const entry>& e) {
+    memory_.fetch_sub(e->charge(), std::memory_order_relaxed);
+    entries_.fetch_sub(1, std::memory_order_relaxed);
+    release(e->content);
+}
+
+std::shared_ptr<const entry> store::insert(std::shared_ptr<entry> e) {
+    auto shared_body = intern(e->content);
+    if (!shared_body) {
+        return e;  // not stored (hash clash with different bytes); still servable by the caller
+    }
+    e->content = std::move(shared_body);
+    std::shared_ptr<const entry> published = e;
+    std::vector<std::shared_ptr<const entry>> replaced;
+    {
+        shard& s = shard_for(published->key);
+        std::lock_guard lock(s.mu);
+        auto& variants = s.index[published->key];
+        for (auto it = variants.begin(); it != variants.end();) {
+            // Same variant: the one whose Vary fields and values are the same.
+            const auto& old = (*it)->e;
+            const bool same = old->vary.size() == published->vary.size() &&
+                              std::equal(old->vary.begin(), old->vary.end(),
+                                         published->vary.begin(), [](const auto& a, const auto& b) {
+                                             return a.name == b.name && a.value == b.value;
+                                         });
+            if (same) {
+                replaced.push_back(std::move((*it)->e));
+                s.lru.erase(*it);
+                it = variants.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (variants.size() >= options_.max_variants && !variants.empty()) {
+            // The least recently used variant makes room (a client population sending many
+            // distinct values of a Vary header cannot grow one key without bound).
+            auto oldest = std::min_element(variants.begin(), variants.end(),
+                                           [](auto a, auto b) { return a->tick < b->tick; });
+            replaced.push_back(std::move((*oldest)->e));
+            s.lru.erase(*oldest);
+            variants.erase(oldest);
+        }
+        s.lru.push_front(item{published, tick_.fetch_add(1, std::memory_order_relaxed), 0});
+        variants.push_back(s.lru.begin());
+    }
+    memory_.fetch_add(published->charge(), std::memory_order_relaxed);
+    entries_.fetch_add(1, std::memory_order_relaxed);
+    inserts_.fetch_add(1, std::memory_order_relaxed);
+    for (const auto& old : replaced) {
+        dropped(old);
+    }
+    evict_to_fit();
+    return published;
+}
+
+void store::remove(const std::shared_ptr<const entry>& e) {
+    std::shared_ptr<const entry> gone;
+    {
+        shard& s = shard_for(e->key);
+        std::lock_guard lock(s.mu);
+        const auto slot = s.index.find(e->key);
+        if (slot == s.index.end()) {
+            return;
+        }
+        for (const auto it : slot->second) {
+            if (it->e == e) {
+                gone = unlink(s, it);
+                break;
+            }
+        }
+    }
+    if (gone) {
+        dropped(gone);
+    }
+}
+
+std::size_t store::purge(std::string_view node_id) {
+    std::size_t n = 0;
+    for (auto& s : shards_) {
+        std::vector<std::shared_ptr<const entry>> gone;
+        {
+            std::lock_guard lock(s.mu);
+            for (auto it = s.lru.begin(); it != s.lru.end();) {
+                const auto next = std::next(it);
+                if (node_id.empty() || it->e->node_id == node_id) {
+                    gone.push_back(unlink(s, it));
+                }
+                it = next;
+            }
+        }
+        for (const auto& e : gone) {
+            dropped(e);
+        }
+        n += gone.size();
+    }
+    purged_.fetch_add(n, std::memory_order_relaxed);
+    return n;
+}
+
+void store::evict_to_fit() {
+    if (memory_.load(std::memory_order_relaxed) <= options_.max_size) {
+        return;
+    }
+    // One evictor at a time. The others wait rather than go on: fills are the slow path, and
+    // letting them publish faster than one evictor frees would overshoot the bound.
+    std::lock_guard lock(evict_mu_);
+    while (memory_.load(std::memory_order_relaxed) > options_.max_size) {
+        if (!evict_one()) {
+            break;
+        }
+    }
+}
+
+bool store::evict_one() {
+    // The victim shard is the one whose least recently used entry is the oldest: with
+    // a global use counter this makes the per-shard lists behave like one LRU list.
+    shard* victim = nullptr;
+    std::uint64_t oldest = std::numeric_limits<std::uint64_t>::max();
+    for (auto& s : shards_) {
+        std::lock_guard lock(s.mu);
+        if (!s.lru.empty() && s.lru.back().tick < oldest) {
+            oldest = s.lru.back().tick;
+            victim = &s;
+        }
+    }
+    if (victim == nullptr) {
+        return false;
+    }
+    std::shared_ptr<const entry> gone;
+    {
+        std::lock_guard lock(victim->mu);
+        if (victim->lru.empty()) {
+            return true;  // emptied meanwhile by a purge: look again
+        }
+        for (int chance = 0; chance < max_second_chances; ++chance) {
+            auto tail = std::prev(victim->lru.end());
+            if (tail->hits == 0) {
+                break;
+            }
+            // Used since it last got here: halve its count and send it back to the front.
+            tail->hits /= 2;
+            tail->tick = tick_.fetch_add(1, std::memory_order_relaxed);
+            victim->lru.splice(victim->lru.begin(), victim->lru, tail);
+        }
+        gone = unlink(*victim, std::prev(victim->lru.end()));
+    }
+    dropped(gone);
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+store_stats store::stats() const {
+    store_stats s;
+    s.entries = entries_.load(std::memory_order_relaxed);
+    s.bodies = body_count_.load(std::memory_order_relaxed);
+    s.memory = memory_.load(std::memory_order_relaxed);
+    s.inserts = inserts_.load(std::memory_order_relaxed);
+    s.evictions = evictions_.load(std::memory_order_relaxed);
+    s.deduplicated = deduplicated_.load(std::memory_order_relaxed);
+    s.purged = purged_.load(std::memory_order_relaxed);
+    return s;
+}
+
+}  // namespace bcp::cache

@@ -1,0 +1,200 @@
+#pragma once
+// The in-memory cache shared by all workers (DESIGN.md §4): a sharded index of immutable entries
+// and a content-addressed body store.
+//
+// - Entries are immutable once published (shared_ptr<const entry>); a 304 refresh publishes a new
+//   entry that shares the old body. A reader keeps what it found alive for as long as it sends it,
+//   whatever eviction or purge does meanwhile.
+// - The index is split into shards, each with its own mutex held only for a map lookup and an LRU
+//   splice: no lock is shared by all workers on the hit path.
+// - Bodies are keyed by their SHA-256: identical bundles fetched from N nodes (the same BBB
+//   version) are stored once. Memory is charged per distinct body plus per entry (heads, key).
+// - Eviction: least recently used, with a second chance for entries hit since they last reached
+//   the tail (their hit count is halved instead): recency with a frequency bias, so one-hit
+//   wonders in a churn of cold URLs do not push out the client bundle.
+// Thread-safe: every public function may be called from any thread.
+
+#include "cache/policy.hpp"
+#include "http/request_head.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace bcp::cache {
+
+using digest = std::array<std::uint8_t, 32>;
+
+/// Response body bytes. Written once by the fill that creates it, immutable once shared as const.
+struct body {
+    explicit body(std::size_t n);
+    std::unique_ptr<char[]> bytes;
+    std::size_t size = 0;
+    digest hash{};  ///< SHA-256 of bytes; set when the fill completes
+    std::string_view view() const { return {bytes.get(), size}; }
+};
+
+/// Incremental SHA-256 (OpenSSL EVP).
+class sha256 {
+  public:
+    sha256();
+    ~sha256();
+    sha256(const sha256&) = delete;
+    sha256& operator=(const sha256&) = delete;
+    void update(const char* data, std::size_t n);
+    digest finish();
+
+  private:
+    void* ctx_;  // EVP_MD_CTX*
+};
+
+/// A request header nominated by the stored response's Vary, and the value the stored response
+/// was selected with (nullopt: the header was absent).
+struct vary_field {
+    std::string name;  ///< lower case
+    std::optional<std::string> value;
+};
+
+/// One stored response (a 200 to GET) with everything precomputed for the hit path.
+struct entry {
+    std::string key;      ///< node id + ' ' + request target (path and query)
+    std::string node_id;  ///< for purging one node
+    std::vector<vary_field> vary;
+    /// The node's response fields as stored (no Age, framing or hop-by-hop fields, no
+    /// Set-Cookie): the heads are built from them, and a 304 refresh updates them (§4.3.4).
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::shared_ptr<const body> content;  ///< set when published; shared with identical bodies
+    std::uint64_t length = 0;             ///< body size (Content-Length)
+    /// "HTTP/1.1 200 OK\r\n" + the client-facing fields + Content-Length, without Age, X-Cache,
+    /// Connection and the final CRLF: the hit path appends those and sends head + body in one
+    /// gather write.
+    std::string head;
+    std::string head_304;  ///< the same for a 304 (RFC 9110 §15.4.5 fields only)
+    std::string etag;      ///< as sent by the node (may be empty)
+    std::optional<std::time_t> last_modified;
+    std::string last_modified_text;
+    cache_control cc;
+    std::int64_t lifetime = 0;     ///< freshness lifetime, seconds
+    std::int64_t initial_age = 0;  ///< corrected initial age, seconds
+    std::time_t response_time = 0;
+    bool explicitly_public = false;  ///< public or s-maxage: usable for requests with credentials
+
+    std::int64_t age(std::time_t now) const {
+        return initial_age + (now > response_time ? now - response_time : 0);
+    }
+    /// Usable without contacting the node (§4.2: fresh, and no no-cache).
+    bool fresh(std::time_t now) const { return !cc.no_cache && lifetime > age(now); }
+    /// Seconds since it went stale (0 while fresh).
+    std::int64_t stale_for(std::time_t now) const {
+        const auto a = age(now);
+        return a > lifetime ? a - lifetime : 0;
+    }
+    /// Memory charged for the entry itself (not its body).
+    std::size_t charge() const;
+    /// Whether `req` carries the same values for every Vary-nominated header (§4.1).
+    bool matches(const http::request_head& req) const;
+};
+
+/// The value of a request header for Vary matching: every field line with this name joined by
+/// ", " (§4.1), or nullopt when absent.
+std::optional<std::string> vary_value(const http::request_head& req, std::string_view name);
+
+struct store_options {
+    std::uint64_t max_size = 512ull << 20;   ///< memory for bodies and entries
+    std::uint64_t max_object = 64ull << 20;  ///< largest body stored
+    std::size_t max_variants = 8;            ///< Vary variants kept per key (oldest dropped)
+};
+
+/// Figures for /metrics; a consistent-enough snapshot (each field read atomically).
+struct store_stats {
+    std::uint64_t entries = 0;
+    std::uint64_t bodies = 0;  ///< distinct bodies
+    std::uint64_t memory = 0;  ///< bytes charged against max_size
+    std::uint64_t inserts = 0;
+    std::uint64_t evictions = 0;
+    std::uint64_t deduplicated = 0;  ///< inserts whose body was already stored
+    std::uint64_t purged = 0;
+};
+
+class store {
+  public:
+    explicit store(store_options options);
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    /// The stored response for `key` whose Vary fields match `req`, or nullptr. Counts as a use
+    /// for eviction.
+    std::shared_ptr<const entry> find(const std::string& key, const http::request_head& req);
+
+    /// Publishes `e` (with e->content set to the fill's body): the body is replaced by an
+    /// identical stored one if there is one, an entry with the same key and Vary values is
+    /// replaced, and entries are evicted until memory fits max_size again. Returns the published
+    /// entry (its content may differ from the one passed in).
+    std::shared_ptr<const entry> insert(std::shared_ptr<entry> e);
+
+    /// Drops `e` if it is still the published entry for its key and variant (a node answered
+    /// that it no longer exists, e.g. 404 on revalidation).
+    void remove(const std::shared_ptr<const entry>& e);
+
+    /// Drops every entry (node_id empty) or those of one node. Returns how many were dropped.
+    std::size_t purge(std::string_view node_id = {});
+
+    store_stats stats() const;
+    const store_options& options() const { return options_; }
+
+  private:
+    struct item {
+        std::shared_ptr<const entry> e;
+        std::uint64_t tick = 0;  ///< last use (global counter), for choosing a victim shard
+        std::uint32_t hits = 0;  ///< uses since it last reached the tail
+    };
+    using lru_list = std::list<item>;
+    struct shard {
+        std::mutex mu;
+        std::unordered_map<std::string, std::vector<lru_list::iterator>> index;
+        lru_list lru;  ///< front = most recent
+    };
+    struct body_slot {
+        std::shared_ptr<const body> b;
+        std::size_t refs = 0;
+    };
+    struct digest_hash {
+        std::size_t operator()(const digest& d) const;
+    };
+
+    shard& shard_for(const std::string& key);
+    std::shared_ptr<const body> intern(const std::shared_ptr<const body>& b);
+    void release(const std::shared_ptr<const body>& b);
+    // Unlinks `it` from shard `s` (s.mu held); returns the entry for releasing outside the lock.
+    std::shared_ptr<const entry> unlink(shard& s, lru_list::iterator it);
+    void dropped(const std::shared_ptr<const entry>& e);
+    void evict_to_fit();
+    bool evict_one();
+
+    store_options options_;
+    static constexpr std::size_t shard_count = 16;
+    std::array<shard, shard_count> shards_;
+    std::mutex bodies_mu_;
+    std::unordered_map<digest, body_slot, digest_hash> bodies_;
+    std::mutex evict_mu_;
+    std::atomic<std::uint64_t> tick_{0};
+    std::atomic<std::uint64_t> memory_{0};
+    std::atomic<std::uint64_t> entries_{0};
+    std::atomic<std::uint64_t> body_count_{0};
+    std::atomic<std::uint64_t> inserts_{0};
+    std::atomic<std::uint64_t> evictions_{0};
+    std::atomic<std::uint64_t> deduplicated_{0};
+    std::atomic<std::uint64_t> purged_{0};
+};
+
+}  // namespace bcp::cache

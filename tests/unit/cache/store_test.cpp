@@ -1,0 +1,150 @@
+// The shared store: variants, content-addressed bodies, the memory bound under churn, purge.
+#include "cache/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bcp::cache {
+namespace {
+
+std::shared_ptr<entry> make(const std::string& key, const std::string& node,
+                            const std::string& bytes, std::vector<vary_field> vary = {}) {
+    auto b = std::make_shared<body>(bytes.size());
+    std::memcpy(b->bytes.get(), bytes.data(), bytes.size());
+    sha256 h;
+    h.update(bytes.data(), bytes.size());
+    b->hash = h.finish();
+    auto e = std::make_shared<entry>();
+    e->key = key;
+    e->node_id = node;
+    e->vary = std::move(vary);
+    e->content = b;
+    e->length = bytes.size();
+    e->head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(bytes.size()) + "\r\n";
+    return e;
+}
+
+struct request_buffer {
+    std::string raw;
+    http::request_head head;
+    explicit request_buffer(std::string fields) : raw("GET / HTTP/1.1\r\n" + fields + "\r\n") {
+        http::parse_request_head(raw, {}, head);
+    }
+};
+
+TEST(CacheStore, FindsByKeyAndVaryValues) {
+    store s({});
+    s.insert(make("n /a", "n", "gzip-bytes", {{"accept-encoding", "gzip"}}));
+    s.insert(make("n /a", "n", "plain-bytes", {{"accept-encoding", std::nullopt}}));
+    request_buffer gzip("Accept-Encoding: gzip\r\n");
+    request_buffer none("Host: x\r\n");
+    request_buffer br("Accept-Encoding: br\r\n");
+    ASSERT_TRUE(s.find("n /a", gzip.head));
+    EXPECT_EQ(s.find("n /a", gzip.head)->content->view(), "gzip-bytes");
+    ASSERT_TRUE(s.find("n /a", none.head));
+    EXPECT_EQ(s.find("n /a", none.head)->content->view(), "plain-bytes");
+    EXPECT_FALSE(s.find("n /a", br.head));
+    EXPECT_FALSE(s.find("n /b", gzip.head));
+    EXPECT_EQ(s.stats().entries, 2u);
+}
+
+TEST(CacheStore, IdenticalBodiesAreStoredOnce) {
+    store s({});
+    const std::string bundle(100'000, 'x');
+    s.insert(make("bbb-01 /app.js", "bbb-01", bundle));
+    s.insert(make("bbb-02 /app.js", "bbb-02", bundle));
+    request_buffer r("Host: x\r\n");
+    const auto a = s.find("bbb-01 /app.js", r.head);
+    const auto b = s.find("bbb-02 /app.js", r.head);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->content.get(), b->content.get());
+    const auto st = s.stats();
+    EXPECT_EQ(st.entries, 2u);
+    EXPECT_EQ(st.bodies, 1u);
+    EXPECT_EQ(st.deduplicated, 1u);
+    EXPECT_LT(st.memory, 2 * bundle.size());
+    EXPECT_GE(st.memory, bundle.size());
+}
+
+TEST(CacheStore, ReplacingAnEntryReleasesItsMemory) {
+    store s({});
+    s.insert(make("n /a", "n", std::string(5000, 'a')));
+    const auto before = s.stats().memory;
+    s.insert(make("n /a", "n", std::string(5000, 'b')));
+    EXPECT_EQ(s.stats().entries, 1u);
+    EXPECT_EQ(s.stats().bodies, 1u);
+    EXPECT_EQ(s.stats().memory, before);
+}
+
+TEST(CacheStore, MemoryBoundHoldsUnderChurnFromManyThreads) {
+    store_options o;
+    o.max_size = 1 << 20;
+    o.max_object = 64 << 10;
+    store s(o);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&s, t] {
+            for (int i = 0; i < 400; ++i) {
+                const std::string key = "n /" + std::to_string(t) + "/" + std::to_string(i);
+                s.insert(make(key, "n", std::string(20'000 + i, static_cast<char>('a' + t))));
+                EXPECT_LE(s.stats().memory, (1u << 20) + 4 * 30'000u);
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    const auto st = s.stats();
+    EXPECT_LE(st.memory, 1u << 20)
+        << st.entries << " entries, " << st.bodies << " bodies, " << st.evictions << " evictions";
+    EXPECT_GT(st.evictions, 1000u);
+    EXPECT_GT(st.entries, 10u);
+}
+
+TEST(CacheStore, EvictionPrefersEntriesWithoutRecentHits) {
+    store_options o;
+    o.max_size = 100'000;
+    store s(o);
+    request_buffer r("Host: x\r\n");
+    s.insert(make("n /hot", "n", std::string(20'000, 'h')));
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(s.find("n /hot", r.head));  // used again and again
+        s.insert(
+            make("n /cold" + std::to_string(i), "n", std::string(20'000, static_cast<char>(i))));
+    }
+    EXPECT_TRUE(s.find("n /hot", r.head));
+    EXPECT_FALSE(s.find("n /cold0", r.head));
+    EXPECT_LE(s.stats().memory, 100'000u);
+}
+
+TEST(CacheStore, PurgeAllOrOneNode) {
+    store s({});
+    s.insert(make("a /1", "a", "one"));
+    s.insert(make("a /2", "a", "two"));
+    s.insert(make("b /1", "b", "three"));
+    request_buffer r("Host: x\r\n");
+    EXPECT_EQ(s.purge("a"), 2u);
+    EXPECT_FALSE(s.find("a /1", r.head));
+    EXPECT_TRUE(s.find("b /1", r.head));
+    EXPECT_EQ(s.purge(), 1u);
+    EXPECT_EQ(s.stats().entries, 0u);
+    EXPECT_EQ(s.stats().memory, 0u);
+    EXPECT_EQ(s.stats().bodies, 0u);
+}
+
+TEST(CacheStore, EntriesStayValidForHoldersAfterEviction) {
+    store s({});
+    request_buffer r("Host: x\r\n");
+    s.insert(make("n /a", "n", "still here"));
+    const auto held = s.find("n /a", r.head);
+    s.purge();
+    ASSERT_TRUE(held);
+    EXPECT_EQ(held->content->view(), "still here");
+}
+
+}  // namespace
+}  // namespace bcp::cache
