@@ -1,5 +1,6 @@
 #include "nodeconf/yaml_block.hpp"
 
+#include "config/yaml_guard.hpp"
 #include "nodeconf/text.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -434,6 +435,11 @@ expected<std::string> set(std::string_view input, const std::vector<std::string>
 
 std::optional<problem> validate(std::string_view text, const std::vector<std::string>& path,
                                 std::string_view value) {
+    // A text yaml-cpp cannot get through (config/yaml_guard.hpp): YAML::Load would read it as
+    // null and ignore the rest.
+    if (const auto refused = config::check_loadable(text)) {
+        return make_problem(refused->line, "invalid YAML: " + refused->message);
+    }
     try {
         YAML::Node root = YAML::Load(std::string(text));
         if (path.empty()) {

@@ -97,6 +97,18 @@ TEST(YamlOverrideEditor, ValidateReportsTheLineOfASyntaxError) {
     EXPECT_GT(p->line, 0);
 }
 
+// YAML::Load reads these as null and ignores the rest (config/yaml_guard.hpp); validate() says
+// where yaml-cpp stops.
+TEST(YamlOverrideEditor, ValidateRefusesWhatYamlCppCannotReadThrough) {
+    const auto comma = yb::validate(", public: 1\n");
+    ASSERT_TRUE(comma.has_value());
+    EXPECT_EQ(comma->line, 1);
+    EXPECT_NE(comma->message.find("','"), std::string::npos) << comma->message;
+    const auto later = yb::validate("public:\n  app: 1\n---\n,\n");
+    ASSERT_TRUE(later.has_value());
+    EXPECT_EQ(later->line, 4);
+}
+
 TEST(YamlOverrideEditor, RoundTripsUntouchedText) {
     const std::string in = "# only comments\n\n";
     EXPECT_EQ(*yb::get(in, yb::split_path("public.app")), std::nullopt);
