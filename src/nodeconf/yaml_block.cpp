@@ -81,6 +81,10 @@ yline classify(std::string_view body) {
         l.k = kind::sequence_item;
         return l;
     }
+    if (rest.front() == '[' || rest.front() == '{') {
+        l.k = kind::other;  // a flow collection; a plain key cannot start with '[' or '{'
+        return l;
+    }
     // The key: quoted, or plain up to the first ": " / trailing ':'.
     std::size_t colon = std::string_view::npos;
     if (rest.front() == '"' || rest.front() == '\'') {
@@ -279,6 +283,13 @@ expected<std::optional<std::size_t>> find_child(const parsed& p, const lookup& i
         }
         if (!child_indent) {
             child_indent = l.indent;
+            // "a:\n  text": the parent's value starts on the next line (a plain, quoted or flow
+            // value; at the top, the document is one), so there is no map to look in or add to
+            // (found by the yaml_block fuzzer).
+            if (l.k == kind::other) {
+                return make_problem(static_cast<int>(j) + 1,
+                                    "a value where a map with '" + key + "' was expected");
+            }
         }
         if (l.indent != *child_indent) {
             continue;
