@@ -436,11 +436,7 @@ expected<std::string> set(std::string_view input, const std::vector<std::string>
         added.push_back({body, eol});
         indent += step;
     }
-    if (insert_at > 0 && p.lines[insert_at - 1].eol.empty()) {
-        p.lines[insert_at - 1].eol = eol;
-    }
-    p.lines.insert(p.lines.begin() + static_cast<std::ptrdiff_t>(insert_at), added.begin(),
-                   added.end());
+    text::insert(p.lines, insert_at, std::move(added));
     return text::join(p.lines);
 }
 
