@@ -6,6 +6,7 @@
 
 #include "config/reader.hpp"
 #include "config/values.hpp"
+#include "config/yaml_guard.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -665,6 +666,13 @@ load_result load_file(const std::string& path) {
 
 load_result load_string(std::string_view yaml, std::string source_name, std::string base_dir,
                         bool check_files) {
+    // yaml-cpp would load some texts forever (config/yaml_guard.hpp): refuse them first.
+    if (const auto refused = check_loadable(yaml)) {
+        load_result out;
+        out.diagnostics.push_back(
+            {{source_name, refused->line, refused->column}, "", refused->message});
+        return out;
+    }
     reader r(source_name, std::move(base_dir), check_files);
     proxy_config cfg;
     cfg.source = source_name;

@@ -283,6 +283,14 @@ void set(document& doc, std::string_view key, std::string_view value) {
         doc.entries.back().raw += eol;
         doc.entries.back().eol = eol;
     }
+    // A last line ending in a continuation backslash would join the appended line, so the new
+    // key would be read as part of the old value (found by the properties fuzzer). An empty line
+    // ends that logical line and adds nothing to its value; it takes the line's own terminator
+    // ("\r" then "\n" would read as one "\r\n").
+    if (!doc.entries.empty() && doc.entries.back().is_pair &&
+        continues(text::split(doc.entries.back().raw).back().body)) {
+        doc.entries.back().raw += doc.entries.back().eol;
+    }
     entry e;
     e.is_pair = true;
     e.key = std::string(key);

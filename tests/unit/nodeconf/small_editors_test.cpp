@@ -26,6 +26,19 @@ TEST(DropinEditor, KeepsOtherSettingsAndAssignments) {
               "Y=2\nEnvironment=Z=3\n\n");
 }
 
+// Found by the systemd_dropin fuzzer: with lone "\r" line ends (which systemd reads as line
+// ends), a new line ending in "\r" before an empty "\n" line read back as one "\r\n" line end and
+// the empty line was gone.
+TEST(DropinEditor, KeepsAnEmptyLineAfterTheInsertedOneWithLoneCarriageReturns) {
+    const std::string in = "[Service]\rNice=5\n\n[Unit]\n";
+    const std::string out = dropin::set_env(in, "Service", "A", "1");
+    EXPECT_EQ(out, "[Service]\rNice=5\nEnvironment=A=1\n\n[Unit]\n");
+    EXPECT_EQ(dropin::get_env(out, "Service", "A"), "1");
+    // Otherwise the file's first line end is used, "\r" included.
+    EXPECT_EQ(dropin::set_env("[Service]\rNice=5\r\r[Unit]\r", "Service", "A", "1"),
+              "[Service]\rNice=5\rEnvironment=A=1\r\r[Unit]\r");
+}
+
 TEST(DropinEditor, QuotesValuesWithSpaces) {
     const std::string out =
         dropin::set_env("[Service]\n", "Service", "JDK_JAVA_OPTIONS", "-Da=1 -Db=2");
