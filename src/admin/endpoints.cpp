@@ -134,8 +134,7 @@ std::string metrics_text(const sources& s) {
     e.family("bcp_refusals_total", "counter",
              "Connections and requests refused before reaching a node, by reason.");
     for (std::size_t r = 0; r < observe::refusal_names.size(); ++r) {
-        e.sample("bcp_refusals_total", {{"reason", observe::refusal_names[r]}},
-                 t.refusals[r]);
+        e.sample("bcp_refusals_total", {{"reason", observe::refusal_names[r]}}, t.refusals[r]);
     }
 
     e.family("bcp_requests_total", "counter",

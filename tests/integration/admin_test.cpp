@@ -58,6 +58,7 @@ class running_proxy {
         argv.push_back(nullptr);
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // only stdio (see proxy_process.cpp)
         const auto err = (dir_ / "stderr.txt").string();
         posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         const int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ);
@@ -418,6 +419,47 @@ TEST(AdminToken, EmptyOrUnreadableTokenFileRefusesToStart) {
     EXPECT_TRUE(eventually([&] { return q.exited_now(); }, 10s));
     EXPECT_EQ(q.exit_code(), 1);
     EXPECT_NE(q.stderr_text().find("admin.token_file"), std::string::npos) << q.stderr_text();
+}
+
+// Node health from the health checker reaches /metrics and /nodes: a node on a closed port is
+// taken out by the active checks, a live one stays in.
+TEST(AdminMetrics, NodeHealthFromTheChecks) {
+    temp_dir dir;
+    node_set nodes({"bbb-01"});
+    const std::string down =
+        "  - id: bbb-down\n    url: \"http://127.0.0.1:" + std::to_string(closed_port()) + "\"\n";
+    running_proxy p(dir, admin_yaml(nodes, {},
+                                    down + "health: {interval: 100ms, timeout: 300ms, "
+                                           "unhealthy_threshold: 2}\n"));
+    ASSERT_TRUE(p.ready()) << p.stderr_text();
+    std::string m;
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto r = admin_get(p.admin_port(), "/metrics");
+            m = r ? r->body() : "";
+            return sample(m, R"(bcp_node_healthy{node="bbb-down"})") == 0;
+        },
+        5s))
+        << m;
+    EXPECT_EQ(sample(m, R"(bcp_node_healthy{node="bbb-01"})"), 1) << m;
+    EXPECT_GE(sample(m, R"(bcp_node_health_checks_total{node="bbb-down",result="failed"})"), 2);
+    EXPECT_GE(sample(m, R"(bcp_node_health_checks_total{node="bbb-01",result="ok"})"), 1);
+    EXPECT_EQ(sample(m, R"(bcp_node_health_transitions_total{node="bbb-down"})"), 1);
+    auto n = admin_get(p.admin_port(), "/nodes");
+    ASSERT_TRUE(n);
+    bool seen = false;
+    for (const auto& node : nlohmann::json::parse(n->body())) {
+        if (node["id"] == "bbb-down") {
+            seen = true;
+            EXPECT_EQ(node["health"]["healthy"], false) << node.dump();
+            EXPECT_NE(node["health"]["last_error"].get<std::string>(), "") << node.dump();
+        }
+    }
+    EXPECT_TRUE(seen) << n->body();
+    // Requests for it get the 503 page at once.
+    auto page = http_get(p.port(), "/bbb-down/html5client/");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->result_int(), 503u);
 }
 
 TEST(AdminHealthz, Answers503WhileDraining) {
