@@ -10,5 +10,7 @@ void register_serve_commands(CLI::App& app, int& exit_code);        // serve, ch
 void register_node_commands(CLI::App& app, int& exit_code);         // node plan|apply|check|revert
 void register_nginx_config_command(CLI::App& app, int& exit_code);  // nginx-config
 void register_demo_node_command(CLI::App& app, int& exit_code);     // demo-node
+void register_reload_command(CLI::App& app, int& exit_code);        // reload
+void register_cache_command(CLI::App& app, int& exit_code);         // cache purge
 
 }  // namespace bcp::cli

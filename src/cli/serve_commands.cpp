@@ -1,5 +1,8 @@
 // serve, check and demo.
+#include "admin/endpoints.hpp"
+#include "admin/listener.hpp"
 #include "cli/commands.hpp"
+#include "cli/reload_control.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "core/sd_notify.hpp"
@@ -31,25 +34,90 @@ std::string endpoint_text(const tcp::endpoint& ep) {
                                 : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-// Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it. `notify`
-// tells systemd (Type=notify) that the service is stopping.
-void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::notifier()) {
-    asio::io_context signals_ioc(1);
-    asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](const error_code& ec, int sig) {
-        if (!ec) {
-            log::get("proxy")->info("signal {}: stopping gracefully", sig);
-            notify.stopping(fmt::format("stopping (signal {})", sig));
-            srv.stop();
+// SIGUSR1 (logrotate's postrotate): reopen the access log file, again and again.
+void reopen_on_sigusr1(asio::signal_set& set, proxy::server& srv) {
+    set.async_wait([&](const error_code& ec, int) {
+        if (ec) {
+            return;
         }
+        if (auto* log = srv.access_log()) {
+            log->reopen();
+        }
+        reopen_on_sigusr1(set, srv);
     });
+}
+
+// Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it. `notify`
+// tells systemd (Type=notify) that the service is stopping. With `on_reload`, SIGHUP calls it (on
+// the signal thread, one reload at a time). `on_ready` runs once the signals are handled:
+// announce the process (pid file, READY=1) only from there, so an early SIGHUP cannot hit the
+// default action, which ends the process.
+void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::notifier(),
+                        const std::function<void()>& on_reload = {},
+                        const std::function<void()>& on_ready = {}) {
+    asio::io_context signals_ioc(1);
+    asio::signal_set usr1(signals_ioc, SIGUSR1);
+    reopen_on_sigusr1(usr1, srv);
+    asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+    if (on_reload) {
+        signals.add(SIGHUP);
+    }
+    std::function<void(const error_code&, int)> handle = [&](const error_code& ec, int sig) {
+        if (ec) {
+            return;
+        }
+        if (sig == SIGHUP) {
+            on_reload();
+            signals.async_wait(handle);
+            return;
+        }
+        log::get("proxy")->info("signal {}: stopping gracefully", sig);
+        notify.stopping(fmt::format("stopping (signal {})", sig));
+        srv.stop();
+    };
+    signals.async_wait(handle);
+    if (on_ready) {
+        on_ready();
+    }
     std::thread waiter([&] { signals_ioc.run(); });
     srv.wait();
+    usr1.cancel();
     signals_ioc.stop();
     waiter.join();
 }
 
-int run_serve(const std::string& path, const std::string& ready_file, const std::string& level) {
+// The admin listener with the built-in endpoints, bound but not started; nullptr when the config
+// has none, or on error (then `error` names the key).
+std::unique_ptr<admin::listener> start_admin(const config::proxy_config& cfg, proxy::server& srv,
+                                             std::string& error) {
+    if (!cfg.admin) {
+        return nullptr;
+    }
+    admin::listener_options o;
+    o.host = cfg.admin->host;
+    o.port = cfg.admin->port;
+    if (!cfg.admin->token_file.empty()) {
+        auto token = admin::read_token_file(cfg.admin->token_file, error);
+        if (!token) {
+            return nullptr;
+        }
+        o.token = std::move(*token);
+    }
+    auto l = admin::listener::create(o, error);
+    if (!l) {
+        return nullptr;
+    }
+    auto s = std::make_shared<admin::sources>();
+    s->proxy = &srv;
+    s->health = [&srv] { return srv.node_health(); };
+    s->cache = [&srv] { return srv.cache_stats(); };
+    s->purge_cache = [&srv](std::string_view node) { return srv.purge_cache(node); };
+    admin::register_endpoints(*l, s);
+    return l;
+}
+
+int run_serve(const std::string& path, const std::string& ready_file, const std::string& level,
+              std::string pid_file) {
     // Read (and unset) $NOTIFY_SOCKET while this is the only thread.
     std::string notify_error;
     const auto notify = sd::notifier::from_environment(notify_error);
@@ -72,7 +140,17 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
         std::cerr << "bbb-cluster-proxy: " << error << "\n";
         return 1;
     }
+    auto admin_listener = start_admin(cfg, *srv, error);
+    if (cfg.admin && !admin_listener) {
+        std::cerr << "bbb-cluster-proxy: " << error << "\n";
+        return 1;
+    }
     srv->start();
+    if (admin_listener) {
+        admin_listener->start();
+        log::get("admin")->info("admin listener on http://{}",
+                                endpoint_text(admin_listener->endpoint()));
+    }
     auto eps = srv->endpoints();
     std::string list;
     for (std::size_t i = 0; i < eps.size(); ++i) {
@@ -82,21 +160,52 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
                                 cfg.nodes.size());
         list += fmt::format("{}\"{}\"", i ? "," : "", endpoint_text(eps[i]));
     }
-    if (!ready_file.empty()) {
-        // Written after every listener is bound, then renamed: a reader never sees half a file.
-        const std::string tmp = ready_file + ".tmp";
-        std::ofstream(tmp) << "{\"listen\":[" << list << "]}\n";
-        std::rename(tmp.c_str(), ready_file.c_str());
+    if (pid_file.empty()) {
+        pid_file = cfg.pid_file;
     }
-    std::string notify_send_error;
-    std::string status = "listening on";
-    for (const auto& ep : eps) {
-        status += " " + endpoint_text(ep);
+    bool pid_written = false;
+    const auto on_ready = [&] {
+        if (!pid_file.empty()) {
+            std::string pid_error;
+            pid_written = write_pid_file(pid_file, pid_error);
+            if (!pid_written) {
+                log::get("proxy")->error("pid file: {}; `reload` will not find this process",
+                                         pid_error);
+            }
+            publish_started(pid_file, *srv);
+        }
+        if (!ready_file.empty()) {
+            // Written after every listener is bound, then renamed: a reader never sees half a
+            // file.
+            const std::string tmp = ready_file + ".tmp";
+            std::string admin_field;
+            if (admin_listener) {
+                admin_field =
+                    fmt::format(",\"admin\":\"{}\"", endpoint_text(admin_listener->endpoint()));
+            }
+            std::ofstream(tmp) << "{\"listen\":[" << list << "]" << admin_field << "}\n";
+            std::rename(tmp.c_str(), ready_file.c_str());
+        }
+        std::string notify_send_error;
+        std::string status = "listening on";
+        for (const auto& ep : eps) {
+            status += " " + endpoint_text(ep);
+        }
+        if (!notify.send(sd::ready_message(status), &notify_send_error)) {
+            log::get("proxy")->warn("systemd notification failed: {}", notify_send_error);
+        }
+    };
+    const auto on_reload = [&] { reload_from_file(*srv, path, level, pid_file, notify); };
+    serve_until_signal(*srv, notify, on_reload, on_ready);
+    if (!pid_file.empty()) {
+        if (pid_written) {
+            std::remove(pid_file.c_str());
+        }
+        std::remove(reload_status_path(pid_file).c_str());
     }
-    if (!notify.send(sd::ready_message(status), &notify_send_error)) {
-        log::get("proxy")->warn("systemd notification failed: {}", notify_send_error);
+    if (admin_listener) {
+        admin_listener->stop();
     }
-    serve_until_signal(*srv, notify);
     log::get("proxy")->info("stopped");
     return 0;
 }
@@ -190,11 +299,15 @@ void register_serve_commands(CLI::App& app, int& exit_code) {
     static std::string config_path = default_config;
     static std::string ready_file;
     static std::string level;
+    static std::string pid_file;
     serve->add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
+    serve->add_option("--pid-file", pid_file,
+                      "Write the process id here (overrides pid_file; `reload` reads it)");
     serve->add_option("--ready-file", ready_file,
                       "Write the bound addresses as JSON to this file once listening");
     serve->add_option("--log-level", level, "Override log_level (trace, debug, info, warn, error)");
-    serve->callback([&exit_code] { exit_code = run_serve(config_path, ready_file, level); });
+    serve->callback(
+        [&exit_code] { exit_code = run_serve(config_path, ready_file, level, pid_file); });
 
     auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
     static std::string check_path = default_config;

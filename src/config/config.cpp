@@ -6,6 +6,7 @@
 
 #include "config/reader.hpp"
 #include "config/values.hpp"
+#include "config/yaml_guard.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -55,11 +56,15 @@ struct limit_key {
 
 // Zero would refuse every connection or request, so each limit starts at 1. The maxima only catch
 // typos (an extra digit or two); they are far above anything a BBB front end needs.
-constexpr std::array<limit_key, 4> limit_keys{{
+// The per-IP limits may be 0 (off): behind a load balancer every client has the same address.
+constexpr std::array<limit_key, 7> limit_keys{{
     {"max_connections", &limits::max_connections, 1, 10'000'000},
     {"max_header_bytes", &limits::max_header_bytes, 1, 1'048'576},
     {"max_headers", &limits::max_headers, 1, 10'000},
     {"max_response_header_bytes", &limits::max_response_header_bytes, 1, 1'048'576},
+    {"max_connections_per_ip", &limits::max_connections_per_ip, 0, 10'000'000},
+    {"requests_per_second_per_ip", &limits::requests_per_second_per_ip, 0, 10'000'000},
+    {"request_burst_per_ip", &limits::request_burst_per_ip, 1, 10'000'000},
 }};
 
 constexpr std::uint64_t max_workers = 1024;
@@ -70,10 +75,35 @@ constexpr std::array<std::string_view, 7> log_levels{"trace", "debug",    "info"
 
 const std::vector<std::string> default_mounts{"html5client"};
 
+constexpr std::uint64_t max_threshold = 100;
+
+// A health: section as written (top level or on a node); unset keys keep the value below them.
+struct health_override {
+    std::optional<milliseconds> interval, timeout, retry_after;
+    std::optional<std::string> path;
+    std::optional<std::uint64_t> healthy_threshold, unhealthy_threshold;
+    std::optional<bool> passive;
+
+    void apply(health_options& h) const {
+        h.enabled = true;
+        h.interval = interval.value_or(h.interval);
+        h.timeout = timeout.value_or(h.timeout);
+        h.retry_after = retry_after.value_or(h.retry_after);
+        h.path = path.value_or(h.path);
+        h.healthy_threshold =
+            static_cast<unsigned>(healthy_threshold.value_or(h.healthy_threshold));
+        h.unhealthy_threshold =
+            static_cast<unsigned>(unhealthy_threshold.value_or(h.unhealthy_threshold));
+        h.passive = passive.value_or(h.passive);
+    }
+};
+
 // The host as it appears in a Host header: IPv6 literals in brackets.
 std::string header_host(const origin& o) {
     return o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
 }
+
+std::optional<std::string> read_file_text(const std::string& path, std::string& reason);
 
 // Walks one document into a proxy_config. Checks that need two sections (public_url against nodes
 // and server_names) run after the walk, from positions remembered on the way.
@@ -117,8 +147,78 @@ class loader {
             {"cache", optional_key, [this](auto& v, auto& at) { read_cache(v, at); }},
             {"workers", optional_key, [this](auto& v, auto& at) { read_workers(v, at); }},
             {"log_level", optional_key, [this](auto& v, auto& at) { read_log_level(v, at); }},
+            {"admin", optional_key, [this](auto& v, auto& at) { read_admin(v, at); }},
+            {"access_log", optional_key, [this](auto& v, auto& at) { read_access_log(v, at); }},
+            {"health", optional_key,
+             [this](auto& v, auto& at) { global_health_ = read_health(v, at); }},
+            {"pid_file", optional_key, [this](auto& v, auto& at) { read_pid_file(v, at); }},
         };
         r_.read_map(root, top, fields);
+        resolve_health();
+    }
+
+    health_override read_health(const YAML::Node& value, const place& at) {
+        health_override h;
+        const reader::field fields[] = {
+            {"interval", optional_key,
+             [&](auto& v, auto& a) { h.interval = r_.duration(v, a, true); }},
+            {"timeout", optional_key,
+             [&](auto& v, auto& a) { h.timeout = r_.duration(v, a, false); }},
+            {"retry_after", optional_key,
+             [&](auto& v, auto& a) { h.retry_after = r_.duration(v, a, false); }},
+            {"path", optional_key, [&](auto& v, auto& a) { h.path = read_health_path(v, a); }},
+            {"healthy_threshold", optional_key,
+             [&](auto& v, auto& a) {
+                 h.healthy_threshold = r_.whole_number(v, a, 1, max_threshold);
+             }},
+            {"unhealthy_threshold", optional_key,
+             [&](auto& v, auto& a) {
+                 h.unhealthy_threshold = r_.whole_number(v, a, 1, max_threshold);
+             }},
+            {"passive", optional_key, [&](auto& v, auto& a) { h.passive = r_.boolean(v, a); }},
+        };
+        r_.read_map(value, at, fields);
+        return h;
+    }
+
+    std::optional<std::string> read_health_path(const YAML::Node& value, const place& at) {
+        auto text = r_.scalar(value, at, "a path such as /bbb-01/html5client/");
+        if (text &&
+            (!text->starts_with('/') || text->find_first_of(" \t\r\n\"#") != std::string::npos)) {
+            r_.error(at, in_quotes(*text) +
+                             " is not a request path; give an absolute path without spaces, e.g. "
+                             "/bbb-01/html5client/");
+            return std::nullopt;
+        }
+        return text;
+    }
+
+    void read_pid_file(const YAML::Node& value, const place& at) {
+        const auto text =
+            r_.scalar(value, at, "an absolute path such as /run/bbb-cluster-proxy.pid");
+        if (!text) {
+            return;
+        }
+        if (!text->starts_with('/')) {
+            r_.error(at, in_quotes(*text) +
+                             " is not an absolute path; give one such as "
+                             "/run/bbb-cluster-proxy/bbb-cluster-proxy.pid");
+            return;
+        }
+        cfg_.pid_file = *text;
+    }
+
+    // Each node gets the top-level health section with its own keys on top.
+    void resolve_health() {
+        if (global_health_) {
+            global_health_->apply(cfg_.health);
+        }
+        for (std::size_t i = 0; i < cfg_.nodes.size(); ++i) {
+            cfg_.nodes[i].health = cfg_.health;
+            if (node_health_[i]) {
+                node_health_[i]->apply(cfg_.nodes[i].health);
+            }
+        }
     }
 
     void read_public_url(const YAML::Node& value, const place& at) {
@@ -226,6 +326,7 @@ class loader {
         n.where = at.where;
         n.mounts = default_mounts;
         location url_where;
+        std::optional<health_override> health;
         const reader::field fields[] = {
             {"id", required, [&](auto& v, auto& a) { read_node_id(v, a, n); },
              "give the node's name, the first path segment of its URLs, e.g. id: bbb-01"},
@@ -236,10 +337,12 @@ class loader {
              },
              "give the node's origin, e.g. url: \"https://bbb-01.example.com\""},
             {"mounts", optional_key, [&](auto& v, auto& a) { read_mounts(v, a, n); }},
+            {"health", optional_key, [&](auto& v, auto& a) { health = read_health(v, a); }},
         };
         if (r_.read_map(value, at, fields)) {
             cfg_.nodes.push_back(std::move(n));
             node_url_where_.push_back(url_where);
+            node_health_.push_back(std::move(health));
         }
     }
 
@@ -399,6 +502,88 @@ class loader {
         cfg_.log_level = *text;
     }
 
+    void read_admin(const YAML::Node& value, const place& at) {
+        admin_options a;
+        a.where = at.where;
+        const reader::field fields[] = {
+            {"address", required,
+             [&](auto& v, auto& p) {
+                 const auto text = r_.scalar(v, p, "host:port such as \"127.0.0.1:9090\"");
+                 if (!text) {
+                     return;
+                 }
+                 auto parsed = parse_listen_address(*text);
+                 if (!parsed.ok()) {
+                     r_.error(p, std::move(parsed.message));
+                     return;
+                 }
+                 a.address = *text;
+                 a.host = parsed.value->host;
+                 a.port = parsed.value->port;
+             },
+             "give the address of the admin listener, e.g. address: \"127.0.0.1:9090\""},
+            {"token_file", optional_key, [&](auto& v, auto& p) { read_token_file(v, p, a); }},
+        };
+        if (r_.read_map(value, at, fields)) {
+            cfg_.admin = std::move(a);
+        }
+    }
+
+    // The token is read again when the admin listener starts; checking it here lets `check`
+    // report an empty file with its place.
+    void read_token_file(const YAML::Node& value, const place& at, admin_options& a) {
+        const auto path = r_.file(value, at, "admin token file");
+        if (!path) {
+            return;
+        }
+        a.token_file = *path;
+        if (!r_.checks_files()) {
+            return;
+        }
+        std::string reason;
+        const auto text = read_file_text(*path, reason);
+        if (!text) {
+            r_.error(at, "cannot read " + *path + ": " + reason);
+        } else if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+            r_.error(at, *path +
+                             " is empty; put the bearer token in it (e.g. openssl rand -hex 32 > " +
+                             *path + ") or remove token_file");
+        }
+    }
+
+    void read_access_log(const YAML::Node& value, const place& at) {
+        access_log_options o;
+        const reader::field fields[] = {
+            {"format", optional_key,
+             [&](auto& v, auto& p) {
+                 const auto text = r_.scalar(v, p, "plain or json");
+                 if (!text) {
+                     return;
+                 }
+                 if (*text != "plain" && *text != "json") {
+                     r_.error(p, in_quotes(*text) + " is not a log format; use plain or json");
+                     return;
+                 }
+                 o.format = *text;
+             }},
+            {"path", optional_key,
+             [&](auto& v, auto& p) {
+                 const auto text = r_.scalar(v, p, "stderr or a file path");
+                 if (!text) {
+                     return;
+                 }
+                 if (text->empty()) {
+                     r_.error(p, "is empty; use stderr or a file path");
+                     return;
+                 }
+                 o.path = *text == "stderr" ? *text : r_.resolve(*text);
+             }},
+        };
+        if (r_.read_map(value, at, fields)) {
+            cfg_.access_log = std::move(o);
+        }
+    }
+
     // A node whose url is the proxy itself would make every request loop until the connection
     // limit is reached.
     void check_nodes_against_public_url() {
@@ -440,13 +625,15 @@ class loader {
     proxy_config& cfg_;
     std::optional<place> public_url_at_;
     std::optional<place> server_names_at_;
-    std::vector<location> node_url_where_;     // parallel to cfg_.nodes
+    std::vector<location> node_url_where_;                     // parallel to cfg_.nodes
+    std::vector<std::optional<health_override>> node_health_;  // parallel to cfg_.nodes
+    std::optional<health_override> global_health_;
     std::map<std::string, int> node_id_line_;  // node id -> line of its first use
     std::map<std::string, int> listen_line_;   // canonical address -> line of its first use
 };
 
 // Reads a whole file; on failure returns nullopt and sets `reason` in the OS's words.
-std::optional<std::string> read_file(const std::string& path, std::string& reason) {
+std::optional<std::string> read_file_text(const std::string& path, std::string& reason) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         reason = std::generic_category().message(errno);
@@ -508,7 +695,7 @@ std::string diagnostic::to_string() const {
 
 load_result load_file(const std::string& path) {
     std::string reason;
-    const auto text = read_file(path, reason);
+    const auto text = read_file_text(path, reason);
     if (!text) {
         return {std::nullopt,
                 {{{path, 0, 0}, "", "cannot read the configuration file: " + reason}}};
@@ -529,6 +716,13 @@ load_result load_file(const std::string& path) {
 
 load_result load_string(std::string_view yaml, std::string source_name, std::string base_dir,
                         bool check_files) {
+    // yaml-cpp would load some texts forever (config/yaml_guard.hpp): refuse them first.
+    if (const auto refused = check_loadable(yaml)) {
+        load_result out;
+        out.diagnostics.push_back(
+            {{source_name, refused->line, refused->column}, "", refused->message});
+        return out;
+    }
     reader r(source_name, std::move(base_dir), check_files);
     proxy_config cfg;
     cfg.source = source_name;

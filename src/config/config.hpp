@@ -36,11 +36,26 @@ struct listener {
     location where;
 };
 
+/// Node health checking (docs/config-reference.md "health"). Off unless a `health:` section exists
+/// at the top level or on the node.
+struct health_options {
+    bool enabled = false;
+    milliseconds interval{5'000};  ///< between active checks; 0 = passive marking only
+    milliseconds timeout{2'000};   ///< one check: connect, request, response head
+    std::string path;              ///< checked path; empty = the node's client root /<id>/<mount>/
+    unsigned healthy_threshold = 2;    ///< consecutive passed checks that make a node healthy
+    unsigned unhealthy_threshold = 3;  ///< consecutive failures (checks, connects) that take it out
+    bool passive = true;               ///< failed connects from requests count as failures
+    milliseconds retry_after{10'000};  ///< Retry-After of the 503 page; without active checks,
+                                       ///< also how long a passively marked node stays out
+};
+
 struct node {
     std::string id;                   ///< first path segment on the proxy, [A-Za-z0-9._-]+
     std::string url;                  ///< as written, e.g. "https://bbb-01.example.com"
     origin upstream;                  ///< parsed url
     std::vector<std::string> mounts;  ///< second path segments served, default {"html5client"}
+    health_options health;            ///< the top-level health section with this node's overrides
     location where;
 };
 
@@ -67,6 +82,26 @@ struct limits {
     std::size_t max_header_bytes = 16'384;  ///< request line + headers
     std::size_t max_headers = 100;          ///< header fields in one request
     std::size_t max_response_header_bytes = 65'536;  ///< response head from a node
+
+    // Per client address (IPv6: per /64); 0 = no limit. See docs/security.md "Limits".
+    std::size_t max_connections_per_ip = 1'000;    ///< open connections from one address
+    std::size_t requests_per_second_per_ip = 200;  ///< token bucket refill rate
+    std::size_t request_burst_per_ip = 2'000;      ///< token bucket size
+};
+
+/// The admin listener (`admin:`): /metrics, /healthz, /nodes, the status page.
+struct admin_options {
+    std::string address;     ///< as written, e.g. "127.0.0.1:9090"
+    std::string host;        ///< IP literal, no brackets
+    std::uint16_t port = 0;  ///< 0 = ephemeral (tests)
+    std::string token_file;  ///< absolute path; empty = no bearer token required
+    location where;
+};
+
+/// The access log (`access_log:`); absent = off.
+struct access_log_options {
+    std::string format = "plain";  ///< "plain" or "json"
+    std::string path = "stderr";   ///< "stderr" or an absolute file path
 };
 
 /// The asset cache (docs/config-reference.md "cache"; design in docs/architecture.md).
@@ -94,6 +129,10 @@ struct proxy_config {
     cache_options cache;
     unsigned workers = 0;  ///< 0 = one per core
     std::string log_level = "info";
+    health_options health;  ///< the top-level health section (each node has its resolved copy)
+    std::string pid_file;   ///< absolute path; empty = none (`serve --pid-file` overrides)
+    std::optional<admin_options> admin;            ///< absent = no admin listener
+    std::optional<access_log_options> access_log;  ///< absent = no access log
 
     /// The node with this id, or nullptr.
     const node* find_node(std::string_view id) const;

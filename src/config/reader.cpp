@@ -302,6 +302,14 @@ std::optional<std::string> reader::file(const YAML::Node& node, const place& at,
     return resolved.string();
 }
 
+std::string reader::resolve(std::string_view written) const {
+    const fs::path p(written);
+    if (p.is_absolute()) {
+        return p.lexically_normal().string();
+    }
+    return (fs::path(base_dir_) / p).lexically_normal().string();
+}
+
 std::vector<diagnostic> reader::take_diagnostics() {
     // Source order reads like a compiler's output; stable so one position keeps discovery order.
     std::stable_sort(diagnostics_.begin(), diagnostics_.end(),

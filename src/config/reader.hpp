@@ -81,6 +81,10 @@ class reader {
     /// the file must exist and be readable. `what` names the file in messages ("certificate").
     std::optional<std::string> file(const YAML::Node& node, const place& at, std::string_view what);
 
+    /// A path made absolute against the base directory (not checked; for files we create).
+    std::string resolve(std::string_view written) const;
+    bool checks_files() const { return check_files_; }
+
     const std::string& source() const { return source_; }
     /// Every diagnostic so far, in source order (line, then column).
     std::vector<diagnostic> take_diagnostics();

@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
+#include <string>
 
 namespace bcp::http {
 namespace {
@@ -118,6 +120,17 @@ bool is_known_method(std::string_view m) {
     return false;
 }
 
+// "Transfer_Encoding", "Content_Length": some servers (CGI-style environments, several
+// frameworks) read '_' as '-', so a node could see a framing field we did not.
+bool reads_as_framing_field(std::string_view name) {
+    if (name.find('_') == std::string_view::npos) {
+        return false;
+    }
+    std::string dashed(name);
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    return iequals(dashed, "transfer-encoding") || iequals(dashed, "content-length");
+}
+
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name) {
@@ -149,6 +162,12 @@ gate_result inspect(const request_head& head, const gate_options& options) {
     }
     if (content_lengths == 1 && head.find("content-length") != "0") {
         return refuse(400, "request body not accepted (Content-Length)");
+    }
+
+    for (const auto& f : head.fields) {
+        if (reads_as_framing_field(f.name)) {
+            return refuse(400, "header name with '_' that reads as a framing field");
+        }
     }
 
     const std::size_t hosts = head.count("host");

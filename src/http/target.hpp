@@ -17,8 +17,9 @@ struct target_check {
 };
 
 /// Validates an origin-form target. Refuses absolute-form, authority-form and '*', encoded
-/// slashes/backslashes/dots/NUL anywhere, malformed percent-encoding, '.' and '..' segments,
-/// empty segments ("//"), '\\', '#', control bytes and bytes >= 0x80.
+/// slashes/backslashes/dots/NUL in the path (encoded backslash/NUL in the query too), malformed
+/// percent-encoding, '.' and '..' segments, empty segments ("//"), '\\', '#', control bytes and
+/// bytes >= 0x80.
 target_check check_target(std::string_view target);
 
 }  // namespace bcp::http

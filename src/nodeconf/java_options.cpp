@@ -32,12 +32,16 @@ std::string merge(std::string_view current, std::string_view wanted) {
     }
     auto words = text::words(current);
     for (const auto& w : text::words(wanted)) {
-        auto it = std::find_if(words.begin(), words.end(), [&](const std::string& have) {
-            return name_of(have) == name_of(w);
-        });
-        if (it != words.end()) {
-            *it = w;
-        } else {
+        // Every occurrence is replaced: the JVM uses the last one, and leaving an older value
+        // behind it would make the merge a no-op (found by the java_options fuzzer).
+        bool found = false;
+        for (auto& have : words) {
+            if (name_of(have) == name_of(w)) {
+                have = w;
+                found = true;
+            }
+        }
+        if (!found) {
             words.push_back(w);
         }
     }

@@ -31,6 +31,24 @@ expected<json> load(std::string_view text) {
         const auto colon = what.find("syntax error");
         return make_problem(
             line, "invalid JSON: " + (colon == std::string::npos ? what : what.substr(colon)));
+    } catch (const json::exception& e) {
+        // Well-formed but unrepresentable, e.g. a number overflowing a double ("1e999",
+        // out_of_range.406). The message quotes the token: point at its line.
+        std::string what = e.what();
+        const auto close = what.rfind('\'');
+        const auto open = close == std::string::npos ? close : what.rfind('\'', close - 1);
+        int line = 1;
+        if (open != std::string::npos) {
+            const auto at = text.find(what.substr(open + 1, close - open - 1));
+            if (at != std::string_view::npos) {
+                line += static_cast<int>(
+                    std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+            }
+        }
+        const auto bracket = what.find("] ");
+        return make_problem(
+            line,
+            "invalid JSON: " + (bracket == std::string::npos ? what : what.substr(bracket + 2)));
     }
 }
 

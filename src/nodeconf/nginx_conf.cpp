@@ -529,16 +529,29 @@ std::string end_marker(std::string_view name) {
     return "# END bbb-cluster-proxy: " + std::string(name) + "\n";
 }
 
+// The first occurrence of `marker` at or after `from` that starts a line, or npos. The same text
+// inside a line (a comment quoting a marker) is not a marker; stopping at the first occurrence
+// made upsert_section append a second section on every call (found by the nginx_conf fuzzer).
+std::size_t find_marker(std::string_view text, std::string_view marker, std::size_t from = 0) {
+    for (auto at = text.find(marker, from); at != std::string_view::npos;
+         at = text.find(marker, at + 1)) {
+        if (at == 0 || text[at - 1] == '\n') {
+            return at;
+        }
+    }
+    return std::string_view::npos;
+}
+
 }  // namespace
 
 std::optional<std::string> get_section(std::string_view text, std::string_view name) {
     const std::string b = begin_marker(name);
     const std::string e = end_marker(name);
-    const auto at = text.find(b);
-    if (at == std::string_view::npos || (at > 0 && text[at - 1] != '\n')) {
+    const auto at = find_marker(text, b);
+    if (at == std::string_view::npos) {
         return std::nullopt;
     }
-    const auto stop = text.find(e, at + b.size());
+    const auto stop = find_marker(text, e, at + b.size());
     if (stop == std::string_view::npos) {
         return std::nullopt;
     }
@@ -552,9 +565,9 @@ std::string upsert_section(std::string_view text, std::string_view name, std::st
     }
     const std::string b = begin_marker(name);
     const std::string e = end_marker(name);
-    const auto at = text.find(b);
-    if (at != std::string_view::npos && (at == 0 || text[at - 1] == '\n')) {
-        const auto stop = text.find(e, at + b.size());
+    const auto at = find_marker(text, b);
+    if (at != std::string_view::npos) {
+        const auto stop = find_marker(text, e, at + b.size());
         if (stop != std::string_view::npos) {
             return std::string(text.substr(0, at + b.size())) + body +
                    std::string(text.substr(stop));

@@ -220,6 +220,12 @@ std::string escape_value(std::string_view value) {
             case ' ':
                 out += i == 0 ? "\\ " : " ";  // a leading space would be eaten as separator
                 break;
+            case '=':
+            case ':':
+                // After a whitespace separator ("key value") a leading '=' or ':' would be
+                // read as the separator.
+                out += i == 0 ? "\\" + std::string(1, c) : std::string(1, c);
+                break;
             default:
                 out += c;
         }
@@ -253,7 +259,12 @@ void set(document& doc, std::string_view key, std::string_view value) {
         if (last->value == value) {
             return;
         }
-        const std::string prefix = last->prefix_raw.value_or(escape_key(key) + "=");
+        std::string prefix = last->prefix_raw.value_or(escape_key(key) + "=");
+        // A line holding only its key ("keyonly") has no separator to keep: without one the new
+        // value would become part of the key (found by the properties fuzzer).
+        if (split_logical(prefix + "x").key != key) {
+            prefix += '=';
+        }
         // A value that used to continue over several lines becomes one line; the terminator of
         // its last physical line is kept.
         last->raw = prefix + escape_value(value) + last->eol;
@@ -271,6 +282,14 @@ void set(document& doc, std::string_view key, std::string_view value) {
     if (!doc.entries.empty() && doc.entries.back().eol.empty()) {
         doc.entries.back().raw += eol;
         doc.entries.back().eol = eol;
+    }
+    // A last line ending in a continuation backslash would join the appended line, so the new
+    // key would be read as part of the old value (found by the properties fuzzer). An empty line
+    // ends that logical line and adds nothing to its value; it takes the line's own terminator
+    // ("\r" then "\n" would read as one "\r\n").
+    if (!doc.entries.empty() && doc.entries.back().is_pair &&
+        continues(text::split(doc.entries.back().raw).back().body)) {
+        doc.entries.back().raw += doc.entries.back().eol;
     }
     entry e;
     e.is_pair = true;

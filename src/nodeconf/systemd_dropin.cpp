@@ -174,10 +174,7 @@ std::string set_env(std::string_view input, std::string_view section, std::strin
             at = i + 1;
         }
     }
-    if (l.lines[at - 1].eol.empty()) {
-        l.lines[at - 1].eol = eol;
-    }
-    l.lines.insert(l.lines.begin() + static_cast<std::ptrdiff_t>(at), added);
+    text::insert(l.lines, at, {added});
     return text::join(l.lines);
 }
 

@@ -1,5 +1,7 @@
 #include "nodeconf/text.hpp"
 
+#include <iterator>
+
 namespace bcp::nodeconf::text {
 
 std::vector<line> split(std::string_view text) {
@@ -45,6 +47,21 @@ void terminate_last(std::vector<line>& lines) {
     if (!lines.empty() && lines.back().eol.empty()) {
         lines.back().eol = dominant_eol(lines);
     }
+}
+
+void insert(std::vector<line>& lines, std::size_t at, std::vector<line> added) {
+    if (added.empty()) {
+        return;
+    }
+    if (at > 0 && lines[at - 1].eol.empty()) {
+        lines[at - 1].eol = added.front().eol;
+    }
+    if (at < lines.size() && added.back().eol == "\r" && lines[at].body.empty() &&
+        lines[at].eol == "\n") {
+        added.back().eol = "\n";
+    }
+    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at),
+                 std::make_move_iterator(added.begin()), std::make_move_iterator(added.end()));
 }
 
 std::string_view trim_left(std::string_view s) {

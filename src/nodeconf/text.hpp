@@ -23,6 +23,12 @@ std::string dominant_eol(const std::vector<line>& lines);
 /// Makes sure the last line ends with a terminator before another line is appended.
 void terminate_last(std::vector<line>& lines);
 
+/// Inserts `added` (each with its terminator) before line `at` (`lines.size()` appends). The line
+/// before gets a terminator if it had none, and a last inserted line ending in a lone "\r" gets
+/// "\n" instead when an empty "\n" line follows: "\r" + "\n" would re-read as one "\r\n" and
+/// the empty line would be gone.
+void insert(std::vector<line>& lines, std::size_t at, std::vector<line> added);
+
 std::string_view trim(std::string_view s);
 std::string_view trim_left(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);

@@ -1,5 +1,6 @@
 #include "nodeconf/yaml_block.hpp"
 
+#include "config/yaml_guard.hpp"
 #include "nodeconf/text.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -78,6 +79,10 @@ yline classify(std::string_view body) {
     }
     if (rest.front() == '-' && (rest.size() == 1 || rest[1] == ' ')) {
         l.k = kind::sequence_item;
+        return l;
+    }
+    if (rest.front() == '[' || rest.front() == '{') {
+        l.k = kind::other;  // a flow collection; a plain key cannot start with '[' or '{'
         return l;
     }
     // The key: quoted, or plain up to the first ": " / trailing ':'.
@@ -278,6 +283,13 @@ expected<std::optional<std::size_t>> find_child(const parsed& p, const lookup& i
         }
         if (!child_indent) {
             child_indent = l.indent;
+            // "a:\n  text": the parent's value starts on the next line (a plain, quoted or flow
+            // value; at the top, the document is one), so there is no map to look in or add to
+            // (found by the yaml_block fuzzer).
+            if (l.k == kind::other) {
+                return make_problem(static_cast<int>(j) + 1,
+                                    "a value where a map with '" + key + "' was expected");
+            }
         }
         if (l.indent != *child_indent) {
             continue;
@@ -424,16 +436,17 @@ expected<std::string> set(std::string_view input, const std::vector<std::string>
         added.push_back({body, eol});
         indent += step;
     }
-    if (insert_at > 0 && p.lines[insert_at - 1].eol.empty()) {
-        p.lines[insert_at - 1].eol = eol;
-    }
-    p.lines.insert(p.lines.begin() + static_cast<std::ptrdiff_t>(insert_at), added.begin(),
-                   added.end());
+    text::insert(p.lines, insert_at, std::move(added));
     return text::join(p.lines);
 }
 
 std::optional<problem> validate(std::string_view text, const std::vector<std::string>& path,
                                 std::string_view value) {
+    // A text yaml-cpp cannot get through (config/yaml_guard.hpp): YAML::Load would read it as
+    // null and ignore the rest.
+    if (const auto refused = config::check_loadable(text)) {
+        return make_problem(refused->line, "invalid YAML: " + refused->message);
+    }
     try {
         YAML::Node root = YAML::Load(std::string(text));
         if (path.empty()) {

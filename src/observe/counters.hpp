@@ -3,6 +3,8 @@
 // worker owns one `counters` (written only by its thread, read by anyone: relaxed atomics, no
 // shared cache line between workers); `snapshot` sums them for reporting.
 
+#include "observe/refusals.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -24,10 +26,12 @@ struct counters {
     counter upstream_errors{0};    ///< 502 answers
     counter upstream_timeouts{0};  ///< 504 answers
     counter upstream_retries{0};   ///< stale pooled connection, retried once on a fresh one
+    counter node_unavailable{0};   ///< 503 answers: the node is marked unhealthy
     counter client_timeouts{0};    ///< head/idle/send deadline closed a client connection
     counter tunnels_opened{0};
     counter tunnels_active{0};
     counter bytes_to_clients{0};  ///< response body bytes relayed
+    refusal_counters refusals;    ///< refused or cut clients, by reason (observe/refusals.hpp)
 
     void count_status(unsigned status) {
         auto& c = status < 300   ? responses_2xx

@@ -69,6 +69,11 @@ std::vector<cache::header_field> view_of(const bhttp::fields& fields) {
 
 }  // namespace
 
+awaitable<bool> session::through_cache(exchange& x) {
+    cache_step step(*this, x);
+    co_return co_await step.run();
+}
+
 cache_step::cache_step(session& s, session::exchange& x)
     : s_(s), x_(x), cache_(*s.env_.cache), counters_(*s.env_.cache_counters) {}
 
@@ -100,6 +105,17 @@ std::string_view cache_step::tail(const cache::entry* e, label l, char* buf,
                       label_text(static_cast<int>(l)).data(), x_cache ? "\r\n" : "",
                       keep_alive() ? "" : "Connection: close\r\n");
     return {buf, static_cast<std::size_t>(std::min<int>(n, static_cast<int>(cap) - 1))};
+}
+
+void cache_step::answering(unsigned status, label l) {
+    s_.env_.counters->count_status(status);
+    s_.record_.status = status;
+    s_.record_.cache.assign(label_text(static_cast<int>(l)));
+}
+
+void cache_step::sent_body(std::size_t n) {
+    observe::bump(s_.env_.counters->bytes_to_clients, n);
+    s_.record_.bytes += n;
 }
 
 awaitable<bool> cache_step::run() {
@@ -216,12 +232,12 @@ awaitable<bool> cache_step::stream_from(cache::flight& f, cache::flight::waiter&
     std::array<char, 128> tail_buf;
     const auto t = tail(nullptr, l, tail_buf.data(), tail_buf.size());
     if (not_modified(*meta)) {
-        s_.env_.counters->count_status(304);
+        answering(304, l);
         const std::array<asio::const_buffer, 2> parts{asio::buffer(meta->head_304),
                                                       asio::buffer(t)};
         co_return co_await send(parts) && keep;
     }
-    s_.env_.counters->count_status(200);
+    answering(200, l);
     bool head_sent = false;
     std::size_t sent = 0;
     while (true) {
@@ -236,7 +252,7 @@ awaitable<bool> cache_step::stream_from(cache::flight& f, cache::flight::waiter&
             }
             head_sent = true;
             sent += n;
-            observe::bump(s_.env_.counters->bytes_to_clients, n);
+            sent_body(n);
             counters_.bytes_served.fetch_add(n, std::memory_order_relaxed);
         }
         if (sent == meta->length) {
@@ -260,18 +276,18 @@ awaitable<bool> cache_step::serve_entry(const cache::entry& e, label l) {
     std::array<char, 128> tail_buf;
     const auto t = tail(&e, l, tail_buf.data(), tail_buf.size());
     if (not_modified(e)) {
-        s_.env_.counters->count_status(304);
+        answering(304, l);
         const std::array<asio::const_buffer, 2> parts{asio::buffer(e.head_304), asio::buffer(t)};
         co_return co_await send(parts) && keep;
     }
-    s_.env_.counters->count_status(200);
+    answering(200, l);
     const std::size_t n = x_.gate.head_method ? 0 : e.length;
     // One gather write: precomputed head, the per-response tail, the shared body (no copies).
     const std::array<asio::const_buffer, 3> parts{asio::buffer(e.head), asio::buffer(t),
                                                   asio::buffer(e.content->bytes.get(), n)};
     const bool ok = co_await send(parts);
     if (ok) {
-        observe::bump(s_.env_.counters->bytes_to_clients, n);
+        sent_body(n);
         counters_.bytes_served.fetch_add(n, std::memory_order_relaxed);
     }
     co_return ok&& keep;
@@ -387,7 +403,9 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
             p.get().body().data = dst + filled;
             p.get().body().size = len - filled;
             s_.up_dog_.arm(s_.settings_->timeout.upstream_read);
-            auto [ec, n] = co_await bhttp::async_read(x.up->stream, x.up->buffer, p, use_nothrow);
+            // read_some: each arrival is published at once, so waiters stream while it fills.
+            auto [ec, n] =
+                co_await bhttp::async_read_some(x.up->stream, x.up->buffer, p, use_nothrow);
             if (ec == bhttp::error::need_buffer) {
                 ec = {};
             }
@@ -398,7 +416,7 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
                 counters_.bytes_from_nodes.fetch_add(got, std::memory_order_relaxed);
                 lead.get().progress(filled);
             }
-            if (ec || (got == 0 && !p.is_done())) {
+            if (ec) {
                 ok = false;
                 break;
             }

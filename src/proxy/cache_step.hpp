@@ -52,6 +52,9 @@ class cache_step {
     bool not_modified(const cache::entry& e) const;
     std::string_view tail(const cache::entry* e, label l, char* buf, std::size_t cap) const;
     void release_upstream();
+    /// Counts a response the cache answers and records it for the access log and /metrics.
+    void answering(unsigned status, label l);
+    void sent_body(std::size_t n);
 
     session& s_;
     session::exchange& x_;

@@ -7,6 +7,7 @@
 #include "net/listener.hpp"
 #include "proxy/cache_step.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/health_checker.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
@@ -55,6 +56,10 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
     error_code ec;
     const auto remote = client_.socket().remote_endpoint(ec);
     peer_ = ec ? "unknown" : remote.address().to_string();
+    record_.client = peer_;
+    if (!ec) {
+        peer_key_ = ip_key::from(remote.address());
+    }
     self_ = env_.sessions.insert(env_.sessions.end(), this);
     observe::bump(env_.counters->connections_active);
 }
@@ -102,10 +107,12 @@ awaitable<void> session::serve() {
     bool first = true;
     while (true) {
         if (!co_await read_head(first)) {
+            finish_request();
             co_return;
         }
         first = false;
         const bool keep = co_await handle_request();
+        finish_request();
         in_.consume(head_.size);
         head_.clear();
         if (!keep || env_.draining) {
@@ -134,12 +141,18 @@ awaitable<bool> session::read_head(bool first) {
             const auto pr = http::parse_request_head(raw, s.head, head_);
             if (pr.state == http::parse_state::complete) {
                 idle_ = false;
+                record_.begin();
+                record_.method.assign(head_.method);
+                record_.path.assign(head_.target.substr(0, head_.target.find('?')));
+                record_.version = head_.version;
                 observe::bump(env_.counters->requests);
                 co_return true;
             }
             if (pr.state == http::parse_state::invalid) {
                 idle_ = false;
+                record_.begin();
                 observe::bump(env_.counters->rejected);
+                env_.counters->refusals.bump_status(pr.status);
                 co_await reply(pr.status, false);
                 co_return false;
             }
@@ -153,6 +166,9 @@ awaitable<bool> session::read_head(bool first) {
         if (ec) {
             if (client_dog_.fired()) {
                 observe::bump(env_.counters->client_timeouts);
+                env_.counters->refusals.bump(waiting_for_first_byte && !first
+                                                 ? observe::refusal::idle_timeout
+                                                 : observe::refusal::head_timeout);
             }
             co_return false;
         }
@@ -169,12 +185,16 @@ awaitable<bool> session::write_client(std::string_view bytes) {
     client_dog_.arm(settings_->timeout.client_send);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), use_nothrow);
     client_dog_.disarm();
+    if (ec && client_dog_.fired()) {
+        env_.counters->refusals.bump(observe::refusal::send_timeout);
+    }
     co_return !ec;
 }
 
 awaitable<bool> session::reply(unsigned status, bool keep_alive, std::string_view node_id,
                                std::string_view extra_headers) {
     env_.counters->count_status(status);
+    record_.status = status;
     http::local_reply_options o;
     o.head_method = head_.method == "HEAD";
     o.close = !keep_alive;
@@ -186,10 +206,18 @@ awaitable<bool> session::reply(unsigned status, bool keep_alive, std::string_vie
 }
 
 awaitable<bool> session::handle_request() {
+    // Every request costs a token, refused ones included: a flood of bad requests is a flood.
+    if (const unsigned wait = env_.per_ip->take_request(peer_key_); wait != 0) {
+        observe::bump(env_.counters->rejected);
+        env_.counters->refusals.bump(observe::refusal::ip_rate);
+        const std::string retry = "Retry-After: " + std::to_string(wait) + "\r\n";
+        co_return co_await reply(429, false, {}, retry);
+    }
     exchange x;
     x.gate = http::inspect(head_, settings_->gate);
     if (x.gate.status != 0) {
         observe::bump(env_.counters->rejected);
+        env_.counters->refusals.bump_status(x.gate.status);
         const std::string_view allow = x.gate.status == 405 ? "Allow: GET, HEAD\r\n" : "";
         co_return co_await reply(x.gate.status, false, {}, allow);
     }
@@ -200,14 +228,19 @@ awaitable<bool> session::handle_request() {
         observe::bump(env_.counters->not_found);
         co_return co_await reply(404, x.gate.keep_alive && !x.gate.websocket);
     }
-    bool keep = false;
-    if (env_.cache != nullptr) {
-        cache_step step(*this, x);
-        keep = co_await step.run();
-    } else {
-        keep = co_await forward(x);
+    record_.node = x.node->id;
+    if (!x.node->health->admits()) {
+        // Marked unhealthy: answer at once instead of letting the browser wait for a timeout.
+        observe::bump(env_.counters->node_unavailable);
+        const auto ms = x.node->health->options().retry_after.count();
+        const std::string retry =
+            "Retry-After: " + std::to_string(std::max<long long>(1, (ms + 999) / 1000)) + "\r\n";
+        co_return co_await reply(503, x.gate.keep_alive && !x.gate.websocket, x.node->id, retry);
     }
-    co_return keep;
+    if (env_.cache != nullptr) {
+        co_return co_await through_cache(x);
+    }
+    co_return co_await forward(x);
 }
 
 // Sends the request upstream on a pooled or new connection and reads the response head into
@@ -224,6 +257,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
     fc.drop_conditionals = x.cache_fetch;
     fc.extra_fields = x.extra_fields;
     http::build_upstream_request(head_, x.gate, fc, scratch_);
+    const auto upstream_start = std::chrono::steady_clock::now();
 
     for (int attempt = 0; attempt < 2; ++attempt) {
         x.up = env_.pool->take(node.pool_key);
@@ -234,9 +268,11 @@ awaitable<bool> session::send_upstream(exchange& x) {
             auto c = co_await env_.pool->connect(t);
             if (!c.conn) {
                 const bool timeout = c.ec == errc::timeout;
+                observe::bump(env_.stats->nodes.get(node.id).connect_errors);
                 observe::bump(timeout ? env_.counters->upstream_timeouts
                                       : env_.counters->upstream_errors);
                 log::get("proxy")->debug("node {}: {}", node.id, c.message);
+                log_health_change(*node.health, node.health->connect_failed(c.message), c.message);
                 if (x.cache_fetch) {
                     x.failed_status = timeout ? 504 : 502;  // the cache step answers
                     co_return false;
@@ -244,6 +280,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 co_await reply(timeout ? 504 : 502, false, node.id);
                 co_return false;
             }
+            node.health->connect_succeeded();
             x.up = std::move(c.conn);
         }
         active_upstream_ = x.up.get();
@@ -287,6 +324,8 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 break;
             }
             if (!rec) {
+                record_.upstream = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - upstream_start);
                 co_return true;
             }
             wec = rec;
@@ -361,6 +400,7 @@ awaitable<bool> session::relay_response(exchange& x) {
         rc.upgrade = true;
         http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
         env_.counters->count_status(status);
+        record_.status = status;
         if (!co_await write_client(scratch_)) {
             co_return false;
         }
@@ -388,6 +428,7 @@ awaitable<bool> session::relay_response(exchange& x) {
     rc.keep_alive = keep_client;
     http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
     env_.counters->count_status(status);
+    record_.status = status;
     x.framing = framing;
     x.pending_head = scratch_;  // goes out with the first body bytes, in one write
 
@@ -531,6 +572,7 @@ awaitable<bool> session::deliver(exchange& x, std::string_view body) {
         co_return false;
     }
     observe::bump(env_.counters->bytes_to_clients, body.size());
+    record_.bytes += body.size();
     co_return true;
 }
 
@@ -538,6 +580,11 @@ awaitable<void> session::tunnel(exchange& x) {
     const auto& s = *settings_;
     observe::bump(env_.counters->tunnels_opened);
     observe::bump(env_.counters->tunnels_active);
+    auto& node_stats = env_.stats->nodes.get(x.node->id);
+    observe::bump(node_stats.tunnels_opened);
+    node_stats.tunnels_active.fetch_add(1, std::memory_order_relaxed);
+    record_.tunnel = true;
+    const auto tunnel_start = std::chrono::steady_clock::now();
     auto& up = *x.up;
     net::watchdog idle_dog(client_.get_executor(), [&] {
         client_.close();
@@ -565,7 +612,8 @@ awaitable<void> session::tunnel(exchange& x) {
 
     // One pump per direction; when either side ends, both sockets close so the other pump ends
     // too (no reliance on per-operation cancellation support of the TLS stream).
-    auto pump = [&](net::stream& from, net::stream& to) -> awaitable<void> {
+    auto pump = [&](net::stream& from, net::stream& to, std::atomic<std::uint64_t>& node_bytes,
+                    std::uint64_t& record_bytes) -> awaitable<void> {
         auto buf = std::make_unique<char[]>(tunnel_chunk);
         while (true) {
             auto [rec, n] =
@@ -577,6 +625,8 @@ awaitable<void> session::tunnel(exchange& x) {
                 if (wec) {
                     break;
                 }
+                observe::bump(node_bytes, n);
+                record_bytes += n;
             }
             if (rec) {
                 break;
@@ -589,10 +639,39 @@ awaitable<void> session::tunnel(exchange& x) {
         client_.socket().cancel(ignored);
     };
     if (ok) {
-        co_await (pump(client_, up.stream) && pump(up.stream, client_));
+        co_await (pump(client_, up.stream, node_stats.tunnel_bytes_to_node,
+                       record_.tunnel_bytes_to_node) &&
+                  pump(up.stream, client_, node_stats.tunnel_bytes_to_client,
+                       record_.tunnel_bytes_to_client));
     }
     up.stream.close();
+    if (idle_dog.fired()) {
+        env_.counters->refusals.bump(observe::refusal::tunnel_idle);
+    }
     env_.counters->tunnels_active.fetch_sub(1, std::memory_order_relaxed);
+    node_stats.tunnels_active.fetch_sub(1, std::memory_order_relaxed);
+    record_.tunnel_duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - tunnel_start);
+}
+
+void session::finish_request() {
+    if (!record_.started) {
+        return;
+    }
+    record_.duration = record_.since_start();
+    auto& stats = env_.stats->nodes.get(record_.node.empty() ? observe::no_node : record_.node);
+    if (record_.status != 0) {
+        stats.count_response(record_.status);
+        if (!record_.tunnel) {
+            stats.duration.observe(record_.duration);
+        }
+    }
+    observe::bump(stats.response_bytes, record_.bytes);
+    if (record_.upstream) {
+        stats.ttfb.observe(*record_.upstream);
+    }
+    env_.access_log->append(record_);
+    record_.reset();
 }
 
 }  // namespace bcp::proxy

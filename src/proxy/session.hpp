@@ -7,7 +7,11 @@
 #include "net/relay_buffer.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
+#include "observe/access_log.hpp"
 #include "observe/counters.hpp"
+#include "observe/node_stats.hpp"
+#include "observe/request_record.hpp"
+#include "proxy/ip_limits.hpp"
 #include "proxy/settings.hpp"
 #include "registry/node_table.hpp"
 #include "upstream/pool.hpp"
@@ -29,9 +33,12 @@ struct worker_env {
     registry::table_holder* tables = nullptr;
     upstream::pool* pool = nullptr;
     observe::counters* counters = nullptr;
+    observe::worker_stats* stats = nullptr;            ///< per-node figures (this worker's)
+    observe::access_log_buffer* access_log = nullptr;  ///< this worker's lines (may be disabled)
     std::atomic<std::size_t>* open_connections = nullptr;  ///< all workers together
-    cache::shared_cache* cache = nullptr;             ///< nullptr when the cache is off
-    cache::worker_counters* cache_counters = nullptr;  ///< this worker's slot
+    ip_limits* per_ip = nullptr;                           ///< all workers together
+    cache::shared_cache* cache = nullptr;                  ///< nullptr when the cache is off
+    cache::worker_counters* cache_counters = nullptr;      ///< this worker's slot
     std::list<session*> sessions;  ///< live sessions, for drain and hard stop
     bool draining = false;
 };
@@ -51,6 +58,8 @@ class session {
     void close_if_idle();
     /// Hard stop: close the client and any upstream/tunnel connection now.
     void abort();
+    /// Keeps the client's per-IP connection count until the session ends.
+    void hold(ip_connection counted) { ip_connection_ = std::move(counted); }
 
   private:
     friend class cache_step;  // the cache-aware step between routing and forward (cache_step.cpp)
@@ -62,11 +71,15 @@ class session {
     awaitable<bool> reply(unsigned status, bool keep_alive, std::string_view node_id = {},
                           std::string_view extra_headers = {});
     awaitable<bool> forward(exchange& x);
+    /// The cache step for a routed request (cache_step.cpp); forward() when it bypasses.
+    awaitable<bool> through_cache(exchange& x);
     awaitable<bool> send_upstream(exchange& x);
     awaitable<bool> relay_response(exchange& x);
     awaitable<bool> relay_body(exchange& x, bool& complete);
     awaitable<bool> deliver(exchange& x, std::string_view body);
     awaitable<void> tunnel(exchange& x);
+    /// Counts the finished request per node and writes its access log line.
+    void finish_request();
 
     worker_env& env_;
     std::shared_ptr<const settings> settings_;
@@ -78,6 +91,9 @@ class session {
     http::request_head head_;
     std::string scratch_;
     std::string peer_;
+    observe::request_record record_;  ///< the request being served (see request_record.hpp)
+    ip_key peer_key_;
+    ip_connection ip_connection_;
     upstream::connection* active_upstream_ = nullptr;  ///< for abort()
     std::list<session*>::iterator self_;
     bool idle_ = false;

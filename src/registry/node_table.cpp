@@ -8,7 +8,9 @@ bool node_entry::has_mount(std::string_view mount) const {
     return std::find(mounts.begin(), mounts.end(), mount) != mounts.end();
 }
 
-node_table::node_table(const std::vector<config::node>& nodes) {
+node_table::node_table(const std::vector<config::node>& nodes) : node_table(nodes, nullptr) {}
+
+node_table::node_table(const std::vector<config::node>& nodes, const node_table* previous) {
     nodes_.reserve(nodes.size());
     for (const auto& n : nodes) {
         node_entry e;
@@ -18,6 +20,13 @@ node_table::node_table(const std::vector<config::node>& nodes) {
         e.authority = n.upstream.authority();
         e.mounts = n.mounts;
         e.pool_key = n.id + " " + e.origin_text;
+        const node_entry* before = previous != nullptr ? previous->find(n.id) : nullptr;
+        if (before != nullptr && before->pool_key == e.pool_key) {
+            e.health = before->health;
+            e.health->set_options(n.health);
+        } else {
+            e.health = std::make_shared<health::node_health>(n.id, n.health);
+        }
         nodes_.push_back(std::move(e));
     }
     std::sort(nodes_.begin(), nodes_.end(),

@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "core/origin.hpp"
+#include "health/node_health.hpp"
 
 #include <atomic>
 #include <memory>
@@ -23,6 +24,8 @@ struct node_entry {
     /// Identifies "the same node at the same address": upstream pools are keyed by it, so a node
     /// whose URL changes on reload never reuses connections to its old address.
     std::string pool_key;
+    /// Never null. Shared with the health checker; kept across reloads while pool_key stays.
+    std::shared_ptr<health::node_health> health;
 
     bool has_mount(std::string_view mount) const;
 };
@@ -31,6 +34,8 @@ class node_table {
   public:
     node_table() = default;
     explicit node_table(const std::vector<config::node>& nodes);
+    /// A reload's table: nodes with the same pool_key as in `previous` keep its health state.
+    node_table(const std::vector<config::node>& nodes, const node_table* previous);
 
     /// Exact, case-sensitive match; nullptr when unknown.
     const node_entry* find(std::string_view id) const;

@@ -198,4 +198,14 @@ void pool::clear() {
     stats_.idle = 0;
 }
 
+std::unordered_map<std::string, std::size_t> pool::idle_counts() const {
+    std::unordered_map<std::string, std::size_t> out;
+    for (const auto& [key, list] : idle_) {
+        if (!list.empty()) {
+            out.emplace(key, list.size());
+        }
+    }
+    return out;
+}
+
 }  // namespace bcp::upstream

@@ -85,8 +85,24 @@ class pool {
     void expire_idle();
     /// Closes every idle connection (shutdown, reload).
     void clear();
+    /// Closes the idle connections of the nodes for which `keep(pool_key)` is false (reload).
+    template <class Keep>
+    void retain(const Keep& keep) {
+        for (auto& [key, list] : idle_) {  // lists stay (empty): idle watches point to them
+            if (keep(key)) {
+                continue;
+            }
+            for (auto& c : list) {
+                c->stream.close();
+                --stats_.idle;
+            }
+            list.clear();
+        }
+    }
 
     const pool_stats& stats() const { return stats_; }
+    /// Idle connections per pool key (owner thread only: the server asks each worker).
+    std::unordered_map<std::string, std::size_t> idle_counts() const;
 
   private:
     using idle_list = std::deque<std::unique_ptr<connection>>;

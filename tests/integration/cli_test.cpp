@@ -38,6 +38,9 @@ run_result run(const std::vector<std::string>& args, const temp_dir& dir) {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
+    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     const auto out = (dir.path() / "out").string();
     const auto err = (dir.path() / "err").string();
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -127,7 +130,12 @@ TEST(CliServe, ServesUntilSigtermThenExitsZero) {
     }
     argv.push_back(nullptr);
     pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, bin.c_str(), nullptr, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // only stdio, as in run() above
+    const int spawned = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ASSERT_EQ(spawned, 0);
     const bool up = eventually([&] { return std::filesystem::exists(ready); }, 20s);
     if (up) {
         const std::string text = slurp(ready);

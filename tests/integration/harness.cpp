@@ -10,6 +10,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <cstdlib>
+
 namespace bcp::test {
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
@@ -76,6 +78,11 @@ proxy_instance::proxy_instance(const std::string& yaml) {
         return;
     }
     config_ = *loaded.config;
+    // BCP_TEST_WORKERS (e.g. 4 in `make test-tsan`) gives every proxy that does not pin its worker
+    // count that many threads, so the sanitizers see cross-worker traffic.
+    if (const char* w = std::getenv("BCP_TEST_WORKERS"); w != nullptr && config_->workers == 0) {
+        config_->workers = static_cast<unsigned>(std::strtoul(w, nullptr, 10));
+    }
     std::string error;
     server_ = proxy::server::create(*config_, error);
     if (!server_) {
@@ -126,9 +133,18 @@ struct client::impl {
     }
 };
 
-client::client(std::uint16_t port, asio::ssl::context* tls, const std::string& sni)
+client::client(std::uint16_t port, asio::ssl::context* tls, const std::string& sni,
+               const std::string& source)
     : impl_(std::make_unique<impl>()) {
     boost::system::error_code ec;
+    if (!source.empty()) {
+        impl_->socket.open(asio::ip::tcp::v4());
+        impl_->socket.bind({asio::ip::make_address(source), 0}, ec);
+        if (ec) {
+            error_ = "bind " + source + ": " + ec.message();
+            return;
+        }
+    }
     impl_->socket.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
     if (ec) {
         error_ = "connect: " + ec.message();

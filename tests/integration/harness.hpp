@@ -65,8 +65,10 @@ class proxy_instance {
 /// One client connection (plain, or TLS when `tls` is given) with deadline-bounded operations.
 class client {
   public:
+    /// `source`: bind to this local address first (127.0.0.2, ...: another client IP for the
+    /// per-IP limits).
     explicit client(std::uint16_t port, boost::asio::ssl::context* tls = nullptr,
-                    const std::string& sni = "localhost");
+                    const std::string& sni = "localhost", const std::string& source = {});
     ~client();
     bool connected() const { return connected_; }
 

@@ -1,6 +1,8 @@
 // `serve` under a fake systemd: a datagram socket bound in a temp dir (or in the abstract
 // namespace) is passed as $NOTIFY_SOCKET to the real binary, and the test reads what systemd would
-// read: READY=1 only once the port accepts connections, STOPPING=1 on SIGTERM.
+// read: READY=1 only once the port accepts connections, RELOADING=1/READY=1 around a reload,
+// STOPPING=1 on SIGTERM.
+#include "core/sd_notify.hpp"
 #include "harness.hpp"
 #include "support/test_ca.hpp"
 
@@ -83,6 +85,9 @@ pid_t spawn_serve(const std::filesystem::path& cfg, const std::string& notify,
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
+    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
     if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) {
@@ -162,6 +167,58 @@ TEST(ServeNotify, ReadyWhenListeningAndStoppingOnSigtermAbstractSocket) {
     temp_dir dir;
     fake_systemd systemd("@bcp-notify-" + unique_suffix());
     ready_then_stopping(systemd, dir);
+}
+
+// SIGHUP (systemctl reload): RELOADING=1 with the monotonic time, then READY=1 with the outcome,
+// for an applied reload and for a refused one; the proxy serves throughout.
+TEST(ServeNotify, ReloadingThenReadyAroundSighup) {
+    temp_dir dir;
+    fake_systemd systemd((dir.path() / "notify").string());
+    ASSERT_TRUE(systemd.bound());
+    node_set nodes({"bbb-01", "bbb-02"});
+    const auto cfg = dir.path() / "proxy.yaml";
+    // Only bbb-01 at first.
+    std::ofstream(cfg) << "public_url: \"https://proxy.example.com\"\n"
+                       << "listen:\n  - address: \"127.0.0.1:0\"\n"
+                       << "nodes:\n  - id: bbb-01\n    url: \"" << nodes[0].origin() << "\"\n";
+    const auto err = dir.path() / "stderr";
+    const pid_t pid = spawn_serve(cfg, systemd.name(), err);
+    ASSERT_NE(pid, 0);
+    const std::string ready = systemd.next();
+    const auto port = status_port(ready);
+    if (port == 0) {
+        stop_and_wait(pid);
+        FAIL() << "no READY=1: '" << ready << "'\n" << slurp(err);
+    }
+
+    // Applied: now with bbb-02 as well.
+    std::ofstream(cfg) << proxy_yaml(nodes);
+    const auto before = sd::monotonic_usec();
+    kill(pid, SIGHUP);
+    const std::string reloading = systemd.next();
+    const std::string reloaded = systemd.next();
+    const auto r = http_get(port, "/bbb-02/html5client/");
+
+    // Refused: the old configuration keeps serving.
+    std::ofstream(cfg) << "public_url: nope\n";
+    kill(pid, SIGHUP);
+    const std::string reloading2 = systemd.next();
+    const std::string refused = systemd.next();
+    const auto r2 = http_get(port, "/bbb-02/html5client/");
+    EXPECT_EQ(stop_and_wait(pid), 0);
+
+    ASSERT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading << slurp(err);
+    const auto usec = std::stoull(reloading.substr(27));
+    EXPECT_GE(usec, before);
+    EXPECT_LE(usec, sd::monotonic_usec());
+    EXPECT_EQ(reloaded.rfind("READY=1\nSTATUS=", 0), 0u) << reloaded;
+    EXPECT_NE(reloaded.find("added bbb-02"), std::string::npos) << reloaded;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->result_int(), 200u);
+    EXPECT_EQ(reloading2.rfind("RELOADING=1\n", 0), 0u) << reloading2;
+    EXPECT_EQ(refused.rfind("READY=1\nSTATUS=reload refused", 0), 0u) << refused;
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->result_int(), 200u);
 }
 
 TEST(ServeNotify, UnusableNotifySocketIsLoggedAndServingGoesOn) {

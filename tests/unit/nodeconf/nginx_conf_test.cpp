@@ -153,3 +153,23 @@ TEST(NginxEditor, UpsertsMarkedSections) {
     EXPECT_EQ(ng::upsert_section(t, "one", "b;\n"), t);
     EXPECT_EQ(ng::get_section(t, "two"), std::nullopt);
 }
+
+// Found by the nginx_conf fuzzer: the marker text inside a line (here a comment quoting it) is
+// not the marker; only stopping at the first occurrence made every upsert append a new section.
+TEST(NginxEditor, FindsSectionMarkersOnlyAtTheStartOfALine) {
+    const std::string quoted = "# see '# BEGIN bbb-cluster-proxy: one\n";
+    std::string t = ng::upsert_section(quoted, "one", "a;");
+    EXPECT_EQ(t, quoted + "\n# BEGIN bbb-cluster-proxy: one\na;\n# END bbb-cluster-proxy: one\n");
+    EXPECT_EQ(ng::upsert_section(t, "one", "a;"), t);
+    EXPECT_EQ(*ng::get_section(t, "one"), "a;\n");
+    t = ng::upsert_section(t, "one", "b;");
+    EXPECT_EQ(*ng::get_section(t, "one"), "b;\n");
+    EXPECT_EQ(t.find("a;"), std::string::npos);
+    // An END marker text inside a line of the section does not end it.
+    const std::string inner =
+        "# BEGIN bbb-cluster-proxy: one\nx; # END bbb-cluster-proxy: one\n"
+        "# END bbb-cluster-proxy: one\ntail;\n";
+    EXPECT_EQ(*ng::get_section(inner, "one"), "x; # END bbb-cluster-proxy: one\n");
+    EXPECT_EQ(ng::upsert_section(inner, "one", "y;"),
+              "# BEGIN bbb-cluster-proxy: one\ny;\n# END bbb-cluster-proxy: one\ntail;\n");
+}

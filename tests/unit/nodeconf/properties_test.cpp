@@ -61,6 +61,15 @@ TEST(PropertiesEditor, KeepsSeparatorAndSpacing) {
     EXPECT_EQ(set("url old\n", "url", "new"), "url new\n");
 }
 
+// Found by the properties fuzzer: a key-only line has no separator to keep.
+TEST(PropertiesEditor, AddsASeparatorToAKeyOnlyLine) {
+    EXPECT_EQ(set("keyonly\n", "keyonly", "v"), "keyonly=v\n");
+    EXPECT_EQ(set("  key\\ \n", "key ", "v"), "  key\\ =v\n");
+    EXPECT_EQ(*pr::get(pr::parse(set("keyonly", "keyonly", "v")), "keyonly"), "v");
+    EXPECT_EQ(*pr::get(pr::parse(set("key old\n", "key", "=v")), "key"), "=v");
+    EXPECT_EQ(*pr::get(pr::parse(set("key old\n", "key", ":v")), "key"), ":v");
+}
+
 TEST(PropertiesEditor, ReplacesPlaceholderValuesLiterally) {
     EXPECT_EQ(set("x=${bigbluebutton.web.serverURL}/html5client/join\n", "x",
                   "https://p/b/html5client/join"),
@@ -79,6 +88,24 @@ TEST(PropertiesEditor, AppendsMissingKeysWithTheFileLineEnding) {
     EXPECT_EQ(set("a=1\r\n", "b", "2"), "a=1\r\nb=2\r\n");
     EXPECT_EQ(set("a=1", "b", "2"), "a=1\nb=2\n");
     EXPECT_EQ(set("", "b", "2"), "b=2\n");
+}
+
+// Found by the properties fuzzer: the appended line must not continue an open last line.
+TEST(PropertiesEditor, AppendsAfterALastLineEndingInABackslash) {
+    EXPECT_EQ(set("a=one \\\n", "b", "2"), "a=one \\\n\nb=2\n");
+    EXPECT_EQ(set("a=one \\", "b", "2"), "a=one \\\n\nb=2\n");
+    EXPECT_EQ(set("a=one \\\r\n  two \\\r\n", "b", "2"), "a=one \\\r\n  two \\\r\n\r\nb=2\r\n");
+    for (const char* in : {"a=one \\\n", "a=one \\", "x.y:\\\n", "a=one \\\n  two \\\n"}) {
+        const auto doc = pr::parse(set(in, "b", "2"));
+        EXPECT_EQ(pr::get(doc, "b"), "2") << in;
+        EXPECT_EQ(pr::get(doc, "a"), pr::get(pr::parse(in), "a")) << in;
+    }
+    // The empty line takes the terminator of the line it ends: "\r" + "\n" would be one "\r\n".
+    EXPECT_EQ(set("a=1\nb=x\\\r", "c", "2"), "a=1\nb=x\\\r\rc=2\n");
+    // An even number of backslashes is an escaped backslash, not a continuation.
+    EXPECT_EQ(set("a=c:\\\\\n", "b", "2"), "a=c:\\\\\nb=2\n");
+    // A comment never continues.
+    EXPECT_EQ(set("# note \\\n", "b", "2"), "# note \\\nb=2\n");
 }
 
 TEST(PropertiesEditor, LeavesAnEqualValueUntouched) {

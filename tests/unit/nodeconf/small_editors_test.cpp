@@ -26,6 +26,19 @@ TEST(DropinEditor, KeepsOtherSettingsAndAssignments) {
               "Y=2\nEnvironment=Z=3\n\n");
 }
 
+// Found by the systemd_dropin fuzzer: with lone "\r" line ends (which systemd reads as line
+// ends), a new line ending in "\r" before an empty "\n" line read back as one "\r\n" line end and
+// the empty line was gone.
+TEST(DropinEditor, KeepsAnEmptyLineAfterTheInsertedOneWithLoneCarriageReturns) {
+    const std::string in = "[Service]\rNice=5\n\n[Unit]\n";
+    const std::string out = dropin::set_env(in, "Service", "A", "1");
+    EXPECT_EQ(out, "[Service]\rNice=5\nEnvironment=A=1\n\n[Unit]\n");
+    EXPECT_EQ(dropin::get_env(out, "Service", "A"), "1");
+    // Otherwise the file's first line end is used, "\r" included.
+    EXPECT_EQ(dropin::set_env("[Service]\rNice=5\r\r[Unit]\r", "Service", "A", "1"),
+              "[Service]\rNice=5\rEnvironment=A=1\r\r[Unit]\r");
+}
+
 TEST(DropinEditor, QuotesValuesWithSpaces) {
     const std::string out =
         dropin::set_env("[Service]\n", "Service", "JDK_JAVA_OPTIONS", "-Da=1 -Db=2");
@@ -57,6 +70,12 @@ TEST(JavaOptions, MergesInPlaceAndAppends) {
     EXPECT_EQ(java_options::remove("-Xmx1g -Da=1 -Db=2", "-Da=9"), "-Xmx1g -Db=2");
 }
 
+// Found by the java_options fuzzer: the JVM uses the last occurrence, so all are replaced.
+TEST(JavaOptions, ReplacesEveryOccurrenceOfAnOption) {
+    EXPECT_EQ(java_options::merge("-Da=1 -Xmx1g -Da=2", "-Da=3"), "-Da=3 -Xmx1g -Da=3");
+    EXPECT_TRUE(java_options::contains(java_options::merge("-Da=1 -Da=2", "-Da=3"), "-Da=3"));
+}
+
 TEST(JsonEditor, KeepsOtherKeysOrderAndIndentation) {
     const std::string in = "{\n    \"z\": 1,\n    \"a\": [true]\n}\n";
     auto out = json_file::set_strings(in, "cluster_proxies", {"https://p"});
@@ -78,6 +97,16 @@ TEST(JsonEditor, ReportsSyntaxErrorsWithTheLine) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().line, 3);
     EXPECT_FALSE(json_file::set_strings("[1]", "k", {"v"}).ok());
+}
+
+// Found by the json_file fuzzer: nlohmann reports a number overflow as out_of_range, not as a
+// parse_error; it used to escape as an exception.
+TEST(JsonEditor, ReportsAnOverflowingNumberWithTheLine) {
+    auto r = json_file::set_strings("{\n  \"a\": 1,\n  \"b\": 1e999\n}\n", "k", {"v"});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().line, 3);
+    EXPECT_NE(r.error().message.find("1e999"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(json_file::get_strings("{\"x\": -1e400}", "k").ok());
 }
 
 TEST(UnifiedDiff, ShowsHunksWithContext) {

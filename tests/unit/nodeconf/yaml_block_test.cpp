@@ -86,6 +86,27 @@ TEST(YamlOverrideEditor, RefusesAScalarWhereAMapIsNeeded) {
     EXPECT_EQ(r.error().line, 1);
 }
 
+// Found by the yaml_block fuzzer: "a:\n  text" gives a a value on the next line; adding "b: v"
+// under it made the file unreadable.
+TEST(YamlOverrideEditor, RefusesAValueOnTheNextLineWhereAMapIsNeeded) {
+    for (const char* in :
+         {"a:\n     text\n", "a:\n  'quoted'\n", "a:\n  [1, 2]\n", "a:\n  {x: 1}\n",
+          "a:\n  text\n  more\n", "x: 1\na:\n  b:\n    text\n"}) {
+        ASSERT_FALSE(yb::validate(in).has_value()) << in;  // yaml-cpp reads each of them
+        const auto path = yb::split_path(std::string_view(in).starts_with("x") ? "a.b.c" : "a.b");
+        const auto r = yb::set(in, path, "v");
+        ASSERT_FALSE(r.ok()) << in << " became:\n" << *r;
+        EXPECT_GT(r.error().line, 1) << in;
+        EXPECT_NE(r.error().message.find("map"), std::string::npos) << r.error().message;
+        EXPECT_FALSE(yb::get(in, path).ok()) << in;
+    }
+    // A document that is a single value has no top-level map either.
+    EXPECT_FALSE(yb::set("just text\n", yb::split_path("a"), "v").ok());
+    EXPECT_FALSE(yb::set("{a: 1}\n", yb::split_path("b"), "v").ok());
+    // Keys below a key with an empty value are still found and added.
+    EXPECT_EQ(set("a:\n  c: 1\n", "a.b", "v"), "a:\n  c: 1\n  b: v\n");
+}
+
 TEST(YamlOverrideEditor, RefusesTabsAndListItems) {
     EXPECT_FALSE(yb::set("public:\n\tapp: 1\n", yb::split_path("public.app"), "y").ok());
     EXPECT_FALSE(yb::set("public:\n  - a\n", yb::split_path("public.app"), "y").ok());
@@ -95,6 +116,18 @@ TEST(YamlOverrideEditor, ValidateReportsTheLineOfASyntaxError) {
     const auto p = yb::validate("a: 1\nb: [unclosed\n");
     ASSERT_TRUE(p.has_value());
     EXPECT_GT(p->line, 0);
+}
+
+// YAML::Load reads these as null and ignores the rest (config/yaml_guard.hpp); validate() says
+// where yaml-cpp stops.
+TEST(YamlOverrideEditor, ValidateRefusesWhatYamlCppCannotReadThrough) {
+    const auto comma = yb::validate(", public: 1\n");
+    ASSERT_TRUE(comma.has_value());
+    EXPECT_EQ(comma->line, 1);
+    EXPECT_NE(comma->message.find("','"), std::string::npos) << comma->message;
+    const auto later = yb::validate("public:\n  app: 1\n---\n,\n");
+    ASSERT_TRUE(later.has_value());
+    EXPECT_EQ(later->line, 4);
 }
 
 TEST(YamlOverrideEditor, RoundTripsUntouchedText) {

@@ -1,0 +1,251 @@
+// Request path targets: the head parser + gate + upstream re-serialization, and the target
+// validator (SECURITY.md "validate, don't normalize").
+#include "entries.hpp"
+#include "http/gate.hpp"
+#include "http/request_head.hpp"
+#include "http/rewrite.hpp"
+#include "http/target.hpp"
+
+#include <array>
+
+namespace bcp::fuzz {
+namespace {
+
+bool has_control(std::string_view v) {
+    return v.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool is_ows(char c) {
+    return c == ' ' || c == '\t';
+}
+
+// Invariants of a parsed head, whatever the gate decides.
+void check_head(const http::request_head& head, std::string_view raw) {
+    expect(head.size > 0 && head.size <= raw.size(), "head size within the input");
+    expect(raw.substr(0, head.size).ends_with("\r\n\r\n") ||
+               raw.substr(0, head.size).ends_with("\r\n"),
+           "head ends with CRLF");
+    expect(!head.method.empty() && !head.target.empty(), "method and target present");
+    expect(head.version == 10 || head.version == 11, "version 1.0 or 1.1");
+    for (const auto& f : head.fields) {
+        expect(!f.name.empty(), "field name not empty");
+        for (char c : f.name) {
+            expect(http::is_tchar(c), "field name is a token", f.name);
+        }
+        expect(!has_control(f.value), "no CR/LF/NUL in a parsed field value", f.value);
+        expect(f.value.empty() || (!is_ows(f.value.front()) && !is_ows(f.value.back())),
+               "field value trimmed", f.value);
+    }
+}
+
+// The request we send to a node: complete, one Host (ours), no hop-by-hop or spoofable field
+// from the client, a target that passes check_target, and the gate passes it again.
+void check_upstream(const http::request_head& client, const http::gate_result& gate,
+                    const http::forward_context& ctx, const std::string& wire) {
+    http::head_limits big;
+    big.max_bytes = 1 << 20;
+    big.max_fields = 1 << 12;
+    big.max_target = 1 << 16;
+    http::request_head up;
+    const auto r = http::parse_request_head(wire, big, up);
+    expect(r.state == http::parse_state::complete, "upstream request parses", wire);
+    if (r.state != http::parse_state::complete) {
+        return;
+    }
+    expect(up.size == wire.size(), "upstream request is exactly one head", wire);
+    expect(up.method == client.method && up.target == client.target, "method and target kept");
+    expect(up.version == 11, "upstream request is HTTP/1.1");
+    expect(http::check_target(up.target).status == 0, "upstream target passes check_target",
+           up.target);
+    expect(up.count("host") == 1 && up.find("host") == ctx.upstream_authority, "exactly our Host",
+           wire);
+    expect(up.count("x-forwarded-for") == 1 && up.find("x-forwarded-for") == ctx.client_address,
+           "exactly our X-Forwarded-For", wire);
+    expect(up.count("x-forwarded-proto") == 1 && up.count("x-forwarded-host") == 1 &&
+               up.count("via") == 1,
+           "exactly one X-Forwarded-Proto/-Host and Via", wire);
+    for (const char* name :
+         {"content-length", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection",
+          "forwarded", "x-real-ip", "expect", "proxy-authorization", "x-forwarded-port"}) {
+        expect(up.count(name) == 0, "dropped field forwarded", name);
+    }
+    if (gate.websocket) {
+        expect(up.count("connection") == 1 && up.find("connection") == "Upgrade" &&
+                   up.count("upgrade") == 1 && up.find("upgrade") == "websocket",
+               "WebSocket upgrade carries exactly our Connection/Upgrade", wire);
+    } else {
+        expect(up.count("connection") == 0 && up.count("upgrade") == 0,
+               "no Connection/Upgrade on a plain request", wire);
+    }
+    for (const auto& f : up.fields) {
+        expect(!has_control(f.value), "no CR/LF/NUL in an upstream field value", f.value);
+    }
+    // A field the client nominated in Connection is gone, unless it is one we generate.
+    static constexpr std::array ours{
+        "host",       "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via",
+        "connection", "upgrade"};
+    for (const auto& f : client.fields) {
+        if (!http::iequals(f.name, "connection")) {
+            continue;
+        }
+        http::for_each_list_token(f.value, [&](std::string_view token) {
+            for (const char* o : ours) {
+                if (http::iequals(token, o)) {
+                    return;
+                }
+            }
+            expect(up.count(token) == 0, "field nominated in Connection forwarded", token);
+        });
+    }
+    // What we send must itself pass the gate, with the same WebSocket decision.
+    const auto again = http::inspect(up, {});
+    expect(again.status == 0, "upstream request passes the gate", again.reason);
+    expect(again.websocket == gate.websocket, "WebSocket decision stable");
+}
+
+}  // namespace
+
+// Raw bytes → parse_request_head → inspect → build_upstream_request.
+void request_gate(const std::uint8_t* data, std::size_t size) {
+    const std::string_view raw(reinterpret_cast<const char*>(data), size);
+    http::head_limits limits;
+    limits.max_bytes = 4096;
+    limits.max_fields = 32;
+    limits.max_target = 1024;
+    http::request_head head;
+    const auto parsed = http::parse_request_head(raw, limits, head);
+    if (parsed.state == http::parse_state::invalid) {
+        expect(parsed.status == 400 || parsed.status == 414 || parsed.status == 431 ||
+                   parsed.status == 505,
+               "parser refuses with 400/414/431/505");
+        expect(!parsed.reason.empty(), "parser refusal has a reason");
+        return;
+    }
+    if (parsed.state == http::parse_state::need_more) {
+        expect(raw.size() < limits.max_bytes, "need_more only below the head limit");
+        return;
+    }
+    check_head(head, raw);
+
+    // Reading in pieces must not change the verdict: every shorter prefix still needs more, and
+    // the head alone parses to the same result.
+    for (std::size_t cut : {head.size - 1, head.size / 2, head.size / 3, std::size_t{1}}) {
+        if (cut == 0 || cut >= head.size) {
+            continue;
+        }
+        http::request_head partial;
+        const auto p = http::parse_request_head(raw.substr(0, cut), limits, partial);
+        expect(p.state == http::parse_state::need_more, "a prefix of a valid head needs more",
+               raw.substr(0, cut));
+    }
+    http::request_head alone;
+    const auto a = http::parse_request_head(raw.substr(0, head.size), limits, alone);
+    expect(a.state == http::parse_state::complete && alone.size == head.size &&
+               alone.fields.size() == head.fields.size(),
+           "the head alone parses the same");
+
+    http::gate_options open;
+    http::gate_options named;
+    named.server_names = {"proxy.example.com", "bbb.example.org"};
+    for (const auto* options : {&open, &named}) {
+        const auto gate = http::inspect(head, *options);
+        if (gate.status != 0) {
+            expect(gate.status == 400 || gate.status == 405 || gate.status == 414 ||
+                       gate.status == 421,
+                   "gate refuses with 400/405/414/421");
+            expect(!gate.reason.empty() && !gate.keep_alive, "refusal has a reason and closes");
+            continue;
+        }
+        expect(head.method == "GET" || head.method == "HEAD", "only GET/HEAD pass");
+        expect(head.count("host") <= 1 && head.count("transfer-encoding") == 0,
+               "at most one Host, no Transfer-Encoding");
+        expect(head.count("content-length") == 0 || head.find("content-length") == "0",
+               "no request body");
+        expect(http::check_target(head.target).status == 0, "target passes check_target");
+        const http::forward_context ctx{"10.0.0.5:8443", "192.0.2.7", true, "proxy.example.com"};
+        std::string wire;
+        http::build_upstream_request(head, gate, ctx, wire);
+        check_upstream(head, gate, ctx, wire);
+    }
+}
+
+namespace {
+
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int hex(char c) {
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+}  // namespace
+
+// check_target alone: an accepted target can never be read as another path by a node that
+// decodes or normalizes it.
+void target_validator(const std::uint8_t* data, std::size_t size) {
+    const std::string_view t(reinterpret_cast<const char*>(data), size);
+    const auto r = http::check_target(t);
+    if (r.status != 0) {
+        expect(r.status == 400 && !r.reason.empty(), "refusal is a 400 with a reason");
+        return;
+    }
+    expect(!t.empty() && t.front() == '/', "origin-form", t);
+    for (char c : t) {
+        const auto u = static_cast<unsigned char>(c);
+        expect(u > 0x20 && u < 0x7f && c != '\\' && c != '#', "only visible ASCII, no \\ or #", t);
+    }
+    // Percent-decode the whole target: well-formed escapes only; none in the path may decode to
+    // '/', '\\', '.', NUL, '?' or '#', none in the query to '\\' or NUL.
+    const auto qmark = t.find('?');
+    std::string decoded;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (t[i] != '%') {
+            decoded += t[i];
+            continue;
+        }
+        expect(i + 2 < t.size() && is_hex(t[i + 1]) && is_hex(t[i + 2]),
+               "well-formed percent-encoding", t);
+        if (i + 2 >= t.size()) {
+            return;
+        }
+        const char byte = static_cast<char>(hex(t[i + 1]) * 16 + hex(t[i + 2]));
+        const bool in_query = qmark != std::string_view::npos && i > qmark;
+        expect(byte != '\\' && byte != '\0', "no encoded backslash or NUL", t);
+        expect(in_query || (byte != '/' && byte != '.' && byte != '?' && byte != '#'),
+               "no encoded slash, dot, '?' or '#' in the path", t);
+        decoded += byte;
+        i += 2;
+    }
+    // The path (decoded or not) has no empty inner segment and no dot segment.
+    const auto q = qmark;
+    expect(r.path == t.substr(0, q), "path is the part before '?'");
+    expect(q == std::string_view::npos ? r.query.empty() : r.query == t.substr(q + 1),
+           "query is the part after '?'");
+    const std::string_view dpath = std::string_view(decoded).substr(0, decoded.find('?'));
+    std::size_t index = 0;
+    std::string_view rest = dpath.substr(1);
+    while (true) {
+        const auto slash = rest.find('/');
+        const auto segment = rest.substr(0, slash);
+        expect(segment != "." && segment != "..", "no dot segment", t);
+        expect(!segment.empty() || slash == std::string_view::npos, "no empty inner segment", t);
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(slash + 1);
+        ++index;
+    }
+    // first/second are the raw first two segments.
+    std::string_view raw_rest = r.path.substr(1);
+    const auto s1 = raw_rest.find('/');
+    expect(r.first == raw_rest.substr(0, s1), "first segment", t);
+    if (s1 != std::string_view::npos) {
+        const auto after = raw_rest.substr(s1 + 1);
+        expect(r.second == after.substr(0, after.find('/')), "second segment", t);
+    } else {
+        expect(r.second.empty(), "no second segment", t);
+    }
+}
+
+}  // namespace bcp::fuzz
