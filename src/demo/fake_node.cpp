@@ -19,6 +19,11 @@
 //   hop              200 with Connection: keep-alive, X-Hop / X-Hop: secret / Keep-Alive: timeout=5
 //                    / X-End: kept / Proxy-Connection: keep-alive
 //   reset            reads the request, then closes with SO_LINGER 0 (RST)
+//   reset-body?n=N   head with Content-Length N, the first N/2 bytes, then a reset (RST)
+//   drop-next[?ms=M] 200 "drop-next\n" keep-alive (after M ms, default 0); the next request on
+//                    this connection is read (and counted), then the connection is closed without
+//                    an answer (a node closing an idle keep-alive connection just as the proxy
+//                    reuses it)
 //   garbage          writes "NOT HTTP AT ALL\r\n\r\n" and closes
 //   big-header       200 with X-Big: 100 KiB of 'x' (written raw: beast::http::fields, and so
 //                    any Beast parser, cannot hold a field over 64 KiB)
@@ -702,6 +707,11 @@ class session {
             co_return co_await on_read_error(ec);
         }
         node_->counters.requests.fetch_add(1, std::memory_order_relaxed);
+        if (drop_next_) {
+            error_code ec;
+            lowest_socket(stream_).close(ec);
+            co_return next_step::abort;
+        }
         if (websocket::is_upgrade(parser.get())) {
             auto req = parser.release();
             co_return co_await on_upgrade(req);
@@ -868,6 +878,14 @@ class session {
         co_return !ec;
     }
 
+    /// Closes with SO_LINGER 0: the peer sees a reset (RST), not an orderly end.
+    void reset_connection() {
+        error_code ec;
+        auto& socket = lowest_socket(stream_);
+        socket.set_option(asio::socket_base::linger(true, 0), ec);
+        socket.close(ec);
+    }
+
     /// Keeps the connection open without answering until the peer closes it or stop().
     awaitable<void> wait_for_close() {
         std::array<char, 4096> sink{};
@@ -890,8 +908,20 @@ class session {
         const bool head = req.method() == http::verb::head;
         const bool keep = req.keep_alive();
 
+        if (name == "drop-next") {
+            const auto ms = number_param(query, "ms", 0, max_test_ms);
+            if (ms && *ms > 0) {
+                conn_.timer.expires_after(std::chrono::milliseconds(*ms));
+                if (auto [ec] = co_await conn_.timer.async_wait(use_nothrow); ec) {
+                    co_return next_step::abort;  // stop() cancelled the wait
+                }
+            }
+            auto rep = text_reply(http::status::ok, "drop-next\n");
+            drop_next_ = true;
+            co_return co_await write_reply(info(req), rep);
+        }
         if (name == "bytes" || name == "chunked" || name == "eof" || name == "stall-body" ||
-            name == "slow") {
+            name == "reset-body" || name == "slow") {
             const auto n = number_param(query, "n", 1024, max_test_bytes);
             const auto ms = number_param(query, "ms", 100, max_test_ms);
             if (!n || !ms) {
@@ -912,8 +942,12 @@ class session {
             if (!co_await write_head(res)) {
                 co_return next_step::abort;
             }
-            if (name == "stall-body") {
+            if (name == "stall-body" || name == "reset-body") {
                 if (!head && !co_await write_pattern(0, *n / 2)) {
+                    co_return next_step::abort;
+                }
+                if (name == "reset-body") {
+                    reset_connection();
                     co_return next_step::abort;
                 }
                 co_await wait_for_close();
@@ -940,10 +974,7 @@ class session {
             co_return next_step::abort;
         }
         if (name == "reset") {
-            error_code ec;
-            auto& socket = lowest_socket(stream_);
-            socket.set_option(asio::socket_base::linger(true, 0), ec);
-            socket.close(ec);
+            reset_connection();
             co_return next_step::abort;
         }
         if (name == "big-header") {
@@ -1153,7 +1184,8 @@ class session {
     connection& conn_;
     Stream& stream_;
     beast::flat_buffer buffer_;
-    std::string raw_head_;  ///< the current request's head as received
+    std::string raw_head_;    ///< the current request's head as received
+    bool drop_next_ = false;  ///< drop-next: close on the next request without answering
 };
 
 /// Decrements active_connections however the session frame ends.

@@ -260,7 +260,8 @@ awaitable<bool> session::send_upstream(exchange& x) {
     const auto upstream_start = std::chrono::steady_clock::now();
 
     for (int attempt = 0; attempt < 2; ++attempt) {
-        x.up = env_.pool->take(node.pool_key);
+        // The retry always connects afresh: the pool may hold more connections the node closed.
+        x.up = attempt == 0 ? env_.pool->take(node.pool_key) : nullptr;
         x.pooled = x.up != nullptr;
         if (!x.up) {
             const upstream::target t{node.pool_key, node.upstream.host, node.upstream.port,
