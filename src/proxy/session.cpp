@@ -428,15 +428,24 @@ awaitable<bool> session::relay_response(exchange& x) {
                              framing != http::framing::close && !env_.draining;
     rc.keep_alive = keep_client;
     http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
-    env_.counters->count_status(status);
-    record_.status = status;
     x.framing = framing;
     x.pending_head = scratch_;  // goes out with the first body bytes, in one write
 
     bool complete = p.is_done();
     if (!complete && !co_await relay_body(x, complete)) {
+        if (!x.pending_head.empty()) {
+            // The node failed before the client got any of the response: it still gets a
+            // 502/504 rather than a connection closed without an answer.
+            x.pending_head = {};
+            co_await reply(up_dog_.fired() ? 504 : 502, false, x.node->id);
+            co_return false;
+        }
+        env_.counters->count_status(status);
+        record_.status = status;
         co_return false;
     }
+    env_.counters->count_status(status);
+    record_.status = status;
     if (!x.pending_head.empty() && !co_await deliver(x, {})) {
         co_return false;
     }

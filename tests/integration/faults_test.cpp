@@ -73,6 +73,31 @@ TEST(ProxyFaults, EachFaultGetsItsAnswerAndTheNextRequestSucceeds) {
     EXPECT_EQ(c.upstream_errors, 5u);
 }
 
+// Regression: a node that sent a response head and then failed before any body byte left the
+// client with a connection closed without an answer (the head waits to go out with the first body
+// bytes). It gets a 502 (reset) or 504 (stall) instead.
+TEST(ProxyFaults, NodeFailingRightAfterTheHeadIsStillAnAnswer) {
+    node_set nodes({"bbb-01"});
+    proxy_instance proxy(proxy_yaml(nodes, "timeouts:\n  upstream_read: 300ms\n"));
+    ASSERT_TRUE(proxy.ok());
+    for (const auto& [target, status] :
+         {std::pair{"reset-body?n=1", 502u}, std::pair{"stall-body?n=1", 504u}}) {
+        SCOPED_TRACE(target);
+        client c(proxy.port());
+        c.send("GET " + t + target + " HTTP/1.1\r\nHost: p\r\n\r\n");
+        auto r = c.read(false, 5s);
+        ASSERT_TRUE(r) << c.last_error();
+        EXPECT_EQ(r->result_int(), status);
+        EXPECT_TRUE(c.closed_within(2s));
+        auto next = http_get(proxy.port(), t + "bytes?n=100");
+        ASSERT_TRUE(next);
+        EXPECT_EQ(next->result_int(), 200u);
+    }
+    const auto c = proxy.server().counters();
+    EXPECT_EQ(c.upstream_errors, 1u);
+    EXPECT_EQ(c.upstream_timeouts, 1u);
+}
+
 // A node closes a pooled connection as the proxy reuses it (drop-next makes the race certain):
 // the GET is retried once on a fresh connection, invisibly to the client.
 TEST(ProxyFaults, PooledConnectionClosedByTheNodeIsRetriedOnce) {
@@ -232,15 +257,14 @@ TEST(ProxyFaults, TenThousandFaultsLeaveFdsAndRssAtBaseline) {
     const std::string down =
         "  - id: bbb-down\n    url: \"http://127.0.0.1:" + std::to_string(closed_port()) + "\"\n";
     proxy_process proxy(
-        proxy_yaml(nodes, down + "timeouts:\n  upstream_response: 30ms\n  upstream_read: 30ms\n"
+        proxy_yaml(nodes, down + "timeouts:\n  upstream_response: 500ms\n  upstream_read: 500ms\n"
                                  "  upstream_idle: 200ms\nworkers: 2\nlog_level: error\n"
                                  "limits:\n  requests_per_second_per_ip: 0\n"),
         {"ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=8"});
     ASSERT_TRUE(proxy.ok());
 
-    // One event: a fault, checked for its answer. Kinds rotate; the stalls (30 ms each) are rarer.
-    auto event = [&](int i) -> ::testing::AssertionResult {
-        const int kind = i % 50 == 0 ? 6 : i % 50 == 25 ? 7 : i % 6;
+    // One event: a fault of the given kind, checked for its answer.
+    auto event = [&](int kind) -> ::testing::AssertionResult {
         client c(proxy.port());
         auto expect = [&](const std::string& target, unsigned status) {
             c.send("GET " + target + " HTTP/1.1\r\nHost: p\r\n\r\n");
@@ -278,32 +302,52 @@ TEST(ProxyFaults, TenThousandFaultsLeaveFdsAndRssAtBaseline) {
             }
         }
     };
-    auto run = [&](int from, int to) {
-        constexpr int threads = 4;
-        std::atomic<int> failures{0};
+    // `n` events: kinds 0-5 in rotation on four threads; meanwhile six more threads run the
+    // stalls (kinds 6 and 7, which only wait for the deadline) until those are done. Returns the
+    // failures; `total` gets the number of events including the stalls.
+    auto run = [&](int n, int& total) {
+        std::atomic<int> failures{0}, stalls{0};
+        std::atomic<bool> done{false};
+        auto check = [&](int kind, int i) {
+            if (auto r = event(kind); !r && failures.fetch_add(1) < 5) {
+                ADD_FAILURE() << "event " << i << " (kind " << kind << "): " << r.message();
+            }
+        };
         std::vector<std::thread> pool;
-        for (int k = 0; k < threads; ++k) {
+        for (int k = 0; k < 4; ++k) {
             pool.emplace_back([&, k] {
-                for (int i = from + k; i < to; i += threads) {
-                    if (auto r = event(i); !r && failures.fetch_add(1) < 5) {
-                        ADD_FAILURE() << "event " << i << ": " << r.message();
-                    }
+                for (int i = k; i < n; i += 4) {
+                    check(i % 6, i);
+                }
+            });
+        }
+        std::vector<std::thread> stallers;
+        for (int k = 0; k < 6; ++k) {
+            stallers.emplace_back([&, k] {
+                for (int i = 0; !done; ++i) {
+                    check(6 + (k + i) % 2, n + stalls.fetch_add(1));
                 }
             });
         }
         for (auto& th : pool) {
             th.join();
         }
+        done = true;
+        for (auto& th : stallers) {
+            th.join();
+        }
+        total = n + stalls.load();
         return failures.load();
     };
     auto settle = [&] { std::this_thread::sleep_for(2500ms); };  // pooled connections expire
 
-    ASSERT_EQ(run(0, 500), 0);  // warm-up: allocator arenas, pools, TLS-free code paths
+    int total = 0;
+    ASSERT_EQ(run(500, total), 0);  // warm-up: allocator arenas, pools, TLS-free code paths
     settle();
     const std::size_t fds0 = proxy.open_fds();
     const std::size_t rss0 = proxy.rss_kib();
     const auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(run(500, 500 + events), 0);
+    EXPECT_EQ(run(events, total), 0);
     const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
     settle();
     std::size_t fds1 = proxy.open_fds();
@@ -314,7 +358,7 @@ TEST(ProxyFaults, TenThousandFaultsLeaveFdsAndRssAtBaseline) {
     // 10,000 events, anything kept per event beyond about 800 bytes exceeds it.
     const std::size_t tolerance = 8 * 1024;
     EXPECT_LE(rss1, rss0 + tolerance) << "RSS " << rss0 << " KiB -> " << rss1 << " KiB";
-    std::printf("%d fault events in %.1f s: fds %zu -> %zu, RSS %zu KiB -> %zu KiB\n", events,
+    std::printf("%d fault events in %.1f s: fds %zu -> %zu, RSS %zu KiB -> %zu KiB\n", total,
                 took.count(), fds0, fds1, rss0, rss1);
     auto r = http_get(proxy.port(), t + "bytes?n=100");
     ASSERT_TRUE(r);
