@@ -33,15 +33,19 @@ test: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS)
 
-# ThreadSanitizer over the integration suites only (the proxy's threads live there); builds just
-# the two test binaries and the CLI they start. Suppressions: tests/tsan.supp (each one explained).
+# ThreadSanitizer over the integration suites that run the proxy's threads in the test process
+# (4 proxy workers); builds just those test binaries and the CLI they start. The hardening suite
+# (timing-bound abuse and soak figures) and the packaging tests stay with `make test`.
+# Suppressions: tests/tsan.supp (each one explained).
+TSAN_TESTS = proxy_integration_test cache_integration_test cli_integration_test \
+             reload_integration_test admin_integration_test
 test-tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DBCP_SANITIZE=thread >/dev/null
-	@cmake --build build-tsan -j $(JOBS) --target proxy_integration_test cli_integration_test
+	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
 	cd build-tsan && BCP_TEST_WORKERS=4 \
 	    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-	    ctest --output-on-failure -j $(JOBS) -E '_NOT_BUILT|^e2e_browser$$'
+	    ctest --output-on-failure -j $(JOBS) -E '_NOT_BUILT|^e2e_browser$$|^package_'
 
 # libFuzzer targets (fuzz/): clang + ASan/UBSan in build-fuzz, then each target for FUZZ_SECONDS.
 fuzz:
