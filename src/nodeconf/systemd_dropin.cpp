@@ -139,6 +139,11 @@ bool assigns_any(std::string_view text, std::string_view section,
 
 std::string set_env(std::string_view input, std::string_view section, std::string_view var,
                     std::string_view value) {
+    // Already in effect (the last assignment wins): leave the file alone, even if earlier,
+    // overridden assignments say otherwise (found by the systemd_dropin fuzzer).
+    if (get_env(input, section, var) == std::string(value)) {
+        return std::string(input);
+    }
     layout l = scan(input, section);
     bool seen = false;
     for (const auto& e : l.env) {

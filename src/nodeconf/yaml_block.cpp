@@ -276,13 +276,24 @@ struct lookup {
 expected<std::optional<std::size_t>> find_child(const parsed& p, const lookup& in,
                                                 const std::string& key) {
     std::optional<int> child_indent;
+    std::size_t first = 0;
     for (std::size_t j = in.begin; j < in.end; ++j) {
         const auto& l = p.info[j];
         if (l.k == kind::trivia) {
             continue;
         }
+        if (child_indent && l.indent < *child_indent) {
+            // "  a: 1\nb: 2": keys of one map that do not line up. yaml-cpp reads some of these,
+            // but where a new key would belong is anybody's guess (found by the yaml_block
+            // fuzzer: the key went under another one).
+            return make_problem(static_cast<int>(j) + 1,
+                                "indented less than line " + std::to_string(first + 1) +
+                                    ", the first key of the same map; the keys of one map must "
+                                    "line up");
+        }
         if (!child_indent) {
             child_indent = l.indent;
+            first = j;
             // "a:\n  text": the parent's value starts on the next line (a plain, quoted or flow
             // value; at the top, the document is one), so there is no map to look in or add to
             // (found by the yaml_block fuzzer).

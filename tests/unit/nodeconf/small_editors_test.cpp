@@ -39,6 +39,17 @@ TEST(DropinEditor, KeepsAnEmptyLineAfterTheInsertedOneWithLoneCarriageReturns) {
               "[Service]\rNice=5\rEnvironment=A=1\r\r[Unit]\r");
 }
 
+TEST(DropinEditor, LeavesTheFileAloneWhenTheValueIsAlreadyInEffect) {
+    // The last assignment wins: A is already empty, the overridden A=1 stays as it is.
+    const std::string in = "[Service]\nEnvironment=A=1\n\n[Service]\nEnvironment=A= - -\n";
+    ASSERT_EQ(dropin::get_env(in, "Service", "A"), "");
+    EXPECT_EQ(dropin::set_env(in, "Service", "A", ""), in);
+    // Another value still replaces every assignment.
+    const auto out = dropin::set_env(in, "Service", "A", "2");
+    EXPECT_EQ(dropin::get_env(out, "Service", "A"), "2");
+    EXPECT_EQ(out.find("A=1"), std::string::npos) << out;
+}
+
 TEST(DropinEditor, QuotesValuesWithSpaces) {
     const std::string out =
         dropin::set_env("[Service]\n", "Service", "JDK_JAVA_OPTIONS", "-Da=1 -Db=2");

@@ -88,6 +88,18 @@ TEST(YamlOverrideEditor, RefusesAScalarWhereAMapIsNeeded) {
 
 // Found by the yaml_block fuzzer: "a:\n  text" gives a a value on the next line; adding "b: v"
 // under it made the file unreadable.
+TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
+    const std::string in = "# overrides\n  kurento:\n    wsUrl: x\nprivate:\n  list:\n    - one\n";
+    const auto r = yb::set(in, yb::split_path("public.app.basename"), "/bbb-01/html5client");
+    ASSERT_FALSE(r.ok()) << *r;
+    EXPECT_EQ(r.error().line, 4);
+    EXPECT_NE(r.error().message.find("line 2"), std::string::npos) << r.error().message;
+    // Lined up, the same keys are edited.
+    EXPECT_TRUE(yb::set("kurento:\n  wsUrl: x\nprivate:\n  list:\n    - one\n",
+                        yb::split_path("public.app.basename"), "/bbb-01/html5client")
+                    .ok());
+}
+
 TEST(YamlOverrideEditor, RefusesAValueOnTheNextLineWhereAMapIsNeeded) {
     for (const char* in :
          {"a:\n     text\n", "a:\n  'quoted'\n", "a:\n  [1, 2]\n", "a:\n  {x: 1}\n",
