@@ -103,13 +103,15 @@ int run_purge(const std::string& config_path, const std::string& node,
         asio::io_context ioc;
         tcp::socket socket(ioc);
         const tcp::endpoint ep(asio::ip::make_address(t.host), t.port);
-        socket.connect(ep);
-        // Blocking I/O with a deadline: the admin thread answers a purge in milliseconds.
+        // Blocking I/O with a deadline (on Linux SO_SNDTIMEO bounds connect() too): the admin
+        // thread answers a purge in milliseconds, an unreachable address must not hang.
+        socket.open(ep.protocol());
         timeval tv{};
         tv.tv_sec = static_cast<time_t>(timeout);
         tv.tv_usec = static_cast<suseconds_t>((timeout - static_cast<double>(tv.tv_sec)) * 1e6);
         ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        socket.connect(ep);
         std::string request = "POST /cache/purge" + (node.empty() ? "" : "?node=" + node) +
                               " HTTP/1.1\r\nHost: " + where +
                               "\r\nContent-Length: 0\r\nConnection: close\r\n";
