@@ -305,6 +305,14 @@ expected<std::optional<std::size_t>> find_child(const parsed& p, const lookup& i
         if (l.indent != *child_indent) {
             continue;
         }
+        if (l.k == kind::other) {
+            // Among the keys of a map, a line that is neither a key nor a list item (a scalar's
+            // continuation cannot be there either): where a new key would go is unknowable.
+            return make_problem(static_cast<int>(j) + 1,
+                                "neither a key nor a list item among the keys of the map that "
+                                "starts on line " +
+                                    std::to_string(first + 1));
+        }
         if (l.k == kind::sequence_item) {
             return make_problem(static_cast<int>(j) + 1,
                                 "a list item where a map with '" + key + "' was expected");

@@ -94,6 +94,10 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
     ASSERT_FALSE(r.ok()) << *r;
     EXPECT_EQ(r.error().line, 4);
     EXPECT_NE(r.error().message.find("line 2"), std::string::npos) << r.error().message;
+    // A line among a map's keys that is no key (here after an empty block scalar) is refused too.
+    const auto other = yb::set("a2   b: |\n0 ~~ text[\n", yb::split_path("a.b"), "v");
+    ASSERT_FALSE(other.ok()) << *other;
+    EXPECT_EQ(other.error().line, 2);
     // Lined up, the same keys are edited.
     EXPECT_TRUE(yb::set("kurento:\n  wsUrl: x\nprivate:\n  list:\n    - one\n",
                         yb::split_path("public.app.basename"), "/bbb-01/html5client")
