@@ -1,6 +1,7 @@
 // The admin listener and the access log, on the real binary over loopback: every endpoint, bearer
 // tokens, metric values after known traffic, access log lines in both formats, SIGUSR1 reopen,
 // /healthz while draining.
+#include "child.hpp"
 #include "harness.hpp"
 #include "support/test_ca.hpp"
 
@@ -10,8 +11,6 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,8 +21,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-
-extern char** environ;
 
 namespace bcp::test {
 namespace {
@@ -49,23 +46,10 @@ class running_proxy {
         write_file(cfg, yaml);
         const auto ready = dir_ / "ready.json";
         std::filesystem::remove(ready);
-        std::string bin = BCP_BINARY;
-        std::vector<std::string> args{bin,          "serve",        "--config",
-                                      cfg.string(), "--ready-file", ready.string()};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // only stdio (see proxy_process.cpp)
-        const auto err = (dir_ / "stderr.txt").string();
-        posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (rc != 0) {
-            pid_ = -1;
+        pid_ = spawn_child(
+            {BCP_BINARY, "serve", "--config", cfg.string(), "--ready-file", ready.string()}, {},
+            dir_ / "stderr.txt");
+        if (pid_ <= 0) {
             return;
         }
         const bool up =
@@ -642,42 +626,6 @@ TEST(AccessLog, UnwritablePathRefusesToStart) {
     EXPECT_NE(p.stderr_text().find("access_log.path"), std::string::npos) << p.stderr_text();
 }
 
-struct command_result {
-    int exit_code = -1;
-    std::string out, err;
-};
-
-// Runs the binary with `args` to completion (only stdio inherited).
-command_result run_command(const temp_dir& dir, std::vector<std::string> args) {
-    std::string bin = BCP_BINARY;
-    args.insert(args.begin(), bin);
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    const auto out = (dir.path() / "command.out").string();
-    const auto err = (dir.path() / "command.err").string();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    command_result r;
-    if (rc != 0) {
-        return r;
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-}
-
 // The cache seen by an operator: its figures in /metrics, its outcome in the access log, and
 // `bbb-cluster-proxy cache purge` (all, or one node) through the admin listener.
 TEST(AdminCache, MetricsAccessLogAndPurgeCommand) {
@@ -736,12 +684,13 @@ TEST(AdminCache, MetricsAccessLogAndPurgeCommand) {
               (std::vector<std::string>{"bbb-01 HIT 700", "bbb-01 MISS 700", "bbb-02 MISS 700"}));
 
     const auto cfg = (dir.path() / "proxy.yaml").string();
-    auto one = run_command(dir, {"cache", "purge", "--config", cfg, "--node", "bbb-01"});
+    auto one =
+        run_child({BCP_BINARY, "cache", "purge", "--config", cfg, "--node", "bbb-01"}, dir.path());
     EXPECT_EQ(one.exit_code, 0) << one.err;
     EXPECT_EQ(one.out, "purged 1 cached response of node bbb-01\n");
     EXPECT_EQ(get("bbb-02"), "HIT");
     EXPECT_EQ(get("bbb-01"), "MISS");
-    auto all = run_command(dir, {"cache", "purge", "--config", cfg});
+    auto all = run_child({BCP_BINARY, "cache", "purge", "--config", cfg}, dir.path());
     EXPECT_EQ(all.exit_code, 0) << all.err;
     EXPECT_EQ(all.out, "purged 2 cached responses\n");
     m = metrics();
@@ -749,7 +698,8 @@ TEST(AdminCache, MetricsAccessLogAndPurgeCommand) {
     EXPECT_EQ(sample(m, "bcp_cache_purged_total"), 3) << m;
     EXPECT_EQ(get("bbb-02"), "MISS");
 
-    auto bad = run_command(dir, {"cache", "purge", "--config", cfg, "--node", "../x"});
+    auto bad =
+        run_child({BCP_BINARY, "cache", "purge", "--config", cfg, "--node", "../x"}, dir.path());
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("--node"), std::string::npos) << bad.err;
     EXPECT_EQ(p.stop(SIGTERM), 0);
@@ -764,11 +714,12 @@ TEST(AdminCache, PurgeCommandExplainsWhatIsMissing) {
         ASSERT_TRUE(p.ready()) << p.stderr_text();
         // The file says port 0 (any free port): the command cannot know which one.
         const auto cfg = (dir.path() / "proxy.yaml").string();
-        auto any = run_command(dir, {"cache", "purge", "-c", cfg});
+        auto any = run_child({BCP_BINARY, "cache", "purge", "-c", cfg}, dir.path());
         EXPECT_EQ(any.exit_code, 1);
         EXPECT_NE(any.err.find("port 0"), std::string::npos) << any.err;
-        auto r = run_command(dir, {"cache", "purge", "-c", cfg, "--admin",
-                                   "127.0.0.1:" + std::to_string(p.admin_port())});
+        auto r = run_child({BCP_BINARY, "cache", "purge", "-c", cfg, "--admin",
+                            "127.0.0.1:" + std::to_string(p.admin_port())},
+                           dir.path());
         EXPECT_EQ(r.exit_code, 1);
         EXPECT_NE(r.err.find("answered 409"), std::string::npos) << r.err;
         EXPECT_NE(r.err.find("cache.enabled"), std::string::npos) << r.err;
@@ -777,12 +728,13 @@ TEST(AdminCache, PurgeCommandExplainsWhatIsMissing) {
     // No admin section: nothing to talk to, and the message says how to add one.
     const auto cfg = dir.path() / "plain.yaml";
     write_file(cfg, proxy_yaml(nodes, "cache: {enabled: true}\n"));
-    auto r = run_command(dir, {"cache", "purge", "-c", cfg.string()});
+    auto r = run_child({BCP_BINARY, "cache", "purge", "-c", cfg.string()}, dir.path());
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("has no admin section"), std::string::npos) << r.err;
     // Nobody listening at --admin.
-    auto gone = run_command(
-        dir, {"cache", "purge", "--admin", "127.0.0.1:" + std::to_string(closed_port())});
+    auto gone = run_child(
+        {BCP_BINARY, "cache", "purge", "--admin", "127.0.0.1:" + std::to_string(closed_port())},
+        dir.path());
     EXPECT_EQ(gone.exit_code, 1);
     EXPECT_NE(gone.err.find("admin listener 127.0.0.1:"), std::string::npos) << gone.err;
 }

@@ -1,25 +1,19 @@
 // The real binary as operators run it: check's exit codes and messages, serve until SIGTERM.
+#include "child.hpp"
 #include "harness.hpp"
 #include "support/test_ca.hpp"
 
 #include <gtest/gtest.h>
 
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <csignal>
 #include <fstream>
 
-extern char** environ;
-
 namespace bcp::test {
 namespace {
 
-struct run_result {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
+using run_result = child_result;
 
 std::string slurp(const std::filesystem::path& p) {
     std::ifstream in(p);
@@ -28,35 +22,9 @@ std::string slurp(const std::filesystem::path& p) {
 
 // Runs the binary to completion with stdout/stderr captured in files.
 run_result run(const std::vector<std::string>& args, const temp_dir& dir) {
-    std::vector<char*> argv;
-    std::string bin = BCP_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
-    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    const auto out = (dir.path() / "out").string();
-    const auto err = (dir.path() / "err").string();
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    run_result r;
-    if (posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) {
-        return r;
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    std::vector<std::string> all{BCP_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    return run_child(all, dir.path());
 }
 
 void write_file(const std::filesystem::path& p, const std::string& text) {
@@ -124,18 +92,8 @@ TEST(CliServe, ServesUntilSigtermThenExitsZero) {
     std::string bin = BCP_BINARY;
     std::vector<std::string> args{bin,          "serve",        "--config",
                                   cfg.string(), "--ready-file", ready.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // only stdio, as in run() above
-    const int spawned = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ASSERT_EQ(spawned, 0);
+    const pid_t pid = spawn_child(args);
+    ASSERT_GT(pid, 0);
     const bool up = eventually([&] { return std::filesystem::exists(ready); }, 20s);
     if (up) {
         const std::string text = slurp(ready);

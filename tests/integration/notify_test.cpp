@@ -2,6 +2,7 @@
 // namespace) is passed as $NOTIFY_SOCKET to the real binary, and the test reads what systemd would
 // read: READY=1 only once the port accepts connections, RELOADING=1/READY=1 around a reload,
 // STOPPING=1 on SIGTERM.
+#include "child.hpp"
 #include "core/sd_notify.hpp"
 #include "harness.hpp"
 #include "support/test_ca.hpp"
@@ -9,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -18,8 +18,6 @@
 #include <cstring>
 #include <fstream>
 #include <random>
-
-extern char** environ;
 
 namespace bcp::test {
 namespace {
@@ -65,36 +63,10 @@ class fake_systemd {
 pid_t spawn_serve(const std::filesystem::path& cfg, const std::string& notify,
                   const std::filesystem::path& err,
                   const std::vector<std::string>& extra_args = {}) {
-    std::vector<std::string> env_text{"NOTIFY_SOCKET=" + notify};
-    for (char** e = environ; *e; ++e) {
-        if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) {
-            env_text.emplace_back(*e);
-        }
-    }
-    std::vector<char*> envp;
-    for (auto& e : env_text) {
-        envp.push_back(e.data());
-    }
-    envp.push_back(nullptr);
     std::vector<std::string> args{BCP_BINARY, "serve", "--config", cfg.string()};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
-    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) {
-        pid = 0;
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
+    const pid_t pid = spawn_child(args, {}, err, {"NOTIFY_SOCKET=" + notify});
+    return pid > 0 ? pid : 0;
 }
 
 int stop_and_wait(pid_t pid) {

@@ -1,10 +1,10 @@
 #include "proxy_process.hpp"
 
+#include "child.hpp"
+
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-extern char** environ;
 
 namespace bcp::test {
 namespace {
@@ -29,32 +27,11 @@ proxy_process::proxy_process(const std::string& yaml, std::vector<std::string> e
     const auto cfg = dir_.path() / "config.yaml";
     const auto ready = dir_.path() / "ready.json";
     std::ofstream(cfg) << yaml;
-    std::vector<std::string> args{BCP_BINARY,   "serve",        "--config",
-                                  cfg.string(), "--ready-file", ready.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    for (char** e = environ; *e != nullptr; ++e) {
-        env.emplace_back(*e);
-    }
-    std::vector<char*> envp;
-    for (auto& e : env) {
-        envp.push_back(e.data());
-    }
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
-    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    const auto err = (dir_.path() / "stderr").string();
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int rc = posix_spawn(&pid_, BCP_BINARY, &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        ADD_FAILURE() << "posix_spawn " << BCP_BINARY << ": " << rc;
+    pid_ =
+        spawn_child({BCP_BINARY, "serve", "--config", cfg.string(), "--ready-file", ready.string()},
+                    {}, dir_.path() / "stderr", env);
+    if (pid_ <= 0) {
+        ADD_FAILURE() << "could not start " << BCP_BINARY;
         pid_ = -1;
         return;
     }

@@ -1,6 +1,7 @@
 // Reload, node health and certificate re-reading, run against the real binary as operators run
 // it: `serve` with a pid file, SIGHUP through `bbb-cluster-proxy reload`, nodes that stop and
 // come back, certificates swapped under load.
+#include "child.hpp"
 #include "harness.hpp"
 #include "support/test_ca.hpp"
 
@@ -18,14 +19,11 @@
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
 #include <csignal>
 #include <fstream>
-
-extern char** environ;
 
 namespace bcp::test {
 namespace {
@@ -45,32 +43,10 @@ void put_file(const fs::path& p, const std::string& text) {
     fs::rename(tmp, p);
 }
 
-struct run_result {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    std::string bin = BCP_BINARY;
-    argv.push_back(bin.data());
-    for (auto& a : copy) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    // Only stdio: the test process's own sockets (fake nodes' listeners; asio does not set
-    // O_CLOEXEC) must not outlive it in the child, or a stopped node's port stays taken.
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc == 0 ? pid : -1;
+    std::vector<std::string> all{BCP_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    return spawn_child(all, out, err);
 }
 
 // `bbb-cluster-proxy serve` in the background, stopped with SIGTERM at the end of the test.
@@ -106,21 +82,13 @@ class daemon {
     fs::path ready() const { return dir_ / "ready.json"; }
     std::string log() const { return slurp(dir_ / "serve.err"); }
 
-    run_result reload(const std::vector<std::string>& args = {}) const {
-        std::vector<std::string> a{"reload"};
+    child_result reload(const std::vector<std::string>& args = {}) const {
+        std::vector<std::string> a{BCP_BINARY, "reload"};
         if (args.empty()) {
             a.insert(a.end(), {"--pid-file", pid_file().string()});
         }
         a.insert(a.end(), args.begin(), args.end());
-        run_result r;
-        const pid_t pid = spawn(a, dir_ / "reload.out", dir_ / "reload.err");
-        int status = 0;
-        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
-            r.exit_code = WEXITSTATUS(status);
-        }
-        r.out = slurp(dir_ / "reload.out");
-        r.err = slurp(dir_ / "reload.err");
-        return r;
+        return run_child(a, dir_);
     }
 
   private:
