@@ -73,9 +73,14 @@ yline classify(std::string_view body) {
     if (rest.empty() || rest.front() == '#' || text::trim(rest).empty()) {
         return l;
     }
-    if (i == 0 &&
-        (text::starts_with(rest, "---") || text::starts_with(rest, "...") || rest.front() == '%')) {
-        return l;  // document markers and directives carry no keys
+    // Document markers ("---" or "..." alone or followed by a space) and directives carry no
+    // keys; "---key:" is a key (found by the yaml_block fuzzer).
+    const auto marker = [&](std::string_view m) {
+        return text::starts_with(rest, m) &&
+               (rest.size() == m.size() || rest[m.size()] == ' ' || rest[m.size()] == '\t');
+    };
+    if (i == 0 && (marker("---") || marker("...") || rest.front() == '%')) {
+        return l;
     }
     if (rest.front() == '-' && (rest.size() == 1 || rest[1] == ' ')) {
         l.k = kind::sequence_item;

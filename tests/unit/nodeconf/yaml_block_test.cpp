@@ -98,6 +98,14 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
     const auto other = yb::set("a2   b: |\n0 ~~ text[\n", yb::split_path("a.b"), "v");
     ASSERT_FALSE(other.ok()) << *other;
     EXPECT_EQ(other.error().line, 2);
+    // "---key:" is a key, not a document marker: a new top-level key goes after its block and
+    // the file still reads.
+    const auto path = yb::split_path("public.a");
+    const auto dashes = yb::set("---public::\n    ap!! {x: 1}\n", path, "v");
+    ASSERT_TRUE(dashes.ok()) << dashes.error().message;
+    EXPECT_FALSE(yb::validate(*dashes, path, "v").has_value()) << *dashes;
+    // A real marker is still passed over.
+    EXPECT_EQ(set("--- \na: 1\n", "b", "v"), "--- \na: 1\nb: v\n");
     // Lined up, the same keys are edited.
     EXPECT_TRUE(yb::set("kurento:\n  wsUrl: x\nprivate:\n  list:\n    - one\n",
                         yb::split_path("public.app.basename"), "/bbb-01/html5client")
