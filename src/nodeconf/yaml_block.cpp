@@ -90,6 +90,13 @@ yline classify(std::string_view body) {
         l.k = kind::other;  // a flow collection; a plain key cannot start with '[' or '{'
         return l;
     }
+    if (rest.front() == '!' || rest.front() == '&' || rest.front() == '*' || rest.front() == '?') {
+        // A tag, anchor, alias or complex key: node properties this editor does not model, so
+        // the line counts as no key and a map holding it is refused (found by the fuzzer:
+        // " ! b: |" is the key b to yaml-cpp, a new "b" beside it a duplicate).
+        l.k = kind::other;
+        return l;
+    }
     // The key: quoted, or plain up to the first ": " / trailing ':'.
     std::size_t colon = std::string_view::npos;
     if (rest.front() == '"' || rest.front() == '\'') {

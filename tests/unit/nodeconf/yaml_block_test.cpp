@@ -104,6 +104,11 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
     const auto dashes = yb::set("---public::\n    ap!! {x: 1}\n", path, "v");
     ASSERT_TRUE(dashes.ok()) << dashes.error().message;
     EXPECT_FALSE(yb::validate(*dashes, path, "v").has_value()) << *dashes;
+    // Tags, anchors, aliases and complex keys are not modelled: refused, not duplicated.
+    for (const char* in : {"a:\n ! b: |\n\nc: 1\n", "a:\n &x b: 1\n", "a:\n ? b\n : 1\n"}) {
+        const auto r = yb::set(in, yb::split_path("a.b"), "v");
+        EXPECT_FALSE(r.ok()) << in << " became:\n" << *r;
+    }
     // A real marker is still passed over.
     EXPECT_EQ(set("--- \na: 1\n", "b", "v"), "--- \na: 1\nb: v\n");
     // Lined up, the same keys are edited.
