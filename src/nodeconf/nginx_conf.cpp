@@ -179,8 +179,11 @@ std::string apply_splices(std::string_view text, std::vector<splice> edits) {
     return out;
 }
 
+// The characters of a node id (config::is_path_segment): upper case too, or a second prefixing
+// of an id such as BBB-01 would not see the first and stack (found by the nginx_conf fuzzer).
 bool is_id_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 constexpr std::string_view mount = "html5client";

@@ -80,6 +80,15 @@ TEST(NginxEditor, ReplacesAnOldPrefixInsteadOfStacking) {
               "location /bbb-02/html5client/x { }\nlocation ~ ^/bbb-02/html5client/y { }\n");
 }
 
+TEST(NginxEditor, PrefixingAnUpperCaseIdTwiceDoesNotStack) {
+    for (const char* in : {"location /pad { }\n", "location ~ (?i)^/pad { }\n",
+                           "location ~* ^/html5client/x { }\n"}) {
+        const std::string once = prefix(in, "BBB-01");
+        EXPECT_NE(once.find("/BBB-01/"), std::string::npos) << once;
+        EXPECT_EQ(prefix(once, "BBB-01"), once) << in;
+    }
+}
+
 TEST(NginxEditor, ReplacesAKnownOldIdOutsideTheMount) {
     EXPECT_EQ(prefix("location /bbb-01/favicon.ico { }\n", "bbb-02", {"bbb-01"}),
               "location /bbb-02/favicon.ico { }\n");
