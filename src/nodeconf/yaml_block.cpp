@@ -22,6 +22,7 @@ struct yline {
     std::size_t value_at = 0;  ///< offset of the value in body (after ':' and spaces)
     std::string value_raw;     ///< the value text, quotes included, comment excluded
     std::string tail;          ///< spaces + comment after the value
+    bool open_quote = false;   ///< a quoted value that does not end on this line
 };
 
 // Offset of a " #" comment start in a plain or quoted value (npos if none).
@@ -60,6 +61,26 @@ std::size_t value_end(std::string_view s) {
         }
     }
     return s.size();
+}
+
+// Whether a value that starts with a quote ends it on the same line ('' and \" are escapes).
+bool closes_on_its_line(std::string_view v) {
+    if (v.empty() || (v.front() != '"' && v.front() != '\'')) {
+        return true;
+    }
+    const char q = v.front();
+    for (std::size_t i = 1; i < v.size(); ++i) {
+        if (q == '"' && v[i] == '\\') {
+            ++i;
+        } else if (v[i] == q) {
+            if (q == '\'' && i + 1 < v.size() && v[i + 1] == '\'') {
+                ++i;
+                continue;
+            }
+            return true;
+        }
+    }
+    return false;
 }
 
 yline classify(std::string_view body) {
@@ -130,6 +151,7 @@ yline classify(std::string_view body) {
         ++v;
     }
     const std::string_view value = rest.substr(v);
+    l.open_quote = !closes_on_its_line(value);
     const auto end = value_end(value);
     std::string_view raw = value.substr(0, end);
     // Trailing spaces of a plain value belong to the tail.
@@ -225,6 +247,14 @@ expected<parsed> parse_lines(std::string_view input) {
                                 "indentation with a tab; YAML allows only spaces");
         }
         p.info.push_back(classify(body));
+        if (p.info.back().open_quote) {
+            // A quoted value over several lines (or never ended: yaml-cpp reads an unterminated
+            // one at the end of the file) would swallow what is added after it; such scalars
+            // are not modelled (found by the yaml_block fuzzer).
+            return make_problem(static_cast<int>(i) + 1,
+                                "a quoted value that does not end on its line; write it on one "
+                                "line to let this editor change the file");
+        }
     }
     return p;
 }

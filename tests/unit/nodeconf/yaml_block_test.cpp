@@ -109,6 +109,12 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
         const auto r = yb::set(in, yb::split_path("a.b"), "v");
         EXPECT_FALSE(r.ok()) << in << " became:\n" << *r;
     }
+    // A quoted value that does not end on its line is not modelled: refused.
+    for (const char* in : {"a:\n  c: \"text\n", "c: 'it''s\n  more'\n"}) {
+        const auto r = yb::set(in, yb::split_path("b"), "v");
+        EXPECT_FALSE(r.ok()) << in << " became:\n" << *r;
+    }
+    EXPECT_EQ(set("c: 'it''s'\nd: \"a\\\"b\"\n", "b", "v"), "c: 'it''s'\nd: \"a\\\"b\"\nb: v\n");
     // A real marker is still passed over.
     EXPECT_EQ(set("--- \na: 1\n", "b", "v"), "--- \na: 1\nb: v\n");
     // Lined up, the same keys are edited.
