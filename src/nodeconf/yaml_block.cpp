@@ -240,6 +240,8 @@ struct parsed {
 expected<parsed> parse_lines(std::string_view input) {
     parsed p;
     p.lines = text::split(input);
+    std::optional<int> last_key_indent;      // the latest key line outside block scalars
+    std::optional<int> block_scalar_indent;  // inside a `|`/`>` value: its key's indent
     for (std::size_t i = 0; i < p.lines.size(); ++i) {
         const auto& body = p.lines[i].body;
         if (!body.empty() && body.front() == '\t') {
@@ -247,6 +249,29 @@ expected<parsed> parse_lines(std::string_view input) {
                                 "indentation with a tab; YAML allows only spaces");
         }
         p.info.push_back(classify(body));
+        const yline& l = p.info.back();
+        if (block_scalar_indent && l.k != kind::trivia && l.indent <= *block_scalar_indent) {
+            block_scalar_indent.reset();  // the block scalar ended
+        }
+        if (!block_scalar_indent && l.k != kind::trivia) {
+            if (l.k == kind::other && last_key_indent && l.indent <= *last_key_indent) {
+                // Not deeper than the key before it, so no continuation of that key's value;
+                // yaml-cpp may still read it as one, across what an edit adds (found by the
+                // yaml_block fuzzer).
+                return make_problem(static_cast<int>(i) + 1,
+                                    "neither a key nor a list item, and not indented below the "
+                                    "key before it");
+            }
+            if (l.k == kind::key) {
+                last_key_indent = l.indent;
+                if (!l.value_raw.empty() &&
+                    (l.value_raw.front() == '|' || l.value_raw.front() == '>')) {
+                    block_scalar_indent = l.indent;  // its content lines are text, not YAML
+                }
+            } else if (l.k == kind::sequence_item) {
+                last_key_indent.reset();
+            }
+        }
         if (p.info.back().open_quote) {
             // A quoted value over several lines (or never ended: yaml-cpp reads an unterminated
             // one at the end of the file) would swallow what is added after it; such scalars

@@ -115,6 +115,13 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
         EXPECT_FALSE(r.ok()) << in << " became:\n" << *r;
     }
     EXPECT_EQ(set("c: 'it''s'\nd: \"a\\\"b\"\n", "b", "v"), "c: 'it''s'\nd: \"a\\\"b\"\nb: v\n");
+    // A line that is no key and not deeper than the key before it: refused...
+    const auto shallow = yb::set("a%:\n  b: x\n  xt\n", yb::split_path("a.b"), "v");
+    ASSERT_FALSE(shallow.ok()) << *shallow;
+    EXPECT_EQ(shallow.error().line, 3);
+    // ...while continuation lines below their key and block scalar text are fine.
+    EXPECT_EQ(set("c: long\n  text\nd: |\n  x: 1\n  more\n", "b", "v"),
+              "c: long\n  text\nd: |\n  x: 1\n  more\nb: v\n");
     // A real marker is still passed over.
     EXPECT_EQ(set("--- \na: 1\n", "b", "v"), "--- \na: 1\nb: v\n");
     // Lined up, the same keys are edited.
