@@ -240,8 +240,9 @@ struct parsed {
 expected<parsed> parse_lines(std::string_view input) {
     parsed p;
     p.lines = text::split(input);
-    std::optional<int> last_key_indent;      // the latest key line outside block scalars
-    std::optional<int> block_scalar_indent;  // inside a `|`/`>` value: its key's indent
+    // Plain ints (-1 = none): std::optional here trips GCC 12's maybe-uninitialized under TSan.
+    int last_key_indent = -1;      // the latest key line outside block scalars
+    int block_scalar_indent = -1;  // inside a `|`/`>` value: its key's indent
     for (std::size_t i = 0; i < p.lines.size(); ++i) {
         const auto& body = p.lines[i].body;
         if (!body.empty() && body.front() == '\t') {
@@ -250,11 +251,11 @@ expected<parsed> parse_lines(std::string_view input) {
         }
         p.info.push_back(classify(body));
         const yline& l = p.info.back();
-        if (block_scalar_indent && l.k != kind::trivia && l.indent <= *block_scalar_indent) {
-            block_scalar_indent.reset();  // the block scalar ended
+        if (block_scalar_indent >= 0 && l.k != kind::trivia && l.indent <= block_scalar_indent) {
+            block_scalar_indent = -1;  // the block scalar ended
         }
-        if (!block_scalar_indent && l.k != kind::trivia) {
-            if (l.k == kind::other && last_key_indent && l.indent <= *last_key_indent) {
+        if (block_scalar_indent < 0 && l.k != kind::trivia) {
+            if (l.k == kind::other && last_key_indent >= 0 && l.indent <= last_key_indent) {
                 // Not deeper than the key before it, so no continuation of that key's value;
                 // yaml-cpp may still read it as one, across what an edit adds (found by the
                 // yaml_block fuzzer).
@@ -269,7 +270,7 @@ expected<parsed> parse_lines(std::string_view input) {
                     block_scalar_indent = l.indent;  // its content lines are text, not YAML
                 }
             } else if (l.k == kind::sequence_item) {
-                last_key_indent.reset();
+                last_key_indent = -1;
             }
         }
         if (p.info.back().open_quote) {
