@@ -243,6 +243,7 @@ expected<parsed> parse_lines(std::string_view input) {
     // Plain ints (-1 = none): std::optional here trips GCC 12's maybe-uninitialized under TSan.
     int last_key_indent = -1;      // the latest key line outside block scalars
     int block_scalar_indent = -1;  // inside a `|`/`>` value: its key's indent
+    bool in_document = false;      // a content line or `---` was seen
     for (std::size_t i = 0; i < p.lines.size(); ++i) {
         const auto& body = p.lines[i].body;
         if (!body.empty() && body.front() == '\t') {
@@ -251,6 +252,21 @@ expected<parsed> parse_lines(std::string_view input) {
         }
         p.info.push_back(classify(body));
         const yline& l = p.info.back();
+        if (l.k == kind::trivia && body.starts_with('%')) {
+            if (in_document) {
+                // Directives come before a document; yaml-cpp reads such a line as text
+                // (found by the yaml_block fuzzer).
+                return make_problem(static_cast<int>(i) + 1,
+                                    "a line starting with '%' inside the document; YAML "
+                                    "directives belong before it");
+            }
+        } else if (l.k == kind::trivia && body.starts_with("---")) {
+            in_document = true;
+        } else if (l.k == kind::trivia && body.starts_with("...")) {
+            in_document = false;  // the document ended: directives of the next may follow
+        } else if (l.k != kind::trivia) {
+            in_document = true;
+        }
         if (block_scalar_indent >= 0 && l.k != kind::trivia && l.indent <= block_scalar_indent) {
             block_scalar_indent = -1;  // the block scalar ended
         }

@@ -122,6 +122,11 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
     // ...while continuation lines below their key and block scalar text are fine.
     EXPECT_EQ(set("c: long\n  text\nd: |\n  x: 1\n  more\n", "b", "v"),
               "c: long\n  text\nd: |\n  x: 1\n  more\nb: v\n");
+    // '%' lines are directives before the document only.
+    const auto pct = yb::set("a:\n  b:\n% xt\n", yb::split_path("a.b"), "1");
+    ASSERT_FALSE(pct.ok()) << *pct;
+    EXPECT_EQ(pct.error().line, 3);
+    EXPECT_EQ(set("%YAML 1.2\n---\na: 1\n", "b", "v"), "%YAML 1.2\n---\na: 1\nb: v\n");
     // A real marker is still passed over.
     EXPECT_EQ(set("--- \na: 1\n", "b", "v"), "--- \na: 1\nb: v\n");
     // Lined up, the same keys are edited.
