@@ -261,6 +261,15 @@ expected<parsed> parse_lines(std::string_view input) {
                                     "directives belong before it");
             }
         } else if (l.k == kind::trivia && body.starts_with("---")) {
+            const auto after = text::trim(std::string_view(body).substr(3));
+            if (in_document || (!after.empty() && after.front() != '#')) {
+                // A second document, or a document that starts on its marker line: the editor
+                // changes single-document files of keys only (found by the yaml_block fuzzer).
+                return make_problem(static_cast<int>(i) + 1,
+                                    in_document ? "a second YAML document; this editor changes "
+                                                  "files of one document"
+                                                : "content on the document marker line");
+            }
             in_document = true;
         } else if (l.k == kind::trivia && body.starts_with("...")) {
             in_document = false;  // the document ended: directives of the next may follow

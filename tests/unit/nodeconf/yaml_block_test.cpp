@@ -127,6 +127,10 @@ TEST(YamlOverrideEditor, RefusesKeysOfOneMapThatDoNotLineUp) {
     ASSERT_FALSE(pct.ok()) << *pct;
     EXPECT_EQ(pct.error().line, 3);
     EXPECT_EQ(set("%YAML 1.2\n---\na: 1\n", "b", "v"), "%YAML 1.2\n---\na: 1\nb: v\n");
+    // One document of keys only: a second document, or content on the marker line, is refused.
+    EXPECT_FALSE(yb::set("a: 1\n--- text\n", yb::split_path("b"), "v").ok());
+    EXPECT_FALSE(yb::set("a: 1\n---\nc: 2\n", yb::split_path("b"), "v").ok());
+    EXPECT_FALSE(yb::set("--- text\n", yb::split_path("b"), "v").ok());
     // A real marker is still passed over.
     EXPECT_EQ(set("--- \na: 1\n", "b", "v"), "--- \na: 1\nb: v\n");
     // Lined up, the same keys are edited.
