@@ -187,6 +187,14 @@ std::string websocket_echo(std::uint16_t port, const std::string& message) {
     return boost::beast::buffers_to_string(buf.data());
 }
 
+// The proxy did not get ready, exited 1, and its message names `key`.
+void expect_refused_to_start(running_proxy& p, std::string_view key) {
+    EXPECT_FALSE(p.ready());
+    EXPECT_TRUE(eventually([&] { return p.exited_now(); }, 10s));
+    EXPECT_EQ(p.exit_code(), 1);
+    EXPECT_NE(p.stderr_text().find(key), std::string::npos) << p.stderr_text();
+}
+
 std::string admin_yaml(node_set& nodes, const std::string& admin_extra = {},
                        const std::string& extra = {}) {
     return proxy_yaml(nodes,
@@ -391,19 +399,13 @@ TEST(AdminToken, EmptyOrUnreadableTokenFileRefusesToStart) {
     const auto empty = dir.path() / "empty.token";
     write_file(empty, "  \n");
     running_proxy p(dir, admin_yaml(nodes, "  token_file: " + empty.string() + "\n"));
-    EXPECT_FALSE(p.ready());
-    EXPECT_TRUE(eventually([&] { return p.exited_now(); }, 10s));
-    EXPECT_EQ(p.exit_code(), 1);
-    EXPECT_NE(p.stderr_text().find("admin.token_file"), std::string::npos) << p.stderr_text();
+    expect_refused_to_start(p, "admin.token_file");
     EXPECT_NE(p.stderr_text().find("is empty"), std::string::npos) << p.stderr_text();
 
     temp_dir dir2;
     const auto missing = dir2.path() / "missing.token";
     running_proxy q(dir2, admin_yaml(nodes, "  token_file: " + missing.string() + "\n"));
-    EXPECT_FALSE(q.ready());
-    EXPECT_TRUE(eventually([&] { return q.exited_now(); }, 10s));
-    EXPECT_EQ(q.exit_code(), 1);
-    EXPECT_NE(q.stderr_text().find("admin.token_file"), std::string::npos) << q.stderr_text();
+    expect_refused_to_start(q, "admin.token_file");
 }
 
 // Node health from the health checker reaches /metrics and /nodes: a node on a closed port is
@@ -620,10 +622,7 @@ TEST(AccessLog, UnwritablePathRefusesToStart) {
     running_proxy p(dir,
                     proxy_yaml(nodes, "access_log:\n  path: " +
                                           (dir.path() / "no-such-dir" / "a.log").string() + "\n"));
-    EXPECT_FALSE(p.ready());
-    EXPECT_TRUE(eventually([&] { return p.exited_now(); }, 10s));
-    EXPECT_EQ(p.exit_code(), 1);
-    EXPECT_NE(p.stderr_text().find("access_log.path"), std::string::npos) << p.stderr_text();
+    expect_refused_to_start(p, "access_log.path");
 }
 
 // The cache seen by an operator: its figures in /metrics, its outcome in the access log, and
