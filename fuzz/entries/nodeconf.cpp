@@ -245,14 +245,9 @@ void yaml_block(const std::uint8_t* data, std::size_t size) {
         expect(!once.error().message.empty(), "yaml: refusal has a message");
         return;
     }
-    // Only a file yaml-cpp reads before the edit must still be read after it, and only when it
-    // is made of YAML's printable characters (yaml-cpp tolerates some C0 controls in ways that an
-    // appended key can change; the pipeline's validate() refuses those results).
-    const bool printable = std::none_of(text.begin(), text.end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return (u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7f;
-    });
-    if (!printable || nc::yaml_block::validate(text)) {
+    // A refusal (above) is a fine outcome; an edit of a file yaml-cpp reads must still be read
+    // after it. (The editor refuses control characters itself now, so no text is exempt.)
+    if (nc::yaml_block::validate(text)) {
         return;
     }
     const auto bad = nc::yaml_block::validate(*once, path, value);

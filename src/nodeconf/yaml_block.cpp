@@ -7,11 +7,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <map>
 
 namespace bcp::nodeconf::yaml_block {
 namespace {
 
-enum class kind { trivia, key, sequence_item, other };
+// trivia: blank, comment, document marker or directive; text: a line of a block scalar's text.
+enum class kind { trivia, key, sequence_item, text, other };
+
+// What a key line's value is (set by the structure check, read by get/set).
+enum class holds { nothing, scalar, flow, block_scalar, map, list };
 
 // One physical line, classified. For `key` lines, `value_raw` is the text after "key:" up to an
 // optional comment, and `tail` is what follows the value (spaces and comment), kept on rewrite.
@@ -19,10 +25,12 @@ struct yline {
     kind k = kind::trivia;
     int indent = 0;
     std::string key;
+    bool quoted_key = false;
     std::size_t value_at = 0;  ///< offset of the value in body (after ':' and spaces)
     std::string value_raw;     ///< the value text, quotes included, comment excluded
     std::string tail;          ///< spaces + comment after the value
     bool open_quote = false;   ///< a quoted value that does not end on this line
+    holds value = holds::nothing;
 };
 
 // Offset of a " #" comment start in a plain or quoted value (npos if none).
@@ -83,6 +91,16 @@ bool closes_on_its_line(std::string_view v) {
     return false;
 }
 
+// A document marker ("---", "...") or a directive ('%'): only at the start of a line, the
+// markers alone or before a space ("---key:" is a key).
+bool is_marker_line(std::string_view body) {
+    const auto marker = [&](std::string_view m) {
+        return text::starts_with(body, m) &&
+               (body.size() == m.size() || body[m.size()] == ' ' || body[m.size()] == '\t');
+    };
+    return marker("---") || marker("...") || text::starts_with(body, "%");
+}
+
 yline classify(std::string_view body) {
     yline l;
     std::size_t i = 0;
@@ -91,30 +109,17 @@ yline classify(std::string_view body) {
     }
     l.indent = static_cast<int>(i);
     const std::string_view rest = body.substr(i);
-    if (rest.empty() || rest.front() == '#' || text::trim(rest).empty()) {
-        return l;
-    }
-    // Document markers ("---" or "..." alone or followed by a space) and directives carry no
-    // keys; "---key:" is a key (found by the yaml_block fuzzer).
-    const auto marker = [&](std::string_view m) {
-        return text::starts_with(rest, m) &&
-               (rest.size() == m.size() || rest[m.size()] == ' ' || rest[m.size()] == '\t');
-    };
-    if (i == 0 && (marker("---") || marker("...") || rest.front() == '%')) {
+    if (rest.empty() || rest.front() == '#' || text::trim(rest).empty() ||
+        (i == 0 && is_marker_line(body))) {
         return l;
     }
     if (rest.front() == '-' && (rest.size() == 1 || rest[1] == ' ')) {
         l.k = kind::sequence_item;
         return l;
     }
-    if (rest.front() == '[' || rest.front() == '{') {
-        l.k = kind::other;  // a flow collection; a plain key cannot start with '[' or '{'
-        return l;
-    }
-    if (rest.front() == '!' || rest.front() == '&' || rest.front() == '*' || rest.front() == '?') {
-        // A tag, anchor, alias or complex key: node properties this editor does not model, so
-        // the line counts as no key and a map holding it is refused (found by the fuzzer:
-        // " ! b: |" is the key b to yaml-cpp, a new "b" beside it a duplicate).
+    if (rest.front() == '[' || rest.front() == '{' || rest.front() == '!' || rest.front() == '&' ||
+        rest.front() == '*' || rest.front() == '?') {
+        // A flow collection, tag, anchor, alias or complex key: not a plain key.
         l.k = kind::other;
         return l;
     }
@@ -122,9 +127,10 @@ yline classify(std::string_view body) {
     std::size_t colon = std::string_view::npos;
     if (rest.front() == '"' || rest.front() == '\'') {
         const auto end = value_end(rest);
-        if (end < rest.size() && rest[end] == ':') {
-            const std::string_view q = rest.substr(1, end - 2);
-            l.key = std::string(q);
+        if (end >= 2 && end < rest.size() && rest[end] == ':' &&
+            (end + 1 == rest.size() || rest[end + 1] == ' ')) {
+            l.key = std::string(rest.substr(1, end - 2));
+            l.quoted_key = true;
             colon = end;
         }
     } else {
@@ -147,7 +153,7 @@ yline classify(std::string_view body) {
     }
     l.k = kind::key;
     std::size_t v = colon + 1;
-    while (v < rest.size() && (rest[v] == ' ' || rest[v] == '\t')) {
+    while (v < rest.size() && rest[v] == ' ') {
         ++v;
     }
     const std::string_view value = rest.substr(v);
@@ -190,10 +196,15 @@ std::string decode_scalar(std::string_view raw) {
     return std::string(raw);
 }
 
+// The plain scalars YAML (and yaml-cpp) read as null rather than as their text.
+bool is_null_word(std::string_view raw) {
+    return raw == "~" || raw == "null" || raw == "Null" || raw == "NULL";
+}
+
 bool is_simple_word(std::string_view v) {
     static constexpr std::string_view reserved[] = {"true", "false", "yes", "no", "on",
                                                     "off",  "null",  "y",   "n",  "~"};
-    if (v.empty() || std::isdigit(static_cast<unsigned char>(v.front()))) {
+    if (v.empty() || !std::isalpha(static_cast<unsigned char>(v.front()))) {
         return false;
     }
     std::string lower(v);
@@ -237,75 +248,578 @@ struct parsed {
     std::vector<yline> info;
 };
 
+// ---- What the editor accepts -------------------------------------------------------------
+//
+// The editor works on lines, so it accepts only the part of YAML whose lines it can read the way
+// a YAML parser does, and refuses the whole file otherwise (with the line and what is not
+// supported), before it looks for a key. Each fuzzer finding of earlier rounds was a construct
+// outside this part that the line editor had read differently from yaml-cpp. Accepted:
+// - printable UTF-8 text; spaces for indentation (a tab only inside a comment line);
+// - comments, blank lines, one optional `%YAML 1.x` directive and one optional `---` start;
+// - block maps of keys (letters, digits, `_ - . /`, inner spaces; plain or quoted) whose keys line
+//   up, each key once, with a value on the key's line (a one-line plain, single- or double-quoted
+//   scalar, a one-line flow collection, or a `|`/`>` block scalar whose text is indented below
+//   the key), or a map or list below it;
+// - block lists whose items are such a value or a map (`- key: value` and its keys below).
+// Refused: multi-line plain, quoted or flow scalars, anchors, aliases, tags, complex keys, a
+// second document or `...`, other directives, control and line-break characters, lists inside
+// list items on one line, block scalars in list items or with indentation/keep indicators.
+
+std::optional<problem> check_characters(std::string_view body, std::size_t index) {
+    const int line = static_cast<int>(index) + 1;
+    const bool comment_line = text::trim_left(body).starts_with('#');
+    char hex[8];
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        const auto u = static_cast<unsigned char>(body[i]);
+        if (u == '\t') {
+            if (comment_line) {
+                continue;
+            }
+            return make_problem(line,
+                                "a tab character; this editor accepts spaces only, for "
+                                "indentation and between key and value");
+        }
+        if (u < 0x20 || u == 0x7f) {
+            std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned>(u));
+            return make_problem(line, std::string("the control character ") + hex +
+                                          "; YAML files hold printable text only");
+        }
+        if (u < 0x80) {
+            continue;
+        }
+        // UTF-8: the sequence must be well-formed and not a C1 control, U+2028/U+2029 (line
+        // breaks to some YAML readers), a byte order mark or a non-character.
+        std::size_t len = 0;
+        char32_t cp = 0;
+        if (u >= 0xc2 && u < 0xe0) {
+            len = 2;
+            cp = u & 0x1f;
+        } else if (u >= 0xe0 && u < 0xf0) {
+            len = 3;
+            cp = u & 0x0f;
+        } else if (u >= 0xf0 && u < 0xf5) {
+            len = 4;
+            cp = u & 0x07;
+        }
+        bool ok = len > 0 && i + len <= body.size();
+        for (std::size_t k = 1; ok && k < len; ++k) {
+            const auto c = static_cast<unsigned char>(body[i + k]);
+            ok = (c & 0xc0) == 0x80;
+            cp = (cp << 6) | (c & 0x3f);
+        }
+        ok = ok && !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff)) &&
+             !(cp >= 0xd800 && cp <= 0xdfff);
+        if (!ok) {
+            return make_problem(line, "bytes that are not UTF-8 text");
+        }
+        if (cp < 0xa0 || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe ||
+            cp == 0xffff) {
+            std::snprintf(hex, sizeof hex, "%04X", static_cast<unsigned>(cp));
+            return make_problem(line, std::string("the character U+") + hex +
+                                          " (a control, line break or byte order mark); remove "
+                                          "it so that this editor can change the file");
+        }
+        i += len - 1;
+    }
+    return std::nullopt;
+}
+
+constexpr std::string_view key_rule =
+    "is not a name of letters, digits and _ - . / starting with a letter, digit or _ (this "
+    "editor supports no other keys)";
+
+bool is_supported_key(std::string_view k) {
+    return !k.empty() && k.size() <= 256 &&
+           (std::isalnum(static_cast<unsigned char>(k.front())) || k.front() == '_') &&
+           std::isgraph(static_cast<unsigned char>(k.back())) &&
+           std::all_of(k.begin(), k.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+                      c == '.' || c == '/' || c == ' ';
+           });
+}
+
+// A path the editor can look up and write: keys it accepts in a file, none reading as null.
+std::optional<problem> unsupported_path(const std::vector<std::string>& path) {
+    for (const auto& key : path) {
+        if (!is_supported_key(key) || is_null_word(key)) {
+            return make_problem(
+                0, "the key '" + key.substr(0, 40) + "' of the path " +
+                       std::string(is_null_word(key) ? "reads as null in YAML" : key_rule));
+        }
+    }
+    return std::nullopt;
+}
+
+class structure {
+  public:
+    explicit structure(parsed& p) : p_(p), n_(p.lines.size()) {}
+
+    std::optional<problem> check() {
+        // Before the document: comments, one %YAML directive, one "---".
+        std::size_t i = 0;
+        std::optional<std::size_t> directive;
+        bool started = false;
+        for (; i < n_; ++i) {
+            const std::string& body = p_.lines[i].body;
+            if (p_.info[i].k != kind::trivia) {
+                break;
+            }
+            if (!is_marker_line(body)) {
+                continue;
+            }
+            if (body.starts_with('%')) {
+                const auto words = text::words(body);
+                if (started || directive || words.size() != 2 || words[0] != "%YAML" ||
+                    (words[1] != "1.1" && words[1] != "1.2")) {
+                    return fail(i, started ? "a line starting with '%' inside the document; YAML "
+                                             "directives belong before it"
+                                           : "a directive other than one '%YAML 1.1' or '%YAML "
+                                             "1.2'; this editor does not support it");
+                }
+                directive = i;
+            } else if (body.starts_with("...")) {
+                return fail(i,
+                            "a document end marker ('...'); this editor changes files of one "
+                            "document without it");
+            } else {
+                const auto after = text::trim(std::string_view(body).substr(3));
+                if (started || (!after.empty() && after.front() != '#')) {
+                    return fail(i, started ? "a second YAML document; this editor changes files "
+                                             "of one document"
+                                           : "content on the document marker line");
+                }
+                started = true;
+            }
+        }
+        if (directive && !started) {
+            return fail(*directive, "a '%YAML' directive without a '---' line after it");
+        }
+        // In the document, a line at the start that looks like a marker is one (to yaml-cpp).
+        for (std::size_t j = i; j < n_; ++j) {
+            const std::string& body = p_.lines[j].body;
+            if (p_.info[j].k == kind::trivia && is_marker_line(body)) {
+                return fail(j, body.starts_with('%')
+                                   ? "a line starting with '%' inside the document; YAML "
+                                     "directives belong before it"
+                               : body.starts_with("...")
+                                   ? "a document end marker ('...'); this editor changes files "
+                                     "of one document without it"
+                                   : "a second YAML document; this editor changes files of one "
+                                     "document");
+            }
+        }
+        if (i == n_) {
+            return std::nullopt;
+        }
+        auto end = node(i);
+        if (!end) {
+            return end.error();
+        }
+        if (*end < n_) {
+            const std::size_t j = *end;
+            return fail(j, indent(j) < indent(i)
+                               ? "indented less than line " + std::to_string(i + 1) +
+                                     ", where the document's top-level map or list starts; "
+                                     "the keys of one map must line up"
+                               : "not part of the top-level map or list that starts on line " +
+                                     std::to_string(i + 1));
+        }
+        return std::nullopt;
+    }
+
+  private:
+    // A line or, for a list item, the text after its "- ", classified as if it started there.
+    struct view {
+        std::size_t line;
+        yline l;
+        bool whole_line;
+    };
+
+    static problem fail(std::size_t index, std::string message) {
+        return make_problem(static_cast<int>(index) + 1, std::move(message));
+    }
+
+    int indent(std::size_t j) const { return p_.info[j].indent; }
+
+    std::size_t next_content(std::size_t from) const {
+        while (from < n_ && p_.info[from].k == kind::trivia) {
+            ++from;
+        }
+        return from;
+    }
+
+    view whole(std::size_t j) const { return view{j, p_.info[j], true}; }
+
+    // The item of a list line, as if its "-" were a space.
+    view item(std::size_t j) const {
+        std::string body = p_.lines[j].body;
+        body[static_cast<std::size_t>(indent(j))] = ' ';
+        return view{j, classify(body), false};
+    }
+
+    problem not_a_node(std::size_t j, const std::string& expected) const {
+        const std::string_view rest = text::trim_left(p_.lines[j].body);
+        const char c = rest.empty() ? ' ' : rest.front();
+        if (c == '!' || c == '&' || c == '*') {
+            return fail(j,
+                        "an anchor, alias or tag; this editor does not support them, edit the "
+                        "file by hand");
+        }
+        if (c == '?') {
+            return fail(j, "a complex key ('? '); this editor does not support it");
+        }
+        return fail(j, expected);
+    }
+
+    // A block node starting on its own line j: a map or a list.
+    expected<std::size_t> node(std::size_t j) {
+        if (p_.info[j].k == kind::key) {
+            return map(whole(j));
+        }
+        if (p_.info[j].k == kind::sequence_item) {
+            return list(j);
+        }
+        return not_a_node(j,
+                          "a value on a line of its own where a map (key: value) or a list "
+                          "(- item) was expected; a value over several lines is not "
+                          "supported");
+    }
+
+    std::optional<problem> check_key(const view& v) const {
+        const std::string& k = v.l.key;
+        if (!is_supported_key(k)) {
+            return fail(v.line, "the key '" + k.substr(0, 40) + "' " + std::string(key_rule));
+        }
+        if (!v.l.quoted_key && is_null_word(k)) {
+            return fail(v.line, "the key '" + k + "' reads as null in YAML; quote it");
+        }
+        return std::nullopt;
+    }
+
+    // Checks a value written on its line: `v` is the text from the value's first character to the
+    // end of the line (comment included). Returns what it is.
+    expected<holds> inline_value(std::string_view v, std::size_t j) const {
+        const char c = v.front();
+        std::size_t end = 0;
+        holds h = holds::scalar;
+        if (c == '\'' || c == '"') {
+            if (!closes_on_its_line(v)) {
+                // A quoted value over several lines (or never ended: yaml-cpp reads an
+                // unterminated one at the end of the file) would swallow what is added after it.
+                return fail(j,
+                            "a quoted value that does not end on its line; write it on one "
+                            "line to let this editor change the file");
+            }
+            end = value_end(v);
+            for (std::size_t k = 1; c == '"' && k + 1 < end; ++k) {
+                if (v[k] == '\\') {
+                    const char e = v[++k];
+                    if (e != '\\' && e != '"' && e != '/' && e != 'n' && e != 't') {
+                        return fail(j, std::string("the escape '\\") + e +
+                                           "' in a double-quoted value; this editor supports "
+                                           "\\\\, \\\", \\/, \\n and \\t");
+                    }
+                }
+            }
+        } else if (c == '[' || c == '{') {
+            auto flow_end = flow(v, j);
+            if (!flow_end) {
+                return flow_end.error();
+            }
+            end = *flow_end;
+            h = holds::flow;
+        } else if (c == '|' || c == '>') {
+            end = value_end(v);
+            const std::string_view header = text::trim(v.substr(0, end));
+            if (header.size() > 2 || (header.size() == 2 && header[1] != '-')) {
+                return fail(j, "the block scalar header '" + std::string(header) +
+                                   "'; this editor supports |, |-, > and >- only");
+            }
+            h = holds::block_scalar;
+        } else if (c == '&' || c == '*' || c == '!') {
+            return fail(j,
+                        "an anchor, alias or tag; this editor does not support them, edit the "
+                        "file by hand");
+        } else if (std::string_view("%@`,]}").find(c) != std::string_view::npos ||
+                   ((c == '-' || c == '?' || c == ':') && (v.size() == 1 || v[1] == ' '))) {
+            return fail(j, std::string("a value starting with '") + c +
+                               "', which YAML reserves; quote the value");
+        } else {
+            end = value_end(v);
+            std::string_view raw = v.substr(0, end);
+            while (!raw.empty() && raw.back() == ' ') {
+                raw.remove_suffix(1);
+            }
+            if (raw.find(": ") != std::string_view::npos || raw.ends_with(':')) {
+                return fail(j, "a plain value holding ': ' or ending in ':'; quote the value");
+            }
+            return h;
+        }
+        // After a quoted or flow value: nothing but spaces and a comment.
+        const std::string_view after = v.substr(end);
+        const std::string_view rest = text::trim_left(after);
+        if (!rest.empty() && (rest.front() != '#' || after.front() != ' ')) {
+            return fail(j, "text after the end of a quoted or flow value");
+        }
+        return h;
+    }
+
+    // The end of a flow collection that starts and ends on this line; anything else is refused.
+    expected<std::size_t> flow(std::string_view v, std::size_t j) const {
+        std::string open;
+        char before = ' ';    // the last non-space character
+        bool quoted = false;  // a quoted scalar ended, nothing but spaces since
+        for (std::size_t k = 0; k < v.size(); ++k) {
+            const char c = v[k];
+            if (c == '\'' || c == '"') {
+                if (std::string_view("[{,:").find(before) == std::string_view::npos ||
+                    !closes_on_its_line(v.substr(k))) {
+                    break;
+                }
+                k += value_end(v.substr(k)) - 1;
+                before = c;
+                quoted = true;
+                continue;
+            }
+            if (quoted && c != ' ') {
+                if (std::string_view(",]}:").find(c) == std::string_view::npos) {
+                    break;  // text after a quoted scalar
+                }
+                quoted = false;
+            }
+            if (c == '#' && v[k - 1] == ' ') {
+                break;
+            }
+            if (c == '&' || c == '*' || c == '!') {
+                return fail(j,
+                            "an anchor, alias or tag; this editor does not support them, "
+                            "edit the file by hand");
+            }
+            if (c == '[' || c == '{') {
+                open += c == '[' ? ']' : '}';
+            } else if (c == ']' || c == '}') {
+                if (open.empty() || open.back() != c) {
+                    break;
+                }
+                open.pop_back();
+                if (open.empty()) {
+                    return k + 1;
+                }
+            }
+            if (c != ' ') {
+                before = c;
+            }
+        }
+        return fail(j,
+                    "a flow collection ([…] or {…}) that does not end on its line (or is "
+                    "not well-formed); write it on one line or in block style");
+    }
+
+    // The lines of a block scalar whose header is on line j, for a key (or item) at column c.
+    // Returns the first line after its text.
+    expected<std::size_t> block_scalar(std::size_t j, int c) {
+        int text_indent = -1;
+        int blank_indent = 0;  // the widest all-space line before the first text line
+        std::size_t k = j + 1;
+        for (; k < n_; ++k) {
+            const std::string& body = p_.lines[k].body;
+            const auto spaces = body.find_first_not_of(' ');
+            if (spaces == std::string::npos) {
+                blank_indent = std::max(blank_indent, static_cast<int>(body.size()));
+                continue;
+            }
+            const int in = static_cast<int>(spaces);
+            if (in <= c) {
+                break;
+            }
+            if (text_indent < 0) {
+                text_indent = in;
+                if (blank_indent > in) {
+                    return fail(k,
+                                "the first line of a block scalar, after a blank line with "
+                                "more spaces than it; this editor does not support that");
+                }
+            } else if (in < text_indent) {
+                return fail(k, "indented less than the first line of its block scalar (line " +
+                                   std::to_string(j + 2) + ")");
+            }
+            p_.info[k] = yline{};
+            p_.info[k].k = kind::text;
+            p_.info[k].indent = in;
+        }
+        return k;
+    }
+
+    // The value of a key (v, at column c): on its line, or a map or list below it.
+    expected<std::size_t> entry_value(const view& v, int c) {
+        const std::size_t j = v.line;
+        const auto record = [&](holds h) {
+            if (v.whole_line) {
+                p_.info[j].value = h;
+            }
+        };
+        const std::string_view rest = std::string_view(p_.lines[j].body).substr(v.l.value_at);
+        if (v.l.value_raw.empty()) {
+            const std::size_t next = next_content(j + 1);
+            if (next < n_ && indent(next) > c) {
+                record(p_.info[next].k == kind::key ? holds::map : holds::list);
+                return node(next);
+            }
+            if (next < n_ && indent(next) == c && v.whole_line &&
+                p_.info[next].k == kind::sequence_item) {
+                record(holds::list);  // "key:" + "- item" at the key's column
+                return list(next);
+            }
+            record(holds::nothing);
+            return next;
+        }
+        auto h = inline_value(rest, j);
+        if (!h) {
+            return h.error();
+        }
+        record(*h);
+        std::size_t after = j + 1;
+        if (*h == holds::block_scalar) {
+            auto end = block_scalar(j, c);
+            if (!end) {
+                return end.error();
+            }
+            after = *end;
+        }
+        const std::size_t next = next_content(after);
+        if (next < n_ && indent(next) > c) {
+            return fail(next, "below '" + v.l.key + "' (line " + std::to_string(j + 1) +
+                                  "), which has its value on its line; a value over several "
+                                  "lines is not supported, write it on one line");
+        }
+        return next;
+    }
+
+    // A block map whose first key is `first`; returns the first line after it.
+    expected<std::size_t> map(view first) {
+        const int c = first.l.indent;
+        const std::size_t first_line = first.line;
+        std::map<std::string, std::size_t> seen;
+        view v = std::move(first);
+        for (;;) {
+            if (auto bad = check_key(v)) {
+                return *bad;
+            }
+            if (const auto [it, fresh] = seen.emplace(v.l.key, v.line); !fresh) {
+                return fail(v.line, "the key '" + v.l.key +
+                                        "' a second time in its map (first "
+                                        "on line " +
+                                        std::to_string(it->second + 1) + ")");
+            }
+            auto after = entry_value(v, c);
+            if (!after) {
+                return after;
+            }
+            const std::size_t j = *after;
+            if (j == n_ || indent(j) < c) {
+                return j;
+            }
+            const std::string where =
+                "the map that starts on line " + std::to_string(first_line + 1);
+            if (indent(j) > c) {
+                return fail(j, "indented deeper than the keys of " + where +
+                                   " but not lined up with the keys below '" + v.l.key + "'");
+            }
+            if (p_.info[j].k == kind::sequence_item) {
+                return fail(j, "a list item among the keys of " + where);
+            }
+            if (p_.info[j].k != kind::key) {
+                return not_a_node(j, "neither a key nor a list item among the keys of " + where);
+            }
+            v = whole(j);
+        }
+    }
+
+    // A block list whose first item is on line `first`; returns the first line after it.
+    expected<std::size_t> list(std::size_t first) {
+        const int c = indent(first);
+        std::size_t j = first;
+        for (;;) {
+            const view v = item(j);
+            std::size_t next = 0;
+            if (v.l.k == kind::trivia) {  // "-" alone: the item's node is below it, or null
+                next = next_content(j + 1);
+                if (next < n_ && indent(next) > c) {
+                    auto end = node(next);
+                    if (!end) {
+                        return end;
+                    }
+                    next = *end;
+                }
+            } else if (v.l.k == kind::key) {
+                auto end = map(v);
+                if (!end) {
+                    return end;
+                }
+                next = *end;
+            } else if (v.l.k == kind::sequence_item) {
+                return fail(j,
+                            "a list inside a list item on the same line ('- - …'); this "
+                            "editor does not support it");
+            } else {
+                const std::string_view rest =
+                    std::string_view(p_.lines[j].body).substr(static_cast<std::size_t>(v.l.indent));
+                auto h = inline_value(rest, j);
+                if (!h) {
+                    return h.error();
+                }
+                if (*h == holds::block_scalar) {
+                    return fail(j,
+                                "a block scalar (| or >) as a list item; this editor does not "
+                                "support it");
+                }
+                next = next_content(j + 1);
+                if (next < n_ && indent(next) > c) {
+                    return fail(next, "below the list item on line " + std::to_string(j + 1) +
+                                          "; a value over several lines is not supported");
+                }
+            }
+            if (next == n_ || indent(next) < c) {
+                return next;
+            }
+            if (indent(next) > c) {
+                return fail(next, "indented deeper than the list that starts on line " +
+                                      std::to_string(first + 1) + " but not lined up below it");
+            }
+            if (p_.info[next].k != kind::sequence_item) {
+                if (p_.info[next].k == kind::key) {
+                    return next;  // the map holding a list at its keys' column goes on
+                }
+                return not_a_node(next,
+                                  "neither a list item nor a key after the list that "
+                                  "starts on line " +
+                                      std::to_string(first + 1));
+            }
+            j = next;
+        }
+    }
+
+    parsed& p_;
+    std::size_t n_;
+};
+
 expected<parsed> parse_lines(std::string_view input) {
     parsed p;
     p.lines = text::split(input);
-    // Plain ints (-1 = none): std::optional here trips GCC 12's maybe-uninitialized under TSan.
-    int last_key_indent = -1;      // the latest key line outside block scalars
-    int block_scalar_indent = -1;  // inside a `|`/`>` value: its key's indent
-    bool in_document = false;      // a content line or `---` was seen
     for (std::size_t i = 0; i < p.lines.size(); ++i) {
-        const auto& body = p.lines[i].body;
-        if (!body.empty() && body.front() == '\t') {
+        if (auto bad = check_characters(p.lines[i].body, i)) {
+            return *bad;
+        }
+        if (p.lines[i].eol == "\r") {
+            // A line break to yaml-cpp too, but not to every reader; not worth modelling.
             return make_problem(static_cast<int>(i) + 1,
-                                "indentation with a tab; YAML allows only spaces");
+                                "a line ending in a lone carriage return; save the file with "
+                                "\\n or \\r\\n line ends");
         }
-        p.info.push_back(classify(body));
-        const yline& l = p.info.back();
-        if (l.k == kind::trivia && body.starts_with('%')) {
-            if (in_document) {
-                // Directives come before a document; yaml-cpp reads such a line as text
-                // (found by the yaml_block fuzzer).
-                return make_problem(static_cast<int>(i) + 1,
-                                    "a line starting with '%' inside the document; YAML "
-                                    "directives belong before it");
-            }
-        } else if (l.k == kind::trivia && body.starts_with("---")) {
-            const auto after = text::trim(std::string_view(body).substr(3));
-            if (in_document || (!after.empty() && after.front() != '#')) {
-                // A second document, or a document that starts on its marker line: the editor
-                // changes single-document files of keys only (found by the yaml_block fuzzer).
-                return make_problem(static_cast<int>(i) + 1,
-                                    in_document ? "a second YAML document; this editor changes "
-                                                  "files of one document"
-                                                : "content on the document marker line");
-            }
-            in_document = true;
-        } else if (l.k == kind::trivia && body.starts_with("...")) {
-            in_document = false;  // the document ended: directives of the next may follow
-        } else if (l.k != kind::trivia) {
-            in_document = true;
-        }
-        if (block_scalar_indent >= 0 && l.k != kind::trivia && l.indent <= block_scalar_indent) {
-            block_scalar_indent = -1;  // the block scalar ended
-        }
-        if (block_scalar_indent < 0 && l.k != kind::trivia) {
-            if (l.k == kind::other && last_key_indent >= 0 && l.indent <= last_key_indent) {
-                // Not deeper than the key before it, so no continuation of that key's value;
-                // yaml-cpp may still read it as one, across what an edit adds (found by the
-                // yaml_block fuzzer).
-                return make_problem(static_cast<int>(i) + 1,
-                                    "neither a key nor a list item, and not indented below the "
-                                    "key before it");
-            }
-            if (l.k == kind::key) {
-                last_key_indent = l.indent;
-                if (!l.value_raw.empty() &&
-                    (l.value_raw.front() == '|' || l.value_raw.front() == '>')) {
-                    block_scalar_indent = l.indent;  // its content lines are text, not YAML
-                }
-            } else if (l.k == kind::sequence_item) {
-                last_key_indent = -1;
-            }
-        }
-        if (p.info.back().open_quote) {
-            // A quoted value over several lines (or never ended: yaml-cpp reads an unterminated
-            // one at the end of the file) would swallow what is added after it; such scalars
-            // are not modelled (found by the yaml_block fuzzer).
-            return make_problem(static_cast<int>(i) + 1,
-                                "a quoted value that does not end on its line; write it on one "
-                                "line to let this editor change the file");
-        }
+        p.info.push_back(classify(p.lines[i].body));
+    }
+    if (auto bad = structure(p).check()) {
+        return *bad;
     }
     return p;
 }
@@ -334,26 +848,32 @@ std::size_t block_end(const parsed& p, std::size_t at, std::size_t limit) {
 
 std::optional<problem> unsupported_value(const yline& l, std::size_t index, bool want_map,
                                          const std::string& key) {
-    const std::string_view v = l.value_raw;
     const int line = static_cast<int>(index) + 1;
-    if (v.empty()) {
-        return std::nullopt;
-    }
-    const char c = v.front();
-    if (c == '{' || c == '[') {
-        return make_problem(line, "'" + key +
-                                      "' is written in flow style ({…} or […]); rewrite it in "
-                                      "block style (one key per line) so it can be edited");
-    }
-    if (c == '|' || c == '>') {
-        return make_problem(line,
-                            "'" + key + "' is a block scalar (| or >); give it a one-line value");
-    }
-    if (c == '&' || c == '*' || c == '!') {
-        return make_problem(line, "'" + key + "' uses an anchor, alias or tag; edit it by hand");
-    }
-    if (want_map) {
-        return make_problem(line, "'" + key + "' holds a value, but keys are expected below it");
+    switch (l.value) {
+        case holds::flow:
+            return make_problem(line, "'" + key +
+                                          "' is written in flow style ({…} or […]); rewrite it in "
+                                          "block style (one key per line) so it can be edited");
+        case holds::block_scalar:
+            return make_problem(
+                line, "'" + key + "' is a block scalar (| or >); give it a one-line value");
+        case holds::list:
+            return make_problem(line, "'" + key +
+                                          "' holds a list; this editor changes maps and "
+                                          "single values only");
+        case holds::map:
+            if (!want_map) {
+                return make_problem(line, "'" + key + "' is a map; a single value was expected");
+            }
+            return std::nullopt;
+        case holds::scalar:
+            if (want_map) {
+                return make_problem(line,
+                                    "'" + key + "' holds a value, but keys are expected below it");
+            }
+            return std::nullopt;
+        case holds::nothing:
+            return std::nullopt;
     }
     return std::nullopt;
 }
@@ -407,8 +927,11 @@ expected<std::optional<std::size_t>> find_child(const parsed& p, const lookup& i
                                     std::to_string(first + 1));
         }
         if (l.k == kind::sequence_item) {
-            return make_problem(static_cast<int>(j) + 1,
-                                "a list item where a map with '" + key + "' was expected");
+            if (j == first) {
+                return make_problem(static_cast<int>(j) + 1,
+                                    "a list item where a map with '" + key + "' was expected");
+            }
+            continue;  // a list at the column of the key holding it ("key:" + "- item")
         }
         if (l.k == kind::key && l.key == key) {
             return std::optional<std::size_t>(j);
@@ -436,6 +959,9 @@ std::vector<std::string> split_path(std::string_view dotted) {
 
 expected<std::optional<std::string>> get(std::string_view text,
                                          const std::vector<std::string>& path) {
+    if (auto bad = unsupported_path(path)) {
+        return *bad;
+    }
     auto p = parse_lines(text);
     if (!p) {
         return p.error();
@@ -464,6 +990,9 @@ expected<std::optional<std::string>> get(std::string_view text,
 
 expected<std::string> set(std::string_view input, const std::vector<std::string>& path,
                           std::string_view value) {
+    if (auto bad = unsupported_path(path)) {
+        return *bad;
+    }
     auto pr = parse_lines(input);
     if (!pr) {
         return pr.error();
@@ -497,7 +1026,8 @@ expected<std::string> set(std::string_view input, const std::vector<std::string>
                 }
             }
             const yline& l = p.info[at];
-            if (decode_scalar(l.value_raw) == value && !l.value_raw.empty()) {
+            if (decode_scalar(l.value_raw) == value && !l.value_raw.empty() &&
+                !is_null_word(l.value_raw)) {
                 return std::string(input);
             }
             std::string& body = p.lines[at].body;

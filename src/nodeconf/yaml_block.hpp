@@ -5,10 +5,13 @@
 // (keeping its quote style and any trailing comment) and inserts missing keys, creating nested
 // maps as needed. Everything else is re-emitted byte for byte.
 //
-// It refuses (with file:line) what it cannot edit safely: the target or one of its parents
-// written as a flow collection (`public: {app: …}`), a block scalar (`|`, `>`), anchors, aliases,
-// tags, a sequence where a map is expected, tab indentation. The result is parsed with yaml-cpp
-// (validate()) before anyone writes it.
+// It accepts only the part of YAML it models, and refuses any other file with the line and what
+// is not supported, before it edits (see "What the editor accepts" in yaml_block.cpp): block maps
+// of plain or quoted name keys, one-line scalar or flow values, `|`/`>` block scalars, block lists,
+// comments, one `---`. Refused, for instance: values over several lines, anchors, aliases, tags,
+// a second document, tabs, control characters, duplicate keys. On the path, a flow collection, a
+// block scalar or a list where a map or a single value is needed is refused too. The result is
+// parsed with yaml-cpp (validate()) before anyone writes it.
 
 #include "nodeconf/problem.hpp"
 
