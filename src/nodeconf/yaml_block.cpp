@@ -357,7 +357,9 @@ class structure {
     std::optional<problem> check() {
         // Before the document: comments, one %YAML directive, one "---".
         std::size_t i = 0;
-        std::optional<std::size_t> directive;
+        // A plain index (n_ = none): std::optional here trips GCC 12's maybe-uninitialized
+        // under TSan.
+        std::size_t directive = n_;
         bool started = false;
         for (; i < n_; ++i) {
             const std::string& body = p_.lines[i].body;
@@ -369,7 +371,7 @@ class structure {
             }
             if (body.starts_with('%')) {
                 const auto words = text::words(body);
-                if (started || directive || words.size() != 2 || words[0] != "%YAML" ||
+                if (started || directive != n_ || words.size() != 2 || words[0] != "%YAML" ||
                     (words[1] != "1.1" && words[1] != "1.2")) {
                     return fail(i, started ? "a line starting with '%' inside the document; YAML "
                                              "directives belong before it"
@@ -391,8 +393,8 @@ class structure {
                 started = true;
             }
         }
-        if (directive && !started) {
-            return fail(*directive, "a '%YAML' directive without a '---' line after it");
+        if (directive != n_ && !started) {
+            return fail(directive, "a '%YAML' directive without a '---' line after it");
         }
         // In the document, a line at the start that looks like a marker is one (to yaml-cpp).
         for (std::size_t j = i; j < n_; ++j) {
