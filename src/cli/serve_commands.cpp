@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/reload_control.hpp"
 #include "config/config.hpp"
+#include "core/dir_watch.hpp"
 #include "core/log.hpp"
 #include "core/sd_notify.hpp"
 #include "demo/fake_node.hpp"
@@ -47,9 +48,23 @@ void reopen_on_sigusr1(asio::signal_set& set, proxy::server& srv) {
     });
 }
 
+// Keeps `watcher` on the nodes_dir of the configuration in effect (after start and after every
+// reload: the directory may have changed, or come back after it was removed).
+void watch_nodes_dir(dir_watcher& watcher, const proxy::server& srv) {
+    const std::string dir = srv.current_config().nodes_dir;
+    const std::string before = watcher.directory();
+    std::string error;
+    if (!watcher.watch(dir, error)) {
+        log::get("proxy")->error("nodes_dir: {}; node files are read on SIGHUP only", error);
+    } else if (!dir.empty() && dir != before) {
+        log::get("proxy")->info("nodes_dir: watching {} for node files", dir);
+    }
+}
+
 // Blocks until SIGINT or SIGTERM, then stops the server gracefully and waits for it. `notify`
-// tells systemd (Type=notify) that the service is stopping. With `on_reload`, SIGHUP calls it (on
-// the signal thread, one reload at a time). `on_ready` runs once the signals are handled:
+// tells systemd (Type=notify) that the service is stopping. With `on_reload`, SIGHUP and changes
+// in nodes_dir call it (on the signal thread, one reload at a time). `on_ready` runs once the
+// signals are handled:
 // announce the process (pid file, READY=1) only from there, so an early SIGHUP cannot hit the
 // default action, which ends the process.
 void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::notifier(),
@@ -59,15 +74,27 @@ void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::not
     asio::signal_set usr1(signals_ioc, SIGUSR1);
     reopen_on_sigusr1(usr1, srv);
     asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+    std::unique_ptr<dir_watcher> nodes_watch;
+    const auto reload = [&] {
+        on_reload();
+        watch_nodes_dir(*nodes_watch, srv);
+    };
     if (on_reload) {
         signals.add(SIGHUP);
+        nodes_watch = std::make_unique<dir_watcher>(
+            signals_ioc, dir_watcher::options{.relevant = config::is_node_file_name},
+            [&](const std::string& what) {
+                log::get("proxy")->info("nodes_dir: {}; reloading", what);
+                reload();
+            });
+        watch_nodes_dir(*nodes_watch, srv);
     }
     std::function<void(const error_code&, int)> handle = [&](const error_code& ec, int sig) {
         if (ec) {
             return;
         }
         if (sig == SIGHUP) {
-            on_reload();
+            reload();
             signals.async_wait(handle);
             return;
         }
@@ -84,6 +111,7 @@ void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::not
     usr1.cancel();
     signals_ioc.stop();
     waiter.join();
+    nodes_watch.reset();
 }
 
 // The admin listener with the built-in endpoints, bound but not started; nullptr when the config

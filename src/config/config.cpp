@@ -22,6 +22,8 @@
 namespace bcp::config {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr bool required = true;
 constexpr bool optional_key = false;
 
@@ -104,6 +106,12 @@ std::string header_host(const origin& o) {
 }
 
 std::optional<std::string> read_file_text(const std::string& path, std::string& reason);
+location mark_location(const std::string& source, const YAML::Mark& mark);
+
+std::string yaml_syntax_message(const YAML::Exception& e) {
+    return "YAML syntax error: " + e.msg +
+           "; check the indentation and quoting here and on the line before";
+}
 
 // Walks one document into a proxy_config. Checks that need two sections (public_url against nodes
 // and server_names) run after the walk, from positions remembered on the way.
@@ -127,20 +135,26 @@ class loader {
             return;
         }
         read_root(root, top);
+        read_nodes_dir();
+        resolve_health();
         check_nodes_against_public_url();
         check_server_names();
     }
 
   private:
     void read_root(const YAML::Node& root, const place& top) {
+        // With a nodes_dir, the nodes may all come from there.
+        nodes_dir_given_ = static_cast<bool>(root["nodes_dir"]);
         const reader::field fields[] = {
             {"public_url", required, [this](auto& v, auto& at) { read_public_url(v, at); },
              "add the origin browsers use, e.g. public_url: https://bbb-proxy.example.com"},
             {"server_names", optional_key, [this](auto& v, auto& at) { read_server_names(v, at); }},
             {"listen", required, [this](auto& v, auto& at) { read_listeners(v, at); },
              "add at least one listener, e.g. listen: [{address: \"0.0.0.0:80\"}]"},
-            {"nodes", required, [this](auto& v, auto& at) { read_nodes(v, at); },
-             "add at least one BBB node with an id and a url"},
+            {"nodes", !nodes_dir_given_, [this](auto& v, auto& at) { read_nodes(v, at); },
+             "add at least one BBB node with an id and a url (or a nodes_dir with one file per "
+             "node)"},
+            {"nodes_dir", optional_key, [this](auto& v, auto& at) { read_nodes_dir_key(v, at); }},
             {"upstream", optional_key, [this](auto& v, auto& at) { read_upstream(v, at); }},
             {"timeouts", optional_key, [this](auto& v, auto& at) { read_timeouts(v, at); }},
             {"limits", optional_key, [this](auto& v, auto& at) { read_limits(v, at); }},
@@ -154,7 +168,6 @@ class loader {
             {"pid_file", optional_key, [this](auto& v, auto& at) { read_pid_file(v, at); }},
         };
         r_.read_map(root, top, fields);
-        resolve_health();
     }
 
     health_override read_health(const YAML::Node& value, const place& at) {
@@ -314,21 +327,24 @@ class loader {
         const auto count = r_.read_list(
             value, at, "nodes",
             [this](const YAML::Node& item, const place& item_at) { read_node(item, item_at); });
-        if (count == 0u) {
+        if (count == 0u && !nodes_dir_given_) {
             r_.error(at,
                      "is empty; add at least one BBB node, e.g. - {id: bbb-01, url: "
                      "\"https://bbb-01.example.com\"}");
         }
     }
 
-    void read_node(const YAML::Node& value, const place& at) {
+    // One node: an item of `nodes:`, or a whole nodes_dir file (then `file_id`, the file's name
+    // without .yaml, is the id unless the file gives one).
+    void read_node(const YAML::Node& value, const place& at,
+                   const std::optional<std::string>& file_id = std::nullopt) {
         node n;
         n.where = at.where;
         n.mounts = default_mounts;
         location url_where;
         std::optional<health_override> health;
         const reader::field fields[] = {
-            {"id", required, [&](auto& v, auto& a) { read_node_id(v, a, n); },
+            {"id", !file_id, [&](auto& v, auto& a) { read_node_id(v, a, n); },
              "give the node's name, the first path segment of its URLs, e.g. id: bbb-01"},
             {"url", required,
              [&](auto& v, auto& a) {
@@ -339,11 +355,16 @@ class loader {
             {"mounts", optional_key, [&](auto& v, auto& a) { read_mounts(v, a, n); }},
             {"health", optional_key, [&](auto& v, auto& a) { health = read_health(v, a); }},
         };
-        if (r_.read_map(value, at, fields)) {
-            cfg_.nodes.push_back(std::move(n));
-            node_url_where_.push_back(url_where);
-            node_health_.push_back(std::move(health));
+        if (!r_.read_map(value, at, fields)) {
+            return;
         }
+        if (file_id && n.id.empty() && !value["id"]) {
+            set_node_id(*file_id, at, n);
+        }
+        node_url_key_.push_back(at.child_path("url"));
+        cfg_.nodes.push_back(std::move(n));
+        node_url_where_.push_back(url_where);
+        node_health_.push_back(std::move(health));
     }
 
     void read_node_id(const YAML::Node& value, const place& at, node& n) {
@@ -358,12 +379,117 @@ class loader {
                              "of the node's URLs on the proxy, e.g. /bbb-01/html5client/");
             return;
         }
-        n.id = *text;
-        const auto [first, inserted] = node_id_line_.emplace(*text, at.where.line);
-        if (!inserted) {
-            r_.error(at, "duplicate node id " + in_quotes(*text) + " (first on line " +
-                             std::to_string(first->second) + "); every node needs its own id");
+        set_node_id(*text, at, n);
+    }
+
+    void set_node_id(const std::string& id, const place& at, node& n) {
+        n.id = id;
+        const auto [first, inserted] = node_id_where_.emplace(id, at.where);
+        if (inserted) {
+            return;
         }
+        const location& f = first->second;
+        const std::string where = f.file == at.where.file
+                                      ? "first on line " + std::to_string(f.line)
+                                      : "first in " + f.file + ":" + std::to_string(f.line);
+        r_.error(at, "duplicate node id " + in_quotes(id) + " (" + where +
+                         "); every node needs its own id");
+    }
+
+    void read_nodes_dir_key(const YAML::Node& value, const place& at) {
+        const auto text =
+            r_.scalar(value, at, "a directory such as /etc/bbb-cluster-proxy/nodes.d");
+        if (!text) {
+            return;
+        }
+        if (text->empty()) {
+            r_.error(at, "is empty; give a directory such as /etc/bbb-cluster-proxy/nodes.d");
+            return;
+        }
+        cfg_.nodes_dir = r_.resolve(*text);
+        while (cfg_.nodes_dir.size() > 1 && cfg_.nodes_dir.ends_with('/')) {
+            cfg_.nodes_dir.pop_back();
+        }
+        nodes_dir_at_ = at;
+    }
+
+    // Every node file of nodes_dir, by name, after the `nodes:` list.
+    void read_nodes_dir() {
+        if (!nodes_dir_at_) {
+            return;
+        }
+        const std::string& dir = cfg_.nodes_dir;
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) {
+            r_.error(*nodes_dir_at_,
+                     ec ? "cannot use " + dir + ": " + ec.message() +
+                              "; create the directory (mkdir -p " + dir + ") or remove nodes_dir"
+                        : dir +
+                              " is not a directory; give the directory that holds one "
+                              "<node-id>.yaml file per node");
+            return;
+        }
+        std::vector<fs::path> files;
+        fs::directory_iterator it(dir, ec);
+        for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+            if (is_node_file_name(it->path().filename().string())) {
+                files.push_back(it->path());
+            }
+        }
+        if (ec) {
+            r_.error(*nodes_dir_at_, "cannot list " + dir + ": " + ec.message());
+            return;
+        }
+        std::sort(files.begin(), files.end());
+        for (const fs::path& file : files) {
+            read_node_file(file);
+        }
+    }
+
+    void read_node_file(const fs::path& path) {
+        const std::string file = path.string();
+        std::error_code ec;
+        if (fs::is_directory(path, ec)) {
+            r_.error({file, 0, 0}, "",
+                     "is a directory; nodes_dir holds one file per node (rename or move it)");
+            return;
+        }
+        std::string reason;
+        const auto text = read_file_text(file, reason);
+        if (!text) {
+            r_.error({file, 0, 0}, "", "cannot read the node file: " + reason);
+            return;
+        }
+        if (const auto refused = check_loadable(*text)) {
+            r_.error({file, refused->line, refused->column}, "", refused->message);
+            return;
+        }
+        std::string stem = path.stem().string();
+        const std::string previous = r_.switch_source(file);
+        try {
+            const std::vector<YAML::Node> documents = YAML::LoadAll(*text);
+            const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+            if (documents.size() > 1) {
+                r_.error(r_.locate(documents[1]), "",
+                         "a second YAML document starts here ('---'); a node file holds one node");
+            }
+            if (!root.IsMap()) {
+                r_.error(r_.locate(root), "",
+                         "a node file must be a map with the node's url (and optionally id, "
+                         "mounts, health), e.g. url: \"https://" +
+                             stem + ".example.com\"");
+            } else if (!root["id"] && !is_path_segment(stem)) {
+                r_.error(r_.locate(root), "id",
+                         "the file name " + in_quotes(path.filename().string()) +
+                             " does not make a valid node id; rename the file to <node-id>.yaml "
+                             "(letters, digits, '.', '_', '-') or add an id key");
+            } else {
+                read_node(root, place{"", r_.locate(root)}, std::move(stem));
+            }
+        } catch (const YAML::Exception& e) {
+            r_.error(mark_location(file, e.mark), "", yaml_syntax_message(e));
+        }
+        r_.switch_source(previous);
     }
 
     void read_node_url(const YAML::Node& value, const place& at, node& n) {
@@ -446,7 +572,8 @@ class loader {
             return;
         }
         if (*parsed.value == 0) {
-            r_.error(at, "must be more than 0 bytes; set cache.enabled: false to turn the cache off");
+            r_.error(at,
+                     "must be more than 0 bytes; set cache.enabled: false to turn the cache off");
             return;
         }
         target = *parsed.value;
@@ -457,7 +584,8 @@ class loader {
         c.where = at.where;
         std::optional<place> object_at;
         const reader::field fields[] = {
-            {"enabled", optional_key, [&](auto& v, auto& a) { store(r_.boolean(v, a), c.enabled); }},
+            {"enabled", optional_key,
+             [&](auto& v, auto& a) { store(r_.boolean(v, a), c.enabled); }},
             {"max_size", optional_key, [&](auto& v, auto& a) { read_size(v, a, c.max_size); }},
             {"max_object_size", optional_key,
              [&](auto& v, auto& a) {
@@ -593,7 +721,7 @@ class loader {
         for (std::size_t i = 0; i < cfg_.nodes.size(); ++i) {
             const node& n = cfg_.nodes[i];
             if (!n.url.empty() && n.upstream.to_string() == cfg_.public_origin.to_string()) {
-                r_.error(node_url_where_[i], "nodes[" + std::to_string(i) + "].url",
+                r_.error(node_url_where_[i], node_url_key_[i],
                          "is the proxy's own public_url, so requests would loop back into the "
                          "proxy; give the node's own origin");
             }
@@ -626,10 +754,13 @@ class loader {
     std::optional<place> public_url_at_;
     std::optional<place> server_names_at_;
     std::vector<location> node_url_where_;                     // parallel to cfg_.nodes
+    std::vector<std::string> node_url_key_;                    // parallel to cfg_.nodes
     std::vector<std::optional<health_override>> node_health_;  // parallel to cfg_.nodes
     std::optional<health_override> global_health_;
-    std::map<std::string, int> node_id_line_;  // node id -> line of its first use
-    std::map<std::string, int> listen_line_;   // canonical address -> line of its first use
+    std::map<std::string, location> node_id_where_;  // node id -> its first use
+    bool nodes_dir_given_ = false;
+    std::optional<place> nodes_dir_at_;
+    std::map<std::string, int> listen_line_;  // canonical address -> line of its first use
 };
 
 // Reads a whole file; on failure returns nullopt and sets `reason` in the OS's words.
@@ -669,6 +800,18 @@ location mark_location(const std::string& source, const YAML::Mark& mark) {
 }
 
 }  // namespace
+
+bool is_node_file_name(std::string_view name) {
+    if (name.empty() || name.front() == '.') {
+        return false;
+    }
+    for (const std::string_view suffix : {std::string_view(".yaml"), std::string_view(".yml")}) {
+        if (name.size() > suffix.size() && name.ends_with(suffix)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 const node* proxy_config::find_node(std::string_view id) const {
     const auto it =
@@ -742,9 +885,7 @@ load_result load_string(std::string_view yaml, std::string source_name, std::str
         }
     } catch (const YAML::Exception& e) {
         // A syntax error stops yaml-cpp, so this is the only diagnostic it can give us.
-        r.error(mark_location(source_name, e.mark), "",
-                "YAML syntax error: " + e.msg +
-                    "; check the indentation and quoting here and on the line before");
+        r.error(mark_location(source_name, e.mark), "", yaml_syntax_message(e));
     } catch (const std::exception& e) {
         r.error({source_name, 0, 0}, "",
                 std::string("internal error while reading the configuration: ") + e.what());

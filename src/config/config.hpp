@@ -29,8 +29,8 @@ struct tls_files {
 };
 
 struct listener {
-    std::string address;  ///< as written: "0.0.0.0:443", "[::]:443", "127.0.0.1:0"
-    std::string host;     ///< the IP literal, no brackets ("0.0.0.0", "::")
+    std::string address;     ///< as written: "0.0.0.0:443", "[::]:443", "127.0.0.1:0"
+    std::string host;        ///< the IP literal, no brackets ("0.0.0.0", "::")
     std::uint16_t port = 0;  ///< 0 = ephemeral (tests)
     std::optional<tls_files> tls;
     location where;
@@ -60,27 +60,27 @@ struct node {
 };
 
 struct upstream_options {
-    bool verify = true;    ///< verify node certificates (chain + host name)
-    std::string ca_file;   ///< empty = the system trust store
+    bool verify = true;                  ///< verify node certificates (chain + host name)
+    std::string ca_file;                 ///< empty = the system trust store
     std::size_t max_idle_per_node = 64;  ///< idle keep-alive connections kept per worker and node
 };
 
 struct timeouts {
-    milliseconds client_head{10'000};       ///< first byte of a request to the end of its head
-    milliseconds client_idle{15'000};       ///< keep-alive wait for the next request
-    milliseconds client_send{60'000};       ///< a write to the client may stall this long
-    milliseconds upstream_connect{5'000};   ///< TCP connect + TLS handshake to a node
-    milliseconds upstream_response{30'000}; ///< request sent to response head received
-    milliseconds upstream_read{60'000};     ///< gap between two body reads from a node
-    milliseconds upstream_idle{30'000};     ///< pooled connection unused this long is closed
-    milliseconds tunnel_idle{600'000};      ///< WebSocket tunnel with no traffic either way
-    milliseconds shutdown{10'000};          ///< graceful drain before connections are cut
+    milliseconds client_head{10'000};        ///< first byte of a request to the end of its head
+    milliseconds client_idle{15'000};        ///< keep-alive wait for the next request
+    milliseconds client_send{60'000};        ///< a write to the client may stall this long
+    milliseconds upstream_connect{5'000};    ///< TCP connect + TLS handshake to a node
+    milliseconds upstream_response{30'000};  ///< request sent to response head received
+    milliseconds upstream_read{60'000};      ///< gap between two body reads from a node
+    milliseconds upstream_idle{30'000};      ///< pooled connection unused this long is closed
+    milliseconds tunnel_idle{600'000};       ///< WebSocket tunnel with no traffic either way
+    milliseconds shutdown{10'000};           ///< graceful drain before connections are cut
 };
 
 struct limits {
-    std::size_t max_connections = 20'000;   ///< client connections, all workers together
-    std::size_t max_header_bytes = 16'384;  ///< request line + headers
-    std::size_t max_headers = 100;          ///< header fields in one request
+    std::size_t max_connections = 20'000;            ///< client connections, all workers together
+    std::size_t max_header_bytes = 16'384;           ///< request line + headers
+    std::size_t max_headers = 100;                   ///< header fields in one request
     std::size_t max_response_header_bytes = 65'536;  ///< response head from a node
 
     // Per client address (IPv6: per /64); 0 = no limit. See docs/security.md "Limits".
@@ -107,11 +107,11 @@ struct access_log_options {
 /// The asset cache (docs/config-reference.md "cache"; design in docs/architecture.md).
 struct cache_options {
     bool enabled = false;
-    std::uint64_t max_size = 512ull << 20;         ///< memory for bodies and entries
-    std::uint64_t max_object_size = 64ull << 20;   ///< larger responses are not stored
-    bool x_cache_header = true;                    ///< add X-Cache: HIT|MISS|STALE|REVALIDATED
-    milliseconds coalesce_wait{5'000};   ///< waiter's bound for the leader's response head
-    milliseconds stale_if_error{300'000};  ///< serve stale on node errors this long (default)
+    std::uint64_t max_size = 512ull << 20;        ///< memory for bodies and entries
+    std::uint64_t max_object_size = 64ull << 20;  ///< larger responses are not stored
+    bool x_cache_header = true;                   ///< add X-Cache: HIT|MISS|STALE|REVALIDATED
+    milliseconds coalesce_wait{5'000};            ///< waiter's bound for the leader's response head
+    milliseconds stale_if_error{300'000};    ///< serve stale on node errors this long (default)
     milliseconds heuristic_max{86'400'000};  ///< cap of the RFC 9111 §4.2.2 heuristic
     location where;
 };
@@ -122,7 +122,9 @@ struct proxy_config {
     origin public_origin;                   ///< parsed public_url
     std::vector<std::string> server_names;  ///< if non-empty, Host must be one of these (else 421)
     std::vector<listener> listen;
-    std::vector<node> nodes;
+    std::vector<node> nodes;  ///< the `nodes:` list first, then the nodes_dir files by name
+    /// Absolute path of `nodes_dir:` (one YAML file per node, watched while serving); empty = none.
+    std::string nodes_dir;
     upstream_options upstream;
     timeouts timeout;
     limits limit;
@@ -151,6 +153,10 @@ struct load_result {
     std::vector<diagnostic> diagnostics;
     bool ok() const { return config.has_value(); }
 };
+
+/// Whether a file in nodes_dir is read as a node: "<name>.yaml" or "<name>.yml", not hidden (so
+/// editors' and provisioning tools' temporary files are not read half-written).
+bool is_node_file_name(std::string_view name);
 
 /// Reads and validates a config file. Relative TLS/CA paths are resolved against the file's
 /// directory. Never throws.

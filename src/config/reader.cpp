@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <system_error>
+#include <tuple>
 
 namespace bcp::config {
 namespace {
@@ -82,7 +83,10 @@ std::string place::item_path(std::size_t index) const {
 }
 
 reader::reader(std::string source, std::string base_dir, bool check_files)
-    : source_(std::move(source)), base_dir_(std::move(base_dir)), check_files_(check_files) {}
+    : source_(std::move(source)),
+      main_source_(source_),
+      base_dir_(std::move(base_dir)),
+      check_files_(check_files) {}
 
 void reader::error(const place& at, std::string message) {
     error(at.where, at.path, std::move(message));
@@ -310,12 +314,20 @@ std::string reader::resolve(std::string_view written) const {
     return (fs::path(base_dir_) / p).lexically_normal().string();
 }
 
+std::string reader::switch_source(std::string source) {
+    return std::exchange(source_, std::move(source));
+}
+
 std::vector<diagnostic> reader::take_diagnostics() {
     // Source order reads like a compiler's output; stable so one position keeps discovery order.
+    std::map<std::string, std::size_t> file_rank{{main_source_, 0}};
+    for (const diagnostic& d : diagnostics_) {
+        file_rank.emplace(d.where.file, file_rank.size());
+    }
     std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
-                     [](const diagnostic& a, const diagnostic& b) {
-                         return std::pair(a.where.line, a.where.column) <
-                                std::pair(b.where.line, b.where.column);
+                     [&](const diagnostic& a, const diagnostic& b) {
+                         return std::tuple(file_rank[a.where.file], a.where.line, a.where.column) <
+                                std::tuple(file_rank[b.where.file], b.where.line, b.where.column);
                      });
     return std::exchange(diagnostics_, {});
 }

@@ -86,11 +86,16 @@ class reader {
     bool checks_files() const { return check_files_; }
 
     const std::string& source() const { return source_; }
-    /// Every diagnostic so far, in source order (line, then column).
+    /// Makes `source` the file that positions and diagnostics name from now on (a nodes_dir file
+    /// read with the same reader); returns the previous one.
+    std::string switch_source(std::string source);
+    /// Every diagnostic so far: the main file's first, then each other file's in the order they
+    /// were first reported; within a file, in source order (line, then column).
     std::vector<diagnostic> take_diagnostics();
 
   private:
     std::string source_;
+    std::string main_source_;
     std::string base_dir_;
     bool check_files_;
     std::vector<diagnostic> diagnostics_;

@@ -219,6 +219,76 @@ TEST(Reload, InvalidConfigIsRefusedWithDiagnosticsAndTheOldOneServes) {
     EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 200u);
 }
 
+// Provisioning by files: no SIGHUP, no `reload`; the proxy watches nodes_dir.
+TEST(Reload, NodesDirFilesAddChangeAndRemoveNodesWithoutARestart) {
+    temp_dir dir;
+    node_set nodes({"bbb-01", "bbb-02", "bbb-02"});
+    const auto nodes_dir = dir.path() / "nodes.d";
+    fs::create_directories(nodes_dir);
+    const auto node_file = [&](const std::string& id) { return nodes_dir / (id + ".yaml"); };
+    put_file(node_file("bbb-01"), "url: \"" + nodes[0].origin() + "\"\n");
+    const auto cfg = dir.path() / "proxy.yaml";
+    put_file(cfg, config_yaml({}, "nodes_dir: nodes.d\n"));
+    daemon proxy(dir.path(), cfg);
+    ASSERT_TRUE(proxy.ok());
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-01/html5client/"), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 404u);
+    EXPECT_NE(proxy.log().find("nodes_dir: watching " + nodes_dir.string()), std::string::npos)
+        << proxy.log();
+    const auto generation = [&] {
+        const auto text = slurp(proxy.pid_file().string() + ".reload");
+        const auto j = nlohmann::json::parse(text, nullptr, false);
+        return j.is_object() ? j.value("generation", 0) : -1;
+    };
+    EXPECT_EQ(generation(), 0);
+
+    // Added by dropping a file (written beside it and renamed, as put_file does).
+    put_file(node_file("bbb-02"), "url: \"" + nodes[1].origin() + "\"\n");
+    EXPECT_TRUE(
+        eventually([&] { return status_of(proxy.port(), "/bbb-02/html5client/") == 200; }, 10s))
+        << proxy.log();
+    EXPECT_NE(proxy.log().find("nodes_dir: bbb-02.yaml added; reloading"), std::string::npos)
+        << proxy.log();
+    EXPECT_EQ(generation(), 1) << "one reload for one file";
+
+    // A broken file is refused with its place; everything keeps serving.
+    put_file(node_file("bbb-03"), "url: \"ftp://bbb-03\"\n");
+    const std::string diagnostic = node_file("bbb-03").string() + ":1:6: url:";
+    EXPECT_TRUE(eventually([&] { return proxy.log().find(diagnostic) != std::string::npos; }, 10s))
+        << proxy.log();
+    EXPECT_TRUE(eventually([&] { return generation() == 2; }, 5s));
+    EXPECT_NE(slurp(proxy.pid_file().string() + ".reload").find(diagnostic), std::string::npos);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-01/html5client/"), 200u);
+    EXPECT_EQ(status_of(proxy.port(), "/bbb-02/html5client/"), 200u);
+
+    // Removed while a response from it is in flight: the response finishes, new requests get 404.
+    client slow(proxy.port());
+    slow.send(
+        "GET /bbb-01/html5client/_test/slow?n=100000&ms=400 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    ASSERT_TRUE(eventually([&] { return nodes[0].counters().requests.load() == 2; }));
+    fs::remove(node_file("bbb-03"));
+    fs::remove(node_file("bbb-01"));
+    EXPECT_TRUE(
+        eventually([&] { return status_of(proxy.port(), "/bbb-01/html5client/") == 404; }, 10s))
+        << proxy.log();
+    auto done = slow.read(false, 20s);
+    ASSERT_TRUE(done) << slow.last_error();
+    EXPECT_EQ(done->result_int(), 200u);
+    EXPECT_EQ(done->body().size(), 100000u);
+
+    // Changed in place: bbb-02 moves to another server.
+    const auto before = nodes[2].counters().requests.load();
+    put_file(node_file("bbb-02"), "url: \"" + nodes[2].origin() + "\"\n");
+    EXPECT_TRUE(eventually(
+        [&] {
+            return status_of(proxy.port(), "/bbb-02/html5client/") == 200 &&
+                   nodes[2].counters().requests.load() > before;
+        },
+        10s))
+        << proxy.log();
+    EXPECT_NE(proxy.log().find("changed bbb-02"), std::string::npos) << proxy.log();
+}
+
 // A node on a fixed port that can be stopped and started again.
 class restartable_node {
   public:

@@ -933,6 +933,212 @@ TEST(SuggestKey, SuggestsOnlyCloseKeys) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// nodes_dir: one YAML file per node
+
+// A config file in a fresh directory, with a nodes.d beside it.
+struct dir_setup {
+    temp_dir dir;
+    fs::path config;
+    fs::path nodes;
+
+    explicit dir_setup(const std::string& main_text) {
+        config = dir.write("config.yaml", main_text);
+        nodes = dir.path() / "nodes.d";
+        fs::create_directories(nodes);
+    }
+    fs::path node(const std::string& name, const std::string& text) const {
+        return dir.write("nodes.d/" + name, text);
+    }
+};
+
+const std::string head_only = lines({
+    "public_url: https://proxy.example.com",  // 1
+    "listen:",                                // 2
+    "  - address: \"0.0.0.0:80\"",            // 3
+});
+
+std::vector<std::string> ids_of(const proxy_config& c) {
+    std::vector<std::string> out;
+    for (const node& n : c.nodes) {
+        out.push_back(n.id);
+    }
+    return out;
+}
+
+TEST(NodesDir, EveryYamlFileIsANodeNamedAfterItsFileInNameOrder) {
+    dir_setup s(head_only + "nodes_dir: nodes.d/\n");
+    s.node("bbb-02.yaml", "url: https://bbb-02.example.com\n");
+    s.node("bbb-01.yml", "url: https://bbb-01.example.com\nmounts: [html5client, playback]\n");
+    s.node("other-name.yaml", "id: bbb-03\nurl: https://bbb-03.example.com\n");
+    // Not read: hidden (a tool's temporary file), other suffixes, editor backups.
+    s.node(".bbb-09.yaml", "url: ::broken\n");
+    s.node("bbb-08.yaml.tmp", "url: ::broken\n");
+    s.node("bbb-07.yaml~", "url: ::broken\n");
+    s.node("README", "not yaml: [\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.config->nodes_dir, (s.dir.path() / "nodes.d").string());
+    EXPECT_EQ(ids_of(*r.config), (std::vector<std::string>{"bbb-01", "bbb-02", "bbb-03"}));
+    const node& first = r.config->nodes[0];
+    EXPECT_EQ(first.mounts, (std::vector<std::string>{"html5client", "playback"}));
+    EXPECT_EQ(first.where.file, (s.nodes / "bbb-01.yml").string());
+    EXPECT_EQ(first.where.line, 1);
+    EXPECT_EQ(r.config->nodes[2].upstream.host, "bbb-03.example.com");
+}
+
+TEST(NodesDir, ListedNodesComeFirstAndTheTopLevelHealthAppliesToFileNodes) {
+    dir_setup s(minimal + lines({"nodes_dir: nodes.d", "health:", "  interval: 7s"}));
+    s.node("bbb-00.yaml",
+           lines({"url: https://bbb-00.example.com", "health:", "  unhealthy_threshold: 9"}));
+    const auto r = load_file(s.config.string());
+    ASSERT_TRUE(r.ok()) << dump(r);
+    ASSERT_EQ(ids_of(*r.config), (std::vector<std::string>{"bbb-01", "bbb-00"}));
+    const node& file_node = r.config->nodes[1];
+    EXPECT_TRUE(file_node.health.enabled);
+    EXPECT_EQ(file_node.health.interval, 7s);
+    EXPECT_EQ(file_node.health.unhealthy_threshold, 9u);
+    EXPECT_EQ(r.config->nodes[0].health.unhealthy_threshold, 3u);
+}
+
+TEST(NodesDir, AnEmptyDirectoryIsAValidConfigWithoutNodes) {
+    // Provisioning tools may start from nothing, or remove the last node.
+    dir_setup s(head_only + "nodes_dir: nodes.d\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_TRUE(r.config->nodes.empty());
+    // An empty list beside it is fine too.
+    dir_setup t(head_only + "nodes: []\nnodes_dir: nodes.d\n");
+    EXPECT_TRUE(load_file(t.config.string()).ok());
+}
+
+TEST(NodesDir, WithoutNodesOrNodesDirTheMessageNamesBoth) {
+    const auto r = load(head_only);
+    ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+    EXPECT_EQ(r.diagnostics[0].key, "nodes");
+    EXPECT_NE(r.diagnostics[0].message.find("nodes_dir"), std::string::npos) << dump(r);
+}
+
+TEST(NodesDir, AMissingDirectoryIsNamedAtTheKey) {
+    dir_setup s(head_only + "nodes_dir: /nonexistent/bcp-nodes.d\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+    const diagnostic& d = r.diagnostics[0];
+    EXPECT_EQ(d.where.file, s.config.string());
+    EXPECT_EQ(d.where.line, 4);
+    EXPECT_EQ(d.key, "nodes_dir");
+    EXPECT_NE(d.message.find("mkdir -p /nonexistent/bcp-nodes.d"), std::string::npos) << dump(r);
+}
+
+TEST(NodesDir, AFileInsteadOfADirectoryIsRefused) {
+    dir_setup s(head_only + "nodes_dir: config.yaml\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+    EXPECT_NE(r.diagnostics[0].message.find("is not a directory"), std::string::npos) << dump(r);
+}
+
+TEST(NodesDir, ErrorsInANodeFileNameTheFileLineAndKey) {
+    dir_setup s(head_only + "nodes_dir: nodes.d\n");
+    const auto bad = s.node("bbb-01.yaml", lines({"url: https://bbb-01.example.com/path",  // 1
+                                                  "mount: [html5client]"}));               // 2
+    s.node("bbb-02.yaml", "url: https://bbb-02.example.com\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_EQ(r.diagnostics.size(), 2u) << dump(r);
+    EXPECT_EQ(r.diagnostics[0].where.file, bad.string());
+    EXPECT_EQ(r.diagnostics[0].where.line, 1);
+    EXPECT_EQ(r.diagnostics[0].where.column, 6);
+    EXPECT_EQ(r.diagnostics[0].key, "url");
+    EXPECT_EQ(r.diagnostics[1].where.line, 2);
+    EXPECT_NE(r.diagnostics[1].message.find("did you mean 'mounts'"), std::string::npos) << dump(r);
+}
+
+TEST(NodesDir, ADuplicateIdNamesWhereItWasFirst) {
+    dir_setup s(minimal + "nodes_dir: nodes.d\n");
+    const auto same_name = s.node("bbb-01.yaml", "url: https://other.example.com\n");
+    const auto same_id = s.node("x.yaml", "id: bbb-01\nurl: https://x.example.com\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_EQ(r.diagnostics.size(), 2u) << dump(r);
+    const std::string first = "first in " + s.config.string() + ":5";
+    EXPECT_EQ(r.diagnostics[0].where.file, same_name.string());
+    EXPECT_NE(r.diagnostics[0].message.find(first), std::string::npos) << dump(r);
+    EXPECT_EQ(r.diagnostics[1].where.file, same_id.string());
+    EXPECT_EQ(r.diagnostics[1].key, "id");
+    EXPECT_EQ(r.diagnostics[1].where.line, 1);
+    EXPECT_NE(r.diagnostics[1].message.find(first), std::string::npos) << dump(r);
+}
+
+TEST(NodesDir, BrokenFilesAreReportedNotSkipped) {
+    dir_setup s(head_only + "nodes_dir: nodes.d\n");
+    s.node("a.yaml", "url: [https://a.example.com\n");      // YAML syntax
+    s.node("b.yaml", "- url: https://b.example.com\n");     // a list, not a map
+    s.node("c.yaml", "");                                   // empty
+    s.node("d.yaml", "url: https://d.example.com\n---\n");  // two documents
+    s.node("e e.yaml", "url: https://e.example.com\n");     // no id, name is no id
+    s.node("f.yaml", "id: bbb-f\n");                        // no url
+    fs::create_directories(s.nodes / "g.yaml");             // a directory
+    s.node("h.yaml", ",\n");                                // yaml-cpp would loop (yaml_guard)
+    const auto r = load_file(s.config.string());
+    ASSERT_FALSE(r.ok());
+    std::vector<std::string> files;
+    for (const diagnostic& d : r.diagnostics) {
+        files.push_back(fs::path(d.where.file).filename().string());
+    }
+    EXPECT_EQ(files, (std::vector<std::string>{"a.yaml", "b.yaml", "c.yaml", "d.yaml", "e e.yaml",
+                                               "f.yaml", "g.yaml", "h.yaml"}))
+        << dump(r);
+    const auto message_of = [&](const std::string& name) {
+        const auto i = std::find(files.begin(), files.end(), name) - files.begin();
+        return r.diagnostics[static_cast<std::size_t>(i)].message;
+    };
+    EXPECT_NE(message_of("a.yaml").find("YAML syntax error"), std::string::npos);
+    EXPECT_NE(message_of("b.yaml").find("must be a map"), std::string::npos);
+    EXPECT_NE(message_of("c.yaml").find("must be a map"), std::string::npos);
+    EXPECT_NE(message_of("d.yaml").find("second YAML document"), std::string::npos);
+    EXPECT_NE(message_of("e e.yaml").find("rename the file"), std::string::npos);
+    EXPECT_NE(message_of("f.yaml").find("missing required key 'url'"), std::string::npos);
+    EXPECT_NE(message_of("g.yaml").find("is a directory"), std::string::npos);
+    // A file name that is no id is fine when the file gives the id.
+    fs::remove_all(s.nodes);
+    fs::create_directories(s.nodes);
+    s.node("e e.yaml", "id: bbb-e\nurl: https://e.example.com\n");
+    const auto fixed = load_file(s.config.string());
+    ASSERT_TRUE(fixed.ok()) << dump(fixed);
+    EXPECT_EQ(ids_of(*fixed.config), std::vector<std::string>{"bbb-e"});
+}
+
+TEST(NodesDir, TheMainFilesDiagnosticsComeFirst) {
+    dir_setup s(head_only + "nodes_dir: nodes.d\nworkers: many\n");
+    s.node("a.yaml", "url: ftp://a.example.com\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_EQ(r.diagnostics.size(), 2u) << dump(r);
+    EXPECT_EQ(r.diagnostics[0].where.file, s.config.string());
+    EXPECT_EQ(r.diagnostics[0].key, "workers");
+    EXPECT_EQ(r.diagnostics[1].where.file, (s.nodes / "a.yaml").string());
+}
+
+TEST(NodesDir, ANodeFileThatIsThePublicUrlIsRefused) {
+    dir_setup s(head_only + "nodes_dir: nodes.d\n");
+    const auto file = s.node("loop.yaml", "url: https://proxy.example.com\n");
+    const auto r = load_file(s.config.string());
+    ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+    EXPECT_EQ(r.diagnostics[0].where.file, file.string());
+    EXPECT_EQ(r.diagnostics[0].key, "url");
+    EXPECT_NE(r.diagnostics[0].message.find("public_url"), std::string::npos);
+}
+
+TEST(NodesDir, WhichFileNamesAreNodes) {
+    EXPECT_TRUE(is_node_file_name("bbb-01.yaml"));
+    EXPECT_TRUE(is_node_file_name("bbb-01.yml"));
+    EXPECT_TRUE(is_node_file_name("a.b.yaml"));
+    EXPECT_FALSE(is_node_file_name(".yaml"));
+    EXPECT_FALSE(is_node_file_name(".bbb-01.yaml"));
+    EXPECT_FALSE(is_node_file_name("bbb-01.yaml~"));
+    EXPECT_FALSE(is_node_file_name("bbb-01.yaml.swp"));
+    EXPECT_FALSE(is_node_file_name("bbb-01.YAML"));
+    EXPECT_FALSE(is_node_file_name("bbb-01.json"));
+    EXPECT_FALSE(is_node_file_name(""));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Shipped examples
 
 TEST(ConfigExamples, EveryExampleLoadsWithoutDiagnostics) {
