@@ -1,5 +1,6 @@
 #include "nodeconf/pipeline.hpp"
 
+#include "config/values.hpp"
 #include "nodeconf/env_file.hpp"
 #include "nodeconf/java_options.hpp"
 #include "nodeconf/json_file.hpp"
@@ -446,19 +447,15 @@ std::string machine_fqdn() {
 }
 
 std::optional<problem> check_node_id(std::string_view id) {
-    const bool ok =
-        !id.empty() && id != "." && id != ".." && std::all_of(id.begin(), id.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                   c == '-';
-        });
-    if (ok) {
+    // The same rule as the proxy's `nodes[].id`: both sides must accept the same ids.
+    if (config::is_path_segment(id)) {
         return std::nullopt;
     }
     return problem{{},
                    0,
                    "node id '" + std::string(id) +
-                       "' must be made of a-z, 0-9, '.', '_' and '-' (it becomes the first path "
-                       "segment on the proxy, e.g. bbb-01)"};
+                       "' must be made of letters, digits, '.', '_' and '-' (it becomes the first "
+                       "path segment on the proxy, e.g. bbb-01)"};
 }
 
 expected<settings> resolve(const request& r, const node_fs& fs, const package_query& query) {

@@ -40,7 +40,8 @@ struct settings {
 /// This machine's fully qualified name (gethostname + canonical name lookup).
 std::string machine_fqdn();
 
-/// Checks the node id: [a-z0-9._-]+, not "." or "..". Returns the problem, if any.
+/// Checks the node id: [A-Za-z0-9._-]+, not "." or ".." (config::is_path_segment, as the proxy's
+/// nodes[].id). Returns the problem, if any.
 std::optional<problem> check_node_id(std::string_view id);
 
 /// Validates the request and detects the version. `query` asks the package database.

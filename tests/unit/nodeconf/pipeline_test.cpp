@@ -222,7 +222,8 @@ TEST(NodeInput, RejectsBadUrlsAndIdsAndWritesNothing) {
         {make_request(tmp.path(), "https://bbb-proxy.example.com?a=1"), "a query"},
         {make_request(tmp.path(), "http://bbb-proxy.example.com"), "must use https"},
         {make_request(tmp.path(), "https://https://bbb-proxy.example.com"), "--proxy-url"},
-        {make_request(tmp.path(), "https://p.example.com", "BBB_01"), "--node-id"},
+        {make_request(tmp.path(), "https://p.example.com", "bbb 01"), "--node-id"},
+        {make_request(tmp.path(), "https://p.example.com", ".."), "--node-id"},
         {make_request(tmp.path(), "https://p.example.com", "a/b"), "--node-id"},
         {make_request(tmp.path(), "https://p.example.com", "bbb-01", "https://n.example.com/"),
          "--node-url"},
@@ -233,6 +234,14 @@ TEST(NodeInput, RejectsBadUrlsAndIdsAndWritesNothing) {
         EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
     }
     EXPECT_EQ(snapshot(tmp.path()), before);
+}
+
+// The proxy accepts upper-case ids (config::is_path_segment), so the node side must too.
+TEST(NodeInput, AcceptsTheIdsTheProxyAccepts) {
+    auto r = make_request(data_dir() / "2.7", "https://p.example.com", "BBB-01.East_2");
+    const auto out = plan(r);
+    ASSERT_EQ(out.code, 0) << out.err;
+    EXPECT_NE(out.out.find("/BBB-01.East_2/html5client"), std::string::npos) << out.out;
 }
 
 TEST(NodeInput, DefaultsTheIdToTheFirstLabel) {
