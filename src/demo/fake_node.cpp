@@ -39,8 +39,9 @@
 //                    lm=1 (Last-Modified), vary=1 (Vary: Accept-Encoding; a request accepting
 //                    gzip gets the pattern upper-cased and Content-Encoding: gzip), cookie=1
 //                    (Set-Cookie), status=S (answer S instead of 200, same headers), ms=M (body in
-//                    10 pieces M ms apart, identity only). If-None-Match / If-Modified-Since give
-//                    304.
+//                    10 pieces M ms apart, identity only), cut=head|half (reset the connection
+//                    right after the head, or after half the body). If-None-Match /
+//                    If-Modified-Since give 304.
 // Unknown names under _test/ are 404. n is at most 1 GiB and ms at most 60000 (400 otherwise).
 
 #include "demo/fake_node.hpp"
@@ -1019,7 +1020,8 @@ class session {
         std::string cc(query_param(query, "cc").value_or("public, max-age=60"));
         std::replace(cc.begin(), cc.end(), '+', ' ');
         const bool vary = query_param(query, "vary") == "1";
-        const bool gzip = vary && req[http::field::accept_encoding].find("gzip") != std::string::npos;
+        const bool gzip =
+            vary && req[http::field::accept_encoding].find("gzip") != std::string::npos;
         const std::string etag = "\"c" + std::to_string(*n) + "-" +
                                  std::string(query_param(query, "v").value_or("")) +
                                  (gzip ? "-gz" : "") + "\"";
@@ -1043,9 +1045,9 @@ class session {
         }
         res.set(http::field::content_type, "application/octet-stream");
         const bool has_inm = req.count(http::field::if_none_match) != 0;
-        const bool not_modified =
-            has_inm ? etag_matches(req[http::field::if_none_match], etag)
-                    : lm && req[http::field::if_modified_since] == last_modified;
+        const bool not_modified = has_inm
+                                      ? etag_matches(req[http::field::if_none_match], etag)
+                                      : lm && req[http::field::if_modified_since] == last_modified;
         const bool keep = req.keep_alive();
         if (!keep) {
             res.keep_alive(false);
@@ -1061,6 +1063,14 @@ class session {
         if (!co_await write_head(res)) {
             co_return next_step::abort;
         }
+        const auto cut = query_param(query, "cut");
+        if (cut == "head" || cut == "half") {
+            if (cut == "half") {
+                co_await write_pattern(0, *n / 2);
+            }
+            reset_connection();
+            co_return next_step::abort;
+        }
         if (req.method() != http::verb::head) {
             bool ok = true;
             if (*ms != 0) {
@@ -1070,7 +1080,8 @@ class session {
                 for (std::size_t i = 0; i < upper.size(); ++i) {
                     upper[i] = static_cast<char>('A' + i % 26);
                 }
-                auto [ec, w] = co_await asio::async_write(stream_, asio::buffer(upper), use_nothrow);
+                auto [ec, w] =
+                    co_await asio::async_write(stream_, asio::buffer(upper), use_nothrow);
                 ok = !ec;
             } else {
                 ok = co_await write_pattern(0, *n);

@@ -363,5 +363,52 @@ TEST(CacheTruncation, TruncatedBodyIsNeverStoredAndTheClientIsClosed) {
     EXPECT_EQ(st->memory, 0u);
 }
 
+// A node that fails during the fill (right after its head, or halfway through the body) while
+// requests are coalesced on it: every client gets an answer it cannot mistake for the asset (an
+// error status, or a connection closed short of Content-Length), nothing is stored, and the
+// next request fills the entry.
+TEST(CacheFaults, NodeFailingDuringTheFillLeavesNoEntryAndNoClientHanging) {
+    node_set nodes({"bbb-01"});
+    proxy_instance proxy(cache_yaml(nodes));
+    ASSERT_TRUE(proxy.ok());
+    for (const std::string cut : {"head", "half"}) {
+        SCOPED_TRACE(cut);
+        const std::string url = "/bbb-01/html5client/_test/cacheable?n=50000&v=" + cut;
+        const std::string request =
+            "GET " + url + "&cut=" + cut + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        const auto entries_before = proxy.server().cache_stats()->entries;
+        std::vector<std::unique_ptr<client>> clients;
+        for (int i = 0; i < 8; ++i) {
+            clients.push_back(std::make_unique<client>(proxy.port()));
+            clients.back()->send(request);
+        }
+        for (auto& c : clients) {
+            std::string received;
+            ASSERT_TRUE(c->closed_within(10s, &received)) << "a client was left hanging";
+            const auto head_end = received.find("\r\n\r\n");
+            ASSERT_NE(head_end, std::string::npos) << "no answer at all: " << received;
+            if (received.starts_with("HTTP/1.1 200")) {
+                EXPECT_LT(received.size() - head_end - 4, 50'000u)
+                    << "a complete body from a node that failed";
+            } else {
+                EXPECT_TRUE(received.starts_with("HTTP/1.1 502")) << received.substr(0, head_end);
+            }
+        }
+        EXPECT_EQ(proxy.server().cache_stats()->entries, entries_before);
+        // Without the fault the same key (cut is part of the query, so a new key) fills.
+        const std::string good = "/bbb-01/html5client/_test/cacheable?n=50000&v=" + cut;
+        auto r = http_get(proxy.port(), good);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->result_int(), 200u);
+        EXPECT_TRUE(r->body() == pattern(50'000));
+        auto again = http_get(proxy.port(), good);
+        ASSERT_TRUE(again);
+        EXPECT_EQ(x_cache(again), "HIT");
+    }
+    auto next = http_get(proxy.port(), "/bbb-01/html5client/_test/bytes?n=100");
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->result_int(), 200u);
+}
+
 }  // namespace
 }  // namespace bcp::test
