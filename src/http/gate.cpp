@@ -134,9 +134,11 @@ bool reads_as_framing_field(std::string_view name) {
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name) {
-    static constexpr std::array hop{"connection", "keep-alive",        "proxy-connection", "te",
-                                    "trailer",    "transfer-encoding", "upgrade"};
-    for (const char* h : hop) {
+    // string_views, not const char*: no strlen per comparison.
+    static constexpr std::array<std::string_view, 7> hop{
+        "connection", "keep-alive",        "proxy-connection", "te",
+        "trailer",    "transfer-encoding", "upgrade"};
+    for (const auto h : hop) {
         if (iequals(name, h)) {
             return true;
         }

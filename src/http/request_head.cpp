@@ -7,10 +7,6 @@ namespace {
 
 constexpr std::string_view crlf = "\r\n";
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
 parse_result invalid(unsigned status, std::string_view reason) {
     return {parse_state::invalid, status, reason};
 }
@@ -125,18 +121,6 @@ bool is_tchar(char c) {
         default:
             return false;
     }
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 std::string_view request_head::find(std::string_view name) const {

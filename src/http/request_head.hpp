@@ -53,8 +53,22 @@ parse_result parse_request_head(std::string_view raw, const head_limits& limits,
 
 /// RFC 9110 §5.6.2 tchar.
 bool is_tchar(char c);
-/// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+/// ASCII case-insensitive equality. Inline: called for every field of every request and
+/// response, mostly with names of another length (docs/benchmarks.md, "Round 4").
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    const auto lower = [](char c) {
+        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    };
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
 
 /// Calls `fn(token)` for each non-empty element of a comma-separated list value (RFC 9110 §5.6.1),
 /// whitespace trimmed.

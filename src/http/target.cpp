@@ -1,5 +1,7 @@
 #include "http/target.hpp"
 
+#include <array>
+
 namespace bcp::http {
 namespace {
 
@@ -15,7 +17,7 @@ int hex_value(char c) {
 }
 
 // RFC 3986 pchar minus '%' (handled separately): unreserved / sub-delims / ":" / "@".
-bool is_pchar(char c) {
+constexpr bool is_pchar(char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
         return true;
     }
@@ -41,6 +43,19 @@ bool is_pchar(char c) {
         default:
             return false;
     }
+}
+
+// The same predicate as a table, plus '/': one load per character of every request target.
+constexpr std::array<bool, 256> path_chars = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        t[static_cast<std::size_t>(c)] = is_pchar(static_cast<char>(c)) || c == '/';
+    }
+    return t;
+}();
+
+bool is_path_char(char c) {
+    return path_chars[static_cast<unsigned char>(c)];
 }
 
 target_check refuse(std::string_view reason) {
@@ -165,7 +180,7 @@ target_check check_target(std::string_view target) {
         if (!in_query && !utf8.complete()) {
             return refuse("invalid UTF-8 in encoded path");
         }
-        if (is_pchar(c) || c == '/') {
+        if (is_path_char(c)) {
             continue;
         }
         if (in_query && c == '?') {
