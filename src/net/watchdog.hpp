@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 
 namespace bcp::net {
 
@@ -24,8 +25,9 @@ class watchdog {
   public:
     using clock = std::chrono::steady_clock;
 
-    watchdog(asio::any_io_executor executor, std::function<void()> on_expire)
-        : state_(std::make_shared<state>(std::move(executor), std::move(on_expire))) {}
+    /// `executor`: an io_context's (every worker, socket and test here has one).
+    watchdog(const asio::any_io_executor& executor, std::function<void()> on_expire)
+        : state_(std::make_shared<state>(executor, std::move(on_expire))) {}
     ~watchdog() {
         state_->on_expire = nullptr;
         state_->timer.cancel();
@@ -52,10 +54,21 @@ class watchdog {
     void reset() { state_->fired = false; }
 
   private:
+    // The timer holds the io_context's own executor (8 bytes) rather than an any_io_executor
+    // (56): every connection keeps a watchdog state (docs/benchmarks.md, "Round 4").
+    using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>,
+                                                  asio::io_context::executor_type>;
+    static asio::io_context::executor_type io_executor(const asio::any_io_executor& executor) {
+        if (const auto* io = executor.target<asio::io_context::executor_type>()) {
+            return *io;
+        }
+        throw std::invalid_argument("net::watchdog: not an io_context executor");
+    }
+
     struct state {
-        state(asio::any_io_executor executor, std::function<void()> action)
-            : timer(std::move(executor)), on_expire(std::move(action)) {}
-        asio::steady_timer timer;
+        state(const asio::any_io_executor& executor, std::function<void()> action)
+            : timer(io_executor(executor)), on_expire(std::move(action)) {}
+        timer_type timer;
         std::function<void()> on_expire;  ///< empty once the watchdog is gone
         clock::time_point deadline = clock::time_point::max();
         unsigned generation = 0;  ///< identifies the latest wait; older ones are superseded

@@ -8,8 +8,9 @@
 #include <boost/beast/http/read.hpp>
 
 #include <array>
+#include <charconv>
 #include <chrono>
-#include <cstdio>
+#include <cstring>
 
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;
@@ -95,16 +96,32 @@ bool cache_step::not_modified(const cache::entry& e) const {
                                e.etag, e.last_modified);
 }
 
+// Without snprintf: it was an eighth of the instructions of a cache hit (docs/benchmarks.md,
+// "Round 4").
 std::string_view cache_step::tail(const cache::entry* e, label l, char* buf,
                                   std::size_t cap) const {
     const long long age = e != nullptr ? e->age(std::time(nullptr)) : 0;
-    const bool x_cache = cache_.options().x_cache_header;
-    const int n =
-        std::snprintf(buf, cap, "Age: %lld\r\n%s%.*s%s%s\r\n", age, x_cache ? "X-Cache: " : "",
-                      x_cache ? static_cast<int>(label_text(static_cast<int>(l)).size()) : 0,
-                      label_text(static_cast<int>(l)).data(), x_cache ? "\r\n" : "",
-                      keep_alive() ? "" : "Connection: close\r\n");
-    return {buf, static_cast<std::size_t>(std::min<int>(n, static_cast<int>(cap) - 1))};
+    char* out = buf;
+    char* const end = buf + cap;
+    const auto put = [&](std::string_view text) {
+        const std::size_t n =
+            std::min<std::size_t>(text.size(), static_cast<std::size_t>(end - out));
+        std::memcpy(out, text.data(), n);
+        out += n;
+    };
+    put("Age: ");
+    out = std::to_chars(out, end, age).ptr;
+    put("\r\n");
+    if (cache_.options().x_cache_header) {
+        put("X-Cache: ");
+        put(label_text(static_cast<int>(l)));
+        put("\r\n");
+    }
+    if (!keep_alive()) {
+        put("Connection: close\r\n");
+    }
+    put("\r\n");  // the end of the head
+    return {buf, static_cast<std::size_t>(out - buf)};
 }
 
 void cache_step::answering(unsigned status, label l) {
@@ -377,7 +394,9 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
         keep = co_await fill(lead, request_time);
     };
     co_await work();
-    s_.up_dog_.disarm();
+    if (x_.up) {
+        x_.up->dog.disarm();
+    }
     s_.active_upstream_ = nullptr;
     s_.relay_.release();  // as forward(): relay_response may have taken the relay buffer
     co_return keep;
@@ -402,7 +421,7 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
         while (!p.is_done()) {
             p.get().body().data = dst + filled;
             p.get().body().size = len - filled;
-            s_.up_dog_.arm(s_.settings_->timeout.upstream_read);
+            x.up->dog.arm(s_.settings_->timeout.upstream_read);
             // read_some: each arrival is published at once, so waiters stream while it fills.
             auto [ec, n] =
                 co_await bhttp::async_read_some(x.up->stream, x.up->buffer, p, use_nothrow);
@@ -421,12 +440,12 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
                 break;
             }
         }
-        s_.up_dog_.disarm();
+        x.up->dog.disarm();
         if (!ok || !p.is_done() || filled != len) {
             // A truncated body is never stored; waiters close their clients' connections.
             x.up->stream.close();
-            observe::bump(s_.up_dog_.fired() ? s_.env_.counters->upstream_timeouts
-                                             : s_.env_.counters->upstream_errors);
+            observe::bump(x.up->dog.fired() ? s_.env_.counters->upstream_timeouts
+                                            : s_.env_.counters->upstream_errors);
             lead.get().fail(cache::flight::state::failed);
             co_return;
         }

@@ -23,10 +23,6 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
-awaitable<void> run_session(std::unique_ptr<session> s) {
-    co_await s->run();
-}
-
 void log_session_failure(std::exception_ptr e) {
     if (!e) {
         return;
@@ -480,7 +476,7 @@ awaitable<void> server::impl::accept_loop(worker& w, std::size_t listener) {
         }
         auto s = std::make_unique<session>(w.env, std::move(socket), tls);
         s->hold(std::move(counted));
-        asio::co_spawn(w.ioc, run_session(std::move(s)), log_session_failure);
+        asio::co_spawn(w.ioc, session::run(std::move(s)), log_session_failure);
     }
 }
 

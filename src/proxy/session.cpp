@@ -16,7 +16,10 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <optional>
 #include <span>
@@ -27,9 +30,13 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr std::size_t read_chunk = 4096;         // client head reads
-constexpr std::size_t idle_read = 512;           // the read an idle keep-alive connection waits in
-constexpr std::size_t tunnel_chunk = 16 * 1024;  // per direction
+constexpr std::size_t read_chunk = 4096;        // client head reads
+constexpr std::size_t idle_read = 512;          // the read an idle keep-alive connection waits in
+constexpr std::size_t fields_reserved = 16;     // request head fields (a browser sends ~12)
+constexpr std::size_t scratch_reserved = 1024;  // a request or response head we build
+constexpr auto long_idle = std::chrono::seconds(1);  // a gap between requests that makes the
+                                                     // next idle wait bufferless (run())
+constexpr std::size_t tunnel_chunk = 16 * 1024;      // per direction
 
 // An error on a pooled connection before the node sent anything means the node closed it while
 // it was idle (a race the pool's check cannot exclude). The request was not processed: retrying
@@ -46,12 +53,6 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
       settings_(env.config),
       client_(tls ? net::stream(std::move(socket), *tls) : net::stream(std::move(socket))),
       client_dog_(client_.get_executor(), [this] { client_.close(); }),
-      up_dog_(client_.get_executor(),
-              [this] {
-                  if (active_upstream_ != nullptr) {
-                      active_upstream_->stream.close();
-                  }
-              }),
       tls_(tls != nullptr) {
     error_code ec;
     const auto remote = client_.socket().remote_endpoint(ec);
@@ -83,42 +84,96 @@ void session::abort() {
     }
 }
 
-awaitable<void> session::run() {
-    net::tune_socket(client_.socket());
-    co_await serve();
-    // TLS: end with close_notify (RFC 8446 §6.1) so clients can tell a complete response
-    // stream from a truncated one. Bounded: a peer that never answers costs one second.
-    if (client_.is_tls() && client_.socket().is_open()) {
-        client_dog_.arm(std::chrono::seconds(1));
-        co_await client_.async_shutdown(use_nothrow);
-    }
-    client_.close();
-}
-
-awaitable<void> session::serve() {
-    const auto& s = *settings_;
-    if (client_.is_tls()) {
-        client_dog_.arm(s.timeout.client_head);
-        auto [ec] = co_await client_.async_handshake(net::stream::role::server, use_nothrow);
-        if (ec) {
-            co_return;  // scanners, old clients, timeouts: nothing to answer
-        }
+awaitable<void> session::run(std::unique_ptr<session> self) {
+    // One coroutine frame for the connection's life (an idle connection holds this frame, the
+    // pending read's state and the session: docs/benchmarks.md, "Round 4").
+    session& s = *self;
+    net::tune_socket(s.client_.socket());
+    bool open = true;
+    if (s.client_.is_tls()) {
+        s.client_dog_.arm(s.settings_->timeout.client_head);
+        auto [ec] = co_await s.client_.async_handshake(net::stream::role::server, use_nothrow);
+        open = !ec;  // scanners, old clients, timeouts: nothing to answer
     }
     bool first = true;
-    while (true) {
-        if (!co_await read_head(first)) {
-            finish_request();
-            co_return;
+    while (open) {
+        if (!first && s.in_.size() == 0 && !s.client_.is_tls() && s.bufferless_idle_) {
+            // Between requests on a plain connection that was last idle for long (or never):
+            // wait for readability here, so that it holds no read buffer and no read_head frame
+            // while idle (finding 6). The wait costs an epoll_ctl that the buffered read in
+            // read_head does not (about 7 % of cache-hit requests/s when paid on every request:
+            // docs/benchmarks.md, "Round 4"), so busy connections keep reading there.
+            s.client_dog_.arm(s.settings_->timeout.client_idle);
+            s.idle_ = true;
+            auto step = s.read_idle();
+            while (step == idle_step::wait) {
+                auto [ec] =
+                    co_await s.client_.socket().async_wait(tcp::socket::wait_read, use_nothrow);
+                if (ec) {
+                    if (s.client_dog_.fired()) {
+                        observe::bump(s.env_.counters->client_timeouts);
+                        s.env_.counters->refusals.bump(observe::refusal::idle_timeout);
+                    }
+                    step = idle_step::closed;
+                    break;
+                }
+                step = s.read_idle();  // readable: bytes (or EOF) are there
+            }
+            if (step == idle_step::closed) {
+                break;
+            }
+        }
+        if (!co_await s.read_head(first)) {
+            s.finish_request();
+            break;
         }
         first = false;
-        const bool keep = co_await handle_request();
-        finish_request();
-        in_.consume(head_.size);
-        head_.clear();
-        if (!keep || env_.draining) {
-            co_return;
+        // Long gaps between requests predict long idle waits: the next wait is bufferless
+        // after one (and after the first request).
+        s.bufferless_idle_ = s.record_.start - s.last_request_ >= long_idle;
+        s.last_request_ = s.record_.start;
+        const bool keep = co_await s.handle_request();
+        s.finish_request();
+        s.in_.consume(s.head_.size);
+        s.head_.clear();
+        if (!keep || s.env_.draining) {
+            break;
         }
     }
+    // TLS: end with close_notify (RFC 8446 §6.1) so clients can tell a complete response
+    // stream from a truncated one. Bounded: a peer that never answers costs one second.
+    if (s.client_.is_tls() && s.client_.socket().is_open()) {
+        s.client_dog_.arm(std::chrono::seconds(1));
+        co_await s.client_.async_shutdown(use_nothrow);
+    }
+    s.client_.close();
+}
+
+// A plain keep-alive connection between requests: reads what is there without waiting (into
+// in_; read_head then usually finds the whole head without another read). When nothing is
+// there, the connection goes idle holding no buffers (in_, scratch_ and the field list are
+// released) and the caller queues a readiness wait, in the same turn of the event loop as this
+// read, so no readiness event can fall between the two: bytes that arrived while no read was
+// pending are picked up here.
+session::idle_step session::read_idle() {
+    const auto room = in_.prepare(idle_read);
+    ssize_t n = 0;
+    do {
+        n = ::recv(client_.socket().native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        in_.commit(static_cast<std::size_t>(n));
+        idle_ = false;
+        client_dog_.arm(settings_->timeout.client_head);  // from the first byte (slowloris)
+        return idle_step::ready;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        in_.shrink_to_fit();  // empty: frees the buffer
+        std::string().swap(scratch_);
+        std::vector<http::field>().swap(head_.fields);
+        return idle_step::wait;
+    }
+    return idle_step::closed;  // the client closed the connection (or it failed) while idle
 }
 
 // Reads until a complete, valid head is at the front of in_. Answers invalid heads itself.
@@ -138,6 +193,10 @@ awaitable<bool> session::read_head(bool first) {
     while (true) {
         if (in_.size() != 0) {
             const std::string_view raw(static_cast<const char*>(in_.data().data()), in_.size());
+            if (head_.fields.capacity() == 0 && !tls_) {
+                // Plain connections release it when idle: one allocation, not one per doubling.
+                head_.fields.reserve(fields_reserved);
+            }
             const auto pr = http::parse_request_head(raw, s.head, head_);
             if (pr.state == http::parse_state::complete) {
                 idle_ = false;
@@ -256,6 +315,9 @@ awaitable<bool> session::send_upstream(exchange& x) {
     fc.public_authority = s.public_authority;
     fc.drop_conditionals = x.cache_fetch;
     fc.extra_fields = x.extra_fields;
+    if (scratch_.capacity() == 0 && !tls_) {
+        scratch_.reserve(scratch_reserved);  // released while idle: one allocation, no regrowth
+    }
     http::build_upstream_request(head_, x.gate, fc, scratch_);
     const auto upstream_start = std::chrono::steady_clock::now();
 
@@ -291,8 +353,8 @@ awaitable<bool> session::send_upstream(exchange& x) {
             x.up->buffer.reserve(upstream::pool::read_buffer_kept);
         }
 
-        up_dog_.reset();
-        up_dog_.arm(s.timeout.upstream_response);
+        x.up->dog.reset();
+        x.up->dog.arm(s.timeout.upstream_response);
         auto [wec, wn] =
             co_await asio::async_write(x.up->stream, asio::buffer(scratch_), use_nothrow);
         if (!wec) {
@@ -334,7 +396,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 wec = bhttp::error::partial_message;
             }
         }
-        const bool timed_out = up_dog_.fired();
+        const bool timed_out = x.up->dog.fired();
         x.up->stream.close();
         x.up.reset();
         active_upstream_ = nullptr;
@@ -361,7 +423,9 @@ awaitable<bool> session::forward(exchange& x) {
     if (co_await send_upstream(x)) {
         keep = co_await relay_response(x);
     }
-    up_dog_.disarm();
+    if (x.up) {
+        x.up->dog.disarm();
+    }
     active_upstream_ = nullptr;
     relay_.release();
     co_return keep;
@@ -437,7 +501,7 @@ awaitable<bool> session::relay_response(exchange& x) {
             // The node failed before the client got any of the response: it still gets a
             // 502/504 rather than a connection closed without an answer.
             x.pending_head = {};
-            co_await reply(up_dog_.fired() ? 504 : 502, false, x.node->id);
+            co_await reply(x.up->dog.fired() ? 504 : 502, false, x.node->id);
             co_return false;
         }
         env_.counters->count_status(status);
@@ -475,8 +539,8 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
         // The node failed mid-body: the client already has our head (or will get a truncated
         // response), so the only honest signal left is to close without a clean end (SECURITY.md).
         up.stream.close();
-        observe::bump(up_dog_.fired() ? env_.counters->upstream_timeouts
-                                      : env_.counters->upstream_errors);
+        observe::bump(up.dog.fired() ? env_.counters->upstream_timeouts
+                                     : env_.counters->upstream_errors);
     };
 
     if (const auto length = p.content_length()) {
@@ -493,7 +557,7 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
             left -= first;
         }
         while (left != 0) {
-            up_dog_.arm(s.timeout.upstream_read);
+            up.dog.arm(s.timeout.upstream_read);
             // The read asks for the whole buffer even near the end: it then usually drains the
             // socket, which lets the pool's idle watch start without a system call. Bytes beyond
             // the declared length are junk: the connection is not reused.
@@ -509,7 +573,7 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
                 if (n > use) {
                     // More than Content-Length: the client has its response; the connection is
                     // not reused (complete stays false).
-                    up_dog_.disarm();
+                    up.dog.disarm();
                     up.stream.close();
                     co_return true;
                 }
@@ -519,7 +583,7 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
                 co_return false;
             }
         }
-        up_dog_.disarm();
+        up.dog.disarm();
         complete = true;
         co_return true;
     }
@@ -532,7 +596,7 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
     while (!p.is_done()) {
         p.get().body().data = buf;
         p.get().body().size = net::relay_buffer::size();
-        up_dog_.arm(s.timeout.upstream_read);
+        up.dog.arm(s.timeout.upstream_read);
         auto [ec, n] = co_await bhttp::async_read(up.stream, up.buffer, p, use_nothrow);
         if (ec == bhttp::error::need_buffer) {
             ec = {};
@@ -546,7 +610,7 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
             co_return false;
         }
     }
-    up_dog_.disarm();
+    up.dog.disarm();
     complete = true;
     co_return true;
 }
@@ -601,7 +665,7 @@ awaitable<void> session::tunnel(exchange& x) {
         up.stream.close();
     });
     client_dog_.disarm();
-    up_dog_.disarm();
+    up.dog.disarm();
     idle_dog.arm(s.timeout.tunnel_idle);
 
     // Bytes that arrived behind the heads belong to the tunnel.

@@ -51,8 +51,9 @@ class session {
     session(const session&) = delete;
     session& operator=(const session&) = delete;
 
-    /// Serves the connection until it closes. Never throws for peer-caused conditions.
-    awaitable<void> run();
+    /// Serves the connection until it closes, then destroys the session. Never throws for
+    /// peer-caused conditions.
+    static awaitable<void> run(std::unique_ptr<session> self);
 
     /// Drain: close now if waiting for a request, otherwise after the current response.
     void close_if_idle();
@@ -64,7 +65,8 @@ class session {
   private:
     friend class cache_step;  // the cache-aware step between routing and forward (cache_step.cpp)
     struct exchange;
-    awaitable<void> serve();
+    enum class idle_step { ready, wait, closed };
+    idle_step read_idle();
     awaitable<bool> read_head(bool first);
     awaitable<bool> handle_request();
     awaitable<bool> write_client(std::string_view bytes);
@@ -85,7 +87,6 @@ class session {
     std::shared_ptr<const settings> settings_;
     net::stream client_;
     net::watchdog client_dog_;
-    net::watchdog up_dog_;     ///< the upstream deadline of the current exchange
     net::relay_buffer relay_;  ///< held during a response only
     boost::beast::flat_buffer in_;
     http::request_head head_;
@@ -97,6 +98,8 @@ class session {
     upstream::connection* active_upstream_ = nullptr;  ///< for abort()
     std::list<session*>::iterator self_;
     bool idle_ = false;
+    bool bufferless_idle_ = true;  ///< wait for the next request without a buffer (run())
+    std::chrono::steady_clock::time_point last_request_{};  ///< when the last one began
     bool tls_ = false;
 };
 

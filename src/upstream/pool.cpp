@@ -42,6 +42,7 @@ void pool::give_back(const std::string& pool_key, std::unique_ptr<connection> c)
         c->stream.close();
         return;
     }
+    c->dog.disarm();
     if (c->buffer.capacity() > read_buffer_kept) {
         c->buffer.shrink_to_fit();
     }

@@ -9,6 +9,7 @@
 #include "core/asio.hpp"
 #include "core/error.hpp"
 #include "net/stream.hpp"
+#include "net/watchdog.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
 
@@ -23,8 +24,13 @@
 namespace bcp::upstream {
 
 struct connection {
-    explicit connection(net::stream s) : stream(std::move(s)) {}
+    explicit connection(net::stream s)
+        : stream(std::move(s)), dog(stream.get_executor(), [this] { stream.close(); }) {}
     net::stream stream;
+    /// The deadline of the exchange using this connection (send, response head, body reads):
+    /// closes the stream when it passes. Here rather than in the client session, so that idle
+    /// client connections hold no upstream watchdog (docs/benchmarks.md, "Round 4").
+    net::watchdog dog;
     boost::beast::flat_buffer buffer;  ///< bytes read from the node, not yet consumed
     std::chrono::steady_clock::time_point idle_since;
     std::uint64_t requests = 0;  ///< requests sent on this connection so far

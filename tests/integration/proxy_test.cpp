@@ -376,6 +376,59 @@ TEST(ProxyLimits, IdleKeepAliveConnectionIsClosed) {
     EXPECT_TRUE(c.closed_within(3s));
 }
 
+// Between requests a plain keep-alive connection waits for readability holding no buffer
+// (docs/benchmarks.md, "Round 4"): what arrives while it waits, in one piece or several, and
+// pipelined requests are all read and answered in order.
+TEST(ProxyServe, IdleKeepAliveConnectionAnswersWhatArrivesLater) {
+    node_set nodes({"bbb-01"});
+    proxy_instance proxy(proxy_yaml(nodes));
+    ASSERT_TRUE(proxy.ok());
+    client c(proxy.port());
+    ASSERT_TRUE(c.get("/bbb-01/html5client/_test/bytes?n=10"));
+    std::this_thread::sleep_for(100ms);  // the connection is idle now
+    c.send(
+        "GET /bbb-01/html5client/_test/bytes?n=3 HTTP/1.1\r\nHost: p\r\n\r\n"
+        "GET /bbb-01/html5client/_test/bytes?n=5 HTTP/1.1\r\nHost: p\r\n\r\n");
+    auto a = c.read();
+    ASSERT_TRUE(a) << c.last_error();
+    EXPECT_EQ(a->body(), pattern(3));
+    auto b = c.read();
+    ASSERT_TRUE(b) << c.last_error();
+    EXPECT_EQ(b->body(), pattern(5));
+
+    std::this_thread::sleep_for(100ms);
+    c.send("G");  // one byte wakes the idle connection; the rest follows later
+    std::this_thread::sleep_for(50ms);
+    c.send("ET /bbb-01/html5client/_test/bytes?n=7 HTTP/1.1\r\n");
+    std::this_thread::sleep_for(50ms);
+    c.send("Host: p\r\n\r\n");
+    auto d = c.read();
+    ASSERT_TRUE(d) << c.last_error();
+    EXPECT_EQ(d->body(), pattern(7));
+
+    std::this_thread::sleep_for(100ms);
+    // Longer than the first read after the idle wait (512 bytes).
+    c.send("GET /bbb-01/html5client/_test/bytes?n=9 HTTP/1.1\r\nHost: p\r\nX-Filler: " +
+           std::string(3000, 'x') + "\r\n\r\n");
+    auto e = c.read();
+    ASSERT_TRUE(e) << c.last_error();
+    EXPECT_EQ(e->body(), pattern(9));
+    EXPECT_EQ(nodes[0].counters().requests.load(), 5u);
+}
+
+TEST(ProxyServe, IdleConnectionClosedByTheClientEndsItsSession) {
+    node_set nodes({"bbb-01"});
+    proxy_instance proxy(proxy_yaml(nodes));
+    ASSERT_TRUE(proxy.ok());
+    {
+        client c(proxy.port());
+        ASSERT_TRUE(c.get("/bbb-01/html5client/_test/bytes?n=1"));
+        std::this_thread::sleep_for(100ms);
+        EXPECT_EQ(proxy.server().counters().connections_active, 1u);
+    }
+    EXPECT_TRUE(eventually([&] { return proxy.server().counters().connections_active == 0; }));
+}
+
 TEST(ProxyLimits, ConnectionCapRefusesWith503) {
     node_set nodes({"bbb-01"});
     proxy_instance proxy(proxy_yaml(nodes, "limits:\n  max_connections: 2\n"));

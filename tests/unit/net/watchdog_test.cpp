@@ -4,6 +4,7 @@
 #include "net/watchdog.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/asio/strand.hpp>
 
 #include <chrono>
 #include <memory>
@@ -31,6 +32,19 @@ TEST(Watchdog, FiresOnceAfterTheDeadline) {
     EXPECT_GE(when - start, 20ms);
     dog.reset();
     EXPECT_FALSE(dog.fired());
+}
+
+// The timer keeps the io_context's own executor (smaller than any_io_executor): anything else
+// is refused at construction, not misused later.
+TEST(Watchdog, WorksOnASocketsExecutorAndRefusesOtherExecutors) {
+    asio::io_context ioc;
+    tcp::socket socket(ioc);
+    int fired = 0;
+    watchdog dog(socket.get_executor(), [&] { ++fired; });
+    dog.arm(10ms);
+    ioc.run_for(200ms);
+    EXPECT_EQ(fired, 1);
+    EXPECT_THROW(watchdog(asio::make_strand(ioc), [] {}), std::invalid_argument);
 }
 
 TEST(Watchdog, RearmingLaterPostponesAndDisarmPrevents) {
