@@ -547,17 +547,38 @@ std::size_t find_marker(std::string_view text, std::string_view marker, std::siz
 
 }  // namespace
 
+namespace {
+
+// Where the section's begin and end markers are: the first end marker that has a begin marker
+// before it, and the last begin marker before that end. A begin marker without an end (a section
+// cut by hand) is left alone, so the section upsert_section appends after it is found next time
+// instead of being merged with it (fuzz finding 21).
+std::optional<std::pair<std::size_t, std::size_t>> find_section(std::string_view text,
+                                                                std::string_view b,
+                                                                std::string_view e) {
+    for (auto stop = find_marker(text, e); stop != std::string_view::npos;
+         stop = find_marker(text, e, stop + 1)) {
+        auto best = std::string_view::npos;
+        for (auto at = find_marker(text, b); at != std::string_view::npos && at + b.size() <= stop;
+             at = find_marker(text, b, at + 1)) {
+            best = at;
+        }
+        if (best != std::string_view::npos) {
+            return std::pair{best, stop};
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> get_section(std::string_view text, std::string_view name) {
     const std::string b = begin_marker(name);
-    const std::string e = end_marker(name);
-    const auto at = find_marker(text, b);
-    if (at == std::string_view::npos) {
+    const auto found = find_section(text, b, end_marker(name));
+    if (!found) {
         return std::nullopt;
     }
-    const auto stop = find_marker(text, e, at + b.size());
-    if (stop == std::string_view::npos) {
-        return std::nullopt;
-    }
+    const auto [at, stop] = *found;
     return std::string(text.substr(at + b.size(), stop - at - b.size()));
 }
 
@@ -568,13 +589,9 @@ std::string upsert_section(std::string_view text, std::string_view name, std::st
     }
     const std::string b = begin_marker(name);
     const std::string e = end_marker(name);
-    const auto at = find_marker(text, b);
-    if (at != std::string_view::npos) {
-        const auto stop = find_marker(text, e, at + b.size());
-        if (stop != std::string_view::npos) {
-            return std::string(text.substr(0, at + b.size())) + body +
-                   std::string(text.substr(stop));
-        }
+    if (const auto found = find_section(text, b, e)) {
+        const auto [at, stop] = *found;
+        return std::string(text.substr(0, at + b.size())) + body + std::string(text.substr(stop));
     }
     std::string out(text);
     if (!out.empty() && out.back() != '\n') {

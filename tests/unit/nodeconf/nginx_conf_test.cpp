@@ -163,6 +163,22 @@ TEST(NginxEditor, UpsertsMarkedSections) {
     EXPECT_EQ(ng::get_section(t, "two"), std::nullopt);
 }
 
+// Fuzz finding 21: a BEGIN marker without an END (a section cut by hand) was taken for the start
+// of the section appended after it, so a second upsert swallowed everything in between.
+TEST(NginxEditor, ABeginMarkerWithoutAnEndIsNotMergedWithTheNextSection) {
+    const std::string cut = "# BEGIN bbb-cluster-proxy: one\nkept;\n";
+    const std::string t = ng::upsert_section(cut, "one", "a;");
+    EXPECT_EQ(t, cut + "\n# BEGIN bbb-cluster-proxy: one\na;\n# END bbb-cluster-proxy: one\n");
+    EXPECT_EQ(ng::upsert_section(t, "one", "a;"), t);
+    EXPECT_EQ(*ng::get_section(t, "one"), "a;\n");
+    EXPECT_NE(ng::upsert_section(t, "one", "b;").find("kept;"), std::string::npos);
+    // A stray END before any BEGIN is not a section either.
+    const std::string stray = "# END bbb-cluster-proxy: one\n";
+    EXPECT_EQ(ng::get_section(stray, "one"), std::nullopt);
+    const std::string u = ng::upsert_section(stray, "one", "a;");
+    EXPECT_EQ(ng::upsert_section(u, "one", "a;"), u);
+}
+
 // Found by the nginx_conf fuzzer: the marker text inside a line (here a comment quoting it) is
 // not the marker; only stopping at the first occurrence made every upsert append a new section.
 TEST(NginxEditor, FindsSectionMarkersOnlyAtTheStartOfALine) {
