@@ -312,8 +312,10 @@ TEST(AdminMetrics, FiguresMatchKnownTraffic) {
         [&] {
             auto r = admin_get(p.admin_port(), "/metrics");
             m = r ? r->body() : "";
+            // A connection goes back to the pool just after its response reached the client.
             return sample(m, "bcp_tunnels_active{node=\"bbb-01\"}") == 0 &&
-                   sample(m, "bcp_tunnels_opened_total{node=\"bbb-01\"}") == 1;
+                   sample(m, "bcp_tunnels_opened_total{node=\"bbb-01\"}") == 1 &&
+                   sample(m, R"(bcp_upstream_idle_connections{node="bbb-01"})") >= 1;
         },
         10s))
         << m;
