@@ -358,7 +358,7 @@ class loader {
         if (!r_.read_map(value, at, fields)) {
             return;
         }
-        if (file_id && n.id.empty() && !value["id"]) {
+        if (file_id && !value["id"]) {
             set_node_id(*file_id, at, n);
         }
         node_url_key_.push_back(at.child_path("url"));
