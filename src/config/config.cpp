@@ -113,6 +113,53 @@ std::string yaml_syntax_message(const YAML::Exception& e) {
            "; check the indentation and quoting here and on the line before";
 }
 
+// The document-level steps of every YAML text we read (the configuration file and each nodes_dir
+// file), with positions in the reader's current source: refuses what yaml-cpp cannot load
+// (yaml_guard.hpp), reports a syntax error, a second document ("a second YAML document starts
+// here ('---'); " + `second_document_hint`) and an empty text (`empty_message`, without a line).
+// Returns the first document's root, or nullopt when there is none to read.
+std::optional<YAML::Node> load_one_document(reader& r, std::string_view text,
+                                            std::string_view second_document_hint,
+                                            std::string_view empty_message) {
+    const std::string& source = r.source();
+    // yaml-cpp would load some texts forever (config/yaml_guard.hpp): refuse them first.
+    if (const auto refused = check_loadable(text)) {
+        r.error({source, refused->line, refused->column}, "", refused->message);
+        return std::nullopt;
+    }
+    std::vector<YAML::Node> documents;
+    try {
+        documents = YAML::LoadAll(std::string(text));
+    } catch (const YAML::Exception& e) {
+        // A syntax error stops yaml-cpp, so this is the only diagnostic it can give us.
+        r.error(mark_location(source, e.mark), "", yaml_syntax_message(e));
+        return std::nullopt;
+    }
+    if (documents.empty()) {
+        r.error({source, 0, 0}, "", std::string(empty_message));
+        return std::nullopt;
+    }
+    if (documents.size() > 1) {
+        r.error(r.locate(documents[1]), "",
+                "a second YAML document starts here ('---'); " + std::string(second_document_hint));
+    }
+    return documents.front();
+}
+
+// Makes the reader name another file until the end of the scope, however the scope is left.
+class source_switch {
+  public:
+    source_switch(reader& r, std::string source)
+        : r_(r), previous_(r.switch_source(std::move(source))) {}
+    ~source_switch() { r_.switch_source(std::move(previous_)); }
+    source_switch(const source_switch&) = delete;
+    source_switch& operator=(const source_switch&) = delete;
+
+  private:
+    reader& r_;
+    std::string previous_;
+};
+
 // Walks one document into a proxy_config. Checks that need two sections (public_url against nodes
 // and server_names) run after the walk, from positions remembered on the way.
 class loader {
@@ -460,36 +507,26 @@ class loader {
             r_.error({file, 0, 0}, "", "cannot read the node file: " + reason);
             return;
         }
-        if (const auto refused = check_loadable(*text)) {
-            r_.error({file, refused->line, refused->column}, "", refused->message);
+        std::string stem = path.stem().string();
+        const std::string not_a_map =
+            "a node file must be a map with the node's url (and optionally id, mounts, health), "
+            "e.g. url: \"https://" +
+            stem + ".example.com\"";
+        const source_switch in_file(r_, file);
+        const auto root = load_one_document(r_, *text, "a node file holds one node", not_a_map);
+        if (!root) {
             return;
         }
-        std::string stem = path.stem().string();
-        const std::string previous = r_.switch_source(file);
-        try {
-            const std::vector<YAML::Node> documents = YAML::LoadAll(*text);
-            const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-            if (documents.size() > 1) {
-                r_.error(r_.locate(documents[1]), "",
-                         "a second YAML document starts here ('---'); a node file holds one node");
-            }
-            if (!root.IsMap()) {
-                r_.error(r_.locate(root), "",
-                         "a node file must be a map with the node's url (and optionally id, "
-                         "mounts, health), e.g. url: \"https://" +
-                             stem + ".example.com\"");
-            } else if (!root["id"] && !is_path_segment(stem)) {
-                r_.error(r_.locate(root), "id",
-                         "the file name " + in_quotes(path.filename().string()) +
-                             " does not make a valid node id; rename the file to <node-id>.yaml "
-                             "(letters, digits, '.', '_', '-') or add an id key");
-            } else {
-                read_node(root, place{"", r_.locate(root)}, std::move(stem));
-            }
-        } catch (const YAML::Exception& e) {
-            r_.error(mark_location(file, e.mark), "", yaml_syntax_message(e));
+        if (!root->IsMap()) {
+            r_.error(r_.locate(*root), "", not_a_map);
+        } else if (!(*root)["id"] && !is_path_segment(stem)) {
+            r_.error(r_.locate(*root), "id",
+                     "the file name " + in_quotes(path.filename().string()) +
+                         " does not make a valid node id; rename the file to <node-id>.yaml "
+                         "(letters, digits, '.', '_', '-') or add an id key");
+        } else {
+            read_node(*root, place{"", r_.locate(*root)}, std::move(stem));
         }
-        r_.switch_source(previous);
     }
 
     void read_node_url(const YAML::Node& value, const place& at, node& n) {
@@ -859,33 +896,16 @@ load_result load_file(const std::string& path) {
 
 load_result load_string(std::string_view yaml, std::string source_name, std::string base_dir,
                         bool check_files) {
-    // yaml-cpp would load some texts forever (config/yaml_guard.hpp): refuse them first.
-    if (const auto refused = check_loadable(yaml)) {
-        load_result out;
-        out.diagnostics.push_back(
-            {{source_name, refused->line, refused->column}, "", refused->message});
-        return out;
-    }
     reader r(source_name, std::move(base_dir), check_files);
     proxy_config cfg;
     cfg.source = source_name;
     try {
-        const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
-        if (documents.empty()) {
-            r.error({source_name, 0, 0}, "",
-                    "the configuration is empty; it needs at least public_url, listen and nodes "
-                    "(see examples/minimal.yaml)");
-        } else {
-            if (documents.size() > 1) {
-                r.error(r.locate(documents[1]), "",
-                        "a second YAML document starts here ('---'); put the whole configuration "
-                        "in one document");
-            }
-            loader(r, cfg).load(documents.front());
+        if (const auto root = load_one_document(
+                r, yaml, "put the whole configuration in one document",
+                "the configuration is empty; it needs at least public_url, listen and nodes "
+                "(see examples/minimal.yaml)")) {
+            loader(r, cfg).load(*root);
         }
-    } catch (const YAML::Exception& e) {
-        // A syntax error stops yaml-cpp, so this is the only diagnostic it can give us.
-        r.error(mark_location(source_name, e.mark), "", yaml_syntax_message(e));
     } catch (const std::exception& e) {
         r.error({source_name, 0, 0}, "",
                 std::string("internal error while reading the configuration: ") + e.what());

@@ -280,6 +280,20 @@ TEST(ConfigLoad, RejectsSecondDocument) {
     expect_only(load(minimal + "---\nworkers: 1\n"), {"", 8, 1, "a second YAML document"});
 }
 
+TEST(ConfigLoad, DocumentLevelMessagesReadInFull) {
+    // The same steps read each nodes_dir file (NodesDir.DocumentLevelErrorsNameTheNodeFile...).
+    const auto second = load(minimal + "---\nworkers: 1\n");
+    ASSERT_EQ(second.diagnostics.size(), 1u) << dump(second);
+    EXPECT_EQ(second.diagnostics[0].to_string(),
+              "test.yaml:8:1: a second YAML document starts here ('---'); put the whole "
+              "configuration in one document");
+    const auto empty = load("");
+    ASSERT_EQ(empty.diagnostics.size(), 1u) << dump(empty);
+    EXPECT_EQ(empty.diagnostics[0].to_string(),
+              "test.yaml: the configuration is empty; it needs at least public_url, listen and "
+              "nodes (see examples/minimal.yaml)");
+}
+
 TEST(ConfigLoad, RejectsDuplicateKey) {
     expect_only(load(minimal + "public_url: https://other.example.com\n"),
                 {"public_url", 7, 1, "duplicate key 'public_url' (first on line 1)"});
@@ -1103,6 +1117,45 @@ TEST(NodesDir, BrokenFilesAreReportedNotSkipped) {
     const auto fixed = load_file(s.config.string());
     ASSERT_TRUE(fixed.ok()) << dump(fixed);
     EXPECT_EQ(ids_of(*fixed.config), std::vector<std::string>{"bbb-e"});
+}
+
+TEST(NodesDir, DocumentLevelErrorsNameTheNodeFileLineAndColumn) {
+    struct file_case {
+        std::string name;
+        std::string text;
+        int line;
+        int column;
+        std::string message;
+    };
+    const std::string not_a_map =
+        "a node file must be a map with the node's url (and optionally id, mounts, health), "
+        "e.g. url: \"https://bbb-01.example.com\"";
+    const file_case cases[] = {
+        {"syntax error", lines({"url: https://bbb-01.example.com", "mounts: [html5client"}), 3, 1,
+         "YAML syntax error: end of sequence flow not found; check the indentation and quoting "
+         "here and on the line before"},
+        {"second document",
+         lines({"url: https://bbb-01.example.com", "---", "url: https://bbb-02.example.com"}), 3, 1,
+         "a second YAML document starts here ('---'); a node file holds one node"},
+        {"refused by yaml_guard", lines({"url: https://bbb-01.example.com", "---", ", [x"}), 3, 1,
+         "a ',' outside [ ] or { } cannot start a value; quote the text that holds it "
+         "(yaml-cpp 0.7.0 would read this file forever)"},
+        {"empty", "", 0, 0, not_a_map},
+        {"only a comment", "# url: https://bbb-01.example.com\n", 0, 0, not_a_map},
+    };
+    for (const file_case& c : cases) {
+        SCOPED_TRACE(c.name);
+        dir_setup s(head_only + "nodes_dir: nodes.d\n");
+        const auto file = s.node("bbb-01.yaml", c.text);
+        const auto r = load_file(s.config.string());
+        ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+        const diagnostic& d = r.diagnostics[0];
+        EXPECT_EQ(d.where.file, file.string());
+        EXPECT_EQ(d.where.line, c.line) << d.to_string();
+        EXPECT_EQ(d.where.column, c.column) << d.to_string();
+        EXPECT_EQ(d.key, "");
+        EXPECT_EQ(d.message, c.message);
+    }
 }
 
 TEST(NodesDir, TheMainFilesDiagnosticsComeFirst) {
