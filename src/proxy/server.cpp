@@ -155,7 +155,7 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>(po, m.access_log.get());
         w->env.config = m.settings_;
-        w->env.tables = m.tables.get();
+        w->env.table = m.tables->get();
         w->env.pool = &w->pool;
         w->env.counters = &w->counters;
         w->env.stats = &w->stats;
@@ -275,8 +275,9 @@ reload_result server::reload(const config::proxy_config& next) {
         for (const auto& ctx : tls) {
             raw.push_back(ctx.get());
         }
-        asio::post(w.ioc, [&w, next_settings, raw = std::move(raw), keys] {
+        asio::post(w.ioc, [&w, next_settings, table, raw = std::move(raw), keys] {
             w.env.config = next_settings;
+            w.env.table = table;
             w.tls = raw;
             // Idle connections to nodes that are gone or moved close now; those lent out right
             // now come back under their old key after their request, and housekeeping closes them.

@@ -280,7 +280,7 @@ awaitable<bool> session::handle_request() {
         const std::string_view allow = x.gate.status == 405 ? "Allow: GET, HEAD\r\n" : "";
         co_return co_await reply(x.gate.status, false, {}, allow);
     }
-    x.table = env_.tables->get();
+    x.table = env_.table;
     x.node = x.table->find(x.gate.target.first);
     if (x.node == nullptr || !x.node->has_mount(x.gate.target.second)) {
         // Routing miss: a legitimate client may still send good requests on this connection.

@@ -30,7 +30,8 @@ class cache_step;
 /// Per-worker state shared by its sessions. Owned by the worker; outlives every session.
 struct worker_env {
     std::shared_ptr<const settings> config;  ///< replaced on reload (new sessions see the new one)
-    registry::table_holder* tables = nullptr;
+    /// This worker's node table: replaced on reload, on this thread; each request copies it.
+    std::shared_ptr<const registry::node_table> table;
     upstream::pool* pool = nullptr;
     observe::counters* counters = nullptr;
     observe::worker_stats* stats = nullptr;            ///< per-node figures (this worker's)

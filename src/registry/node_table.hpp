@@ -1,14 +1,14 @@
 #pragma once
 // The node table: which node ids exist and where each one is. Requests read an immutable snapshot
-// (shared_ptr<const node_table>); a reload builds a new table and swaps it in atomically, so a
+// (shared_ptr<const node_table>); a reload builds a new table and hands it to every worker, so a
 // request in flight keeps the table it started with.
 
 #include "config/config.hpp"
 #include "core/origin.hpp"
 #include "health/node_health.hpp"
 
-#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,20 +45,27 @@ class node_table {
     std::vector<node_entry> nodes_;  // sorted by id
 };
 
-/// Holds the current snapshot; readers and the reloader may be on any thread.
+/// Holds the current snapshot for the control plane (reload, health checker, admin figures).
+/// Workers do not read it per request: each keeps its own copy in its worker_env, replaced on its
+/// own thread by the reload. A mutex rather than std::atomic<std::shared_ptr>: libstdc++ 12's
+/// atomic load releases its internal lock with relaxed order, which ThreadSanitizer reports (and
+/// the C++ model does not promise) as a race between the reader's copy and the writer's release.
 class table_holder {
   public:
     explicit table_holder(std::shared_ptr<const node_table> initial)
         : current_(std::move(initial)) {}
     std::shared_ptr<const node_table> get() const {
-        return current_.load(std::memory_order_acquire);
+        std::lock_guard lock(mutex_);
+        return current_;
     }
     void set(std::shared_ptr<const node_table> next) {
-        current_.store(std::move(next), std::memory_order_release);
+        std::lock_guard lock(mutex_);
+        current_.swap(next);
     }
 
   private:
-    std::atomic<std::shared_ptr<const node_table>> current_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const node_table> current_;
 };
 
 }  // namespace bcp::registry
