@@ -4,6 +4,7 @@
 #include "http/gate.hpp"
 #include "http/local_reply.hpp"
 #include "http/rewrite.hpp"
+#include "net/drain_read.hpp"
 #include "net/listener.hpp"
 #include "proxy/cache_step.hpp"
 #include "proxy/exchange.hpp"
@@ -60,6 +61,9 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
     record_.client = peer_;
     if (!ec) {
         peer_key_ = ip_key::from(remote.address());
+    }
+    if (!tls_) {
+        drain_reads_ = net::enable_drain_reads(client_.socket());
     }
     self_ = env_.sessions.insert(env_.sessions.end(), this);
     observe::bump(env_.counters->connections_active);
@@ -220,7 +224,10 @@ awaitable<bool> session::read_head(bool first) {
         // grown buffer at once).
         const std::size_t chunk = waiting_for_first_byte && !first ? idle_read : read_chunk;
         const std::size_t room = std::min(chunk, s.head.max_bytes - in_.size());
-        auto [ec, n] = co_await client_.async_read_some(in_.prepare(room), use_nothrow);
+        auto [ec, n] =
+            drain_reads_
+                ? co_await net::async_drain_read(client_.socket(), in_.prepare(room), use_nothrow)
+                : co_await client_.async_read_some(in_.prepare(room), use_nothrow);
         in_.commit(n);
         if (ec) {
             if (client_dog_.fired()) {
@@ -558,9 +565,8 @@ awaitable<bool> session::relay_body(exchange& x, bool& complete) {
         }
         while (left != 0) {
             up.dog.arm(s.timeout.upstream_read);
-            // The read asks for the whole buffer even near the end: it then usually drains the
-            // socket, which lets the pool's idle watch start without a system call. Bytes beyond
-            // the declared length are junk: the connection is not reused.
+            // The read asks for the whole buffer even near the end, so what is there comes in
+            // one read. Bytes beyond the declared length are junk: the connection is not reused.
             char* buf = relay_.data();
             auto [ec, n] = co_await up.stream.async_read_some(
                 asio::buffer(buf, net::relay_buffer::size()), use_nothrow);

@@ -74,9 +74,11 @@ void pool::remember_session(const std::string& pool_key, SSL* ssl) {
 // A pooled connection has no request outstanding, so the node has nothing to tell us: readable
 // bytes or EOF mean it closed (or sent junk, or a TLS close_notify). Either way it is unusable:
 // drop it at once, so take() never lends it. The watch is a one-byte read on the socket, queued
-// with the reactor: when the response's last read drained the socket (the usual case: reads ask
-// for more than arrives), Asio queues it without a system call (no recv(MSG_PEEK) per request,
-// docs/benchmarks.md finding 4); take() cancels it, which is no system call either.
+// with the reactor: Asio tries it once (a recv that finds nothing) and then waits for readiness
+// with no further system call (no recv(MSG_PEEK) per request, no epoll_ctl: docs/benchmarks.md
+// finding 4); take() cancels it, which is no system call. (net::async_drain_read could spare the
+// first recv too, but it would miss a reset queued behind the response: docs/architecture.md
+// "Reads that drain the socket".)
 void pool::watch(idle_list& list, connection& c) {
     c.stream.socket().async_read_some(
         asio::buffer(&c.probe, 1),
