@@ -36,7 +36,6 @@
 #include <boost/asio/detail/handler_work.hpp>
 #include <boost/asio/detail/memory.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
-#include <boost/asio/post.hpp>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -52,9 +51,11 @@ static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::
               "drain reads need Asio's epoll reactor");
 
 /// Asks the kernel to report, with every read on `socket`, how many bytes are still queued
-/// (TCP_INQ, Linux 4.18+). Returns false when the option is not available; async_drain_read then
-/// behaves exactly like async_read_some.
-inline bool enable_drain_reads(tcp::socket& socket) {
+/// (TCP_INQ, Linux 4.18+). On a listening socket it is set once for every connection accepted
+/// from it (they inherit it: net::open_listener does this). Returns false when the option is not
+/// available; async_drain_read then behaves exactly like async_read_some.
+template <class Socket>
+bool enable_drain_reads(Socket& socket) {
     const int on = 1;
     return ::setsockopt(socket.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) == 0;
 }
@@ -181,8 +182,9 @@ struct socket_access : tcp::socket {
 }  // namespace drain_detail
 
 /// Like `socket.async_read_some(buffer, token)` (completion: void(error_code, std::size_t)), but
-/// tells the reactor when the socket is drained (see the top of this file). Call
-/// enable_drain_reads(socket) once first; without it this behaves like async_read_some.
+/// tells the reactor when the socket is drained (see the top of this file). Needs TCP_INQ on the
+/// socket (enable_drain_reads, on it or on its listener); without it this behaves like
+/// async_read_some.
 template <class Token>
 auto async_drain_read(tcp::socket& socket, asio::mutable_buffer buffer, Token&& token) {
     return asio::async_initiate<Token, void(error_code, std::size_t)>(

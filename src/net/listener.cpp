@@ -1,5 +1,7 @@
 #include "net/listener.hpp"
 
+#include "net/drain_read.hpp"
+
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/socket_base.hpp>
 
@@ -28,6 +30,7 @@ tcp::acceptor open_listener(asio::io_context& ioc, const tcp::endpoint& endpoint
     if (endpoint.address().is_v6()) {
         acceptor.set_option(asio::ip::v6_only(true), ec);
     }
+    enable_drain_reads(acceptor);  // inherited by accepted sockets: no setsockopt per connection
     if (acceptor.bind(endpoint, ec); ec) {
         return fail("bind");
     }

@@ -8,8 +8,9 @@
 
 namespace bcp::net {
 
-/// Opens, binds and listens on `endpoint` with SO_REUSEADDR and SO_REUSEPORT. On failure returns
-/// a closed acceptor and sets `error` (naming the address).
+/// Opens, binds and listens on `endpoint` with SO_REUSEADDR and SO_REUSEPORT, and TCP_INQ (best
+/// effort), which accepted connections inherit, for net::async_drain_read. On failure returns a
+/// closed acceptor and sets `error` (naming the address).
 tcp::acceptor open_listener(asio::io_context& ioc, const tcp::endpoint& endpoint,
                             std::string& error);
 

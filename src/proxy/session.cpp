@@ -62,9 +62,6 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
     if (!ec) {
         peer_key_ = ip_key::from(remote.address());
     }
-    if (!tls_) {
-        drain_reads_ = net::enable_drain_reads(client_.socket());
-    }
     self_ = env_.sessions.insert(env_.sessions.end(), this);
     observe::bump(env_.counters->connections_active);
 }
@@ -224,10 +221,11 @@ awaitable<bool> session::read_head(bool first) {
         // grown buffer at once).
         const std::size_t chunk = waiting_for_first_byte && !first ? idle_read : read_chunk;
         const std::size_t room = std::min(chunk, s.head.max_bytes - in_.size());
+        // Plain connections read with net::async_drain_read, which spares the speculative recv()
+        // before each next request (TCP_INQ comes from the listener: net::open_listener).
         auto [ec, n] =
-            drain_reads_
-                ? co_await net::async_drain_read(client_.socket(), in_.prepare(room), use_nothrow)
-                : co_await client_.async_read_some(in_.prepare(room), use_nothrow);
+            tls_ ? co_await client_.async_read_some(in_.prepare(room), use_nothrow)
+                 : co_await net::async_drain_read(client_.socket(), in_.prepare(room), use_nothrow);
         in_.commit(n);
         if (ec) {
             if (client_dog_.fired()) {

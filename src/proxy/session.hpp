@@ -102,9 +102,6 @@ class session {
     bool bufferless_idle_ = true;  ///< wait for the next request without a buffer (run())
     std::chrono::steady_clock::time_point last_request_{};  ///< when the last one began
     bool tls_ = false;
-    /// Plain client with TCP_INQ on: request reads use net::async_drain_read, which spares the
-    /// speculative recv() before each next request (src/net/drain_read.hpp).
-    bool drain_reads_ = false;
 };
 
 }  // namespace bcp::proxy

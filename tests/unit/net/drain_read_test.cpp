@@ -3,6 +3,7 @@
 // it came before the read started, while it was queued, or between two reads.
 
 #include "net/drain_read.hpp"
+#include "net/listener.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -220,6 +221,24 @@ TEST_F(DrainRead, EmptyBufferAndClosedSocketAnswerLikeAsio) {
     ours.close();
     const auto closed = read();
     EXPECT_EQ(closed.ec, asio::error::bad_descriptor);
+}
+
+// The proxy sets the option once, on its listeners: connections accepted from them carry it
+// (no setsockopt per connection).
+TEST(DrainReadListener, AcceptedConnectionsInheritTheHintFromOpenListener) {
+    asio::io_context ioc;
+    std::string error;
+    auto acceptor =
+        open_listener(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), error);
+    ASSERT_TRUE(acceptor.is_open()) << error;
+    tcp::socket peer(ioc);
+    tcp::socket ours(ioc);
+    peer.connect(acceptor.local_endpoint());
+    acceptor.accept(ours);
+    int value = 0;
+    socklen_t len = sizeof value;
+    ASSERT_EQ(::getsockopt(ours.native_handle(), SOL_TCP, TCP_INQ, &value, &len), 0);
+    EXPECT_EQ(value, 1);
 }
 
 // Without TCP_INQ the operation never reports "drained" and reads like async_read_some.
