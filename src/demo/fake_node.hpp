@@ -21,7 +21,7 @@
 //   GET /<id>/<mount>                  301 to /<id>/<mount>/
 //   GET /                              200 "BBB node <id>" page linking the mounts
 //   upgrade /ws, /<id>/<mount>/ws[/…]  WebSocket echo (text and binary); a plain GET there: 426
-// With options.test_endpoints, also under /<id>/<mount>/_test/: see fake_node.cpp.
+// With options.test_endpoints, also under /<id>/<mount>/_test/: see fake_node_test_endpoints.cpp.
 // Everything else: 404; other methods than GET/HEAD on the paths above: 405. An Upgrade header on
 // any other path is ignored (answered like a plain GET, as nginx serving files does). Keep-alive
 // follows HTTP/1.1 rules (Connection: close and HTTP/1.0 honoured). Every request and connection
