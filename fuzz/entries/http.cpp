@@ -61,9 +61,13 @@ void check_upstream(const http::request_head& client, const http::gate_result& g
            wire);
     expect(up.count("x-forwarded-for") == 1 && up.find("x-forwarded-for") == ctx.client_address,
            "exactly our X-Forwarded-For", wire);
-    expect(up.count("x-forwarded-proto") == 1 && up.count("x-forwarded-host") == 1 &&
-               up.count("via") == 1,
-           "exactly one X-Forwarded-Proto/-Host and Via", wire);
+    expect(up.count("x-forwarded-proto") == 1 && up.count("x-forwarded-host") == 1,
+           "exactly one X-Forwarded-Proto/-Host", wire);
+    // No Via (docs/security.md "Via"), and the node sees our Accept-Encoding or none.
+    expect(up.count("via") == 0, "no Via", wire);
+    expect(up.count("accept-encoding") == (ctx.accept_encoding.empty() ? 0u : 1u) &&
+               (ctx.accept_encoding.empty() || up.find("accept-encoding") == ctx.accept_encoding),
+           "exactly our Accept-Encoding", wire);
     for (const char* name :
          {"content-length", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection",
           "forwarded", "x-real-ip", "expect", "proxy-authorization", "x-forwarded-port"}) {
@@ -82,7 +86,7 @@ void check_upstream(const http::request_head& client, const http::gate_result& g
     }
     // A field the client nominated in Connection is gone, unless it is one we generate.
     static constexpr std::array ours{
-        "host",       "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via",
+        "host",       "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "accept-encoding",
         "connection", "upgrade"};
     for (const auto& f : client.fields) {
         if (!http::iequals(f.name, "connection")) {
@@ -162,7 +166,11 @@ void request_gate(const std::uint8_t* data, std::size_t size) {
         expect(head.count("content-length") == 0 || head.find("content-length") == "0",
                "no request body");
         expect(http::check_target(head.target).status == 0, "target passes check_target");
-        const http::forward_context ctx{"10.0.0.5:8443", "192.0.2.7", true, "proxy.example.com"};
+        http::forward_context ctx{"10.0.0.5:8443", "192.0.2.7", true, "proxy.example.com"};
+        // The proxy replaces a client's Accept-Encoding with its own (gzip or none).
+        if (head.count("accept-encoding") != 0) {
+            ctx.accept_encoding = "gzip";
+        }
         std::string wire;
         http::build_upstream_request(head, gate, ctx, wire);
         check_upstream(head, gate, ctx, wire);

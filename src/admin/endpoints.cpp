@@ -262,6 +262,59 @@ std::string metrics_text(const sources& s) {
         e.sample("bcp_cache_evictions_total", {}, c.evictions);
         e.family("bcp_cache_purged_total", "counter", "Entries removed by a purge.");
         e.sample("bcp_cache_purged_total", {}, c.purged);
+
+        // Content codings (docs/metrics.md "Compression").
+        static constexpr std::array<const char*, cache::coding_count> codings{"identity", "gzip",
+                                                                              "br", "zstd"};
+        e.family("bcp_cache_encoded_bytes_total", "counter",
+                 "Body bytes sent from the cache, by content coding.");
+        for (std::size_t i = 0; i < codings.size(); ++i) {
+            e.sample("bcp_cache_encoded_bytes_total", {{"coding", codings[i]}}, c.coding_bytes[i]);
+        }
+        e.family("bcp_cache_encoded_identity_bytes_total", "counter",
+                 "Identity bytes those responses stand for (their ratio to "
+                 "bcp_cache_encoded_bytes_total is the compression ratio clients see).");
+        for (std::size_t i = 0; i < codings.size(); ++i) {
+            e.sample("bcp_cache_encoded_identity_bytes_total", {{"coding", codings[i]}},
+                     c.coding_identity_bytes[i]);
+        }
+        e.family("bcp_cache_encoded_responses_total", "counter",
+                 "Responses served from stored entries, by content coding.");
+        for (std::size_t i = 0; i < codings.size(); ++i) {
+            e.sample("bcp_cache_encoded_responses_total", {{"coding", codings[i]}},
+                     c.coding_responses[i]);
+        }
+        const auto& z = c.compression;
+        const auto per_coding = [&](const char* name, const char* help, auto value) {
+            e.family(name, "counter", help);
+            for (std::size_t i = 1; i < codings.size(); ++i) {
+                e.sample(name, {{"coding", codings[i]}}, value(i));
+            }
+        };
+        per_coding("bcp_cache_compressions_total", "Variants compressed, by coding.",
+                   [&](std::size_t i) { return z.runs[i]; });
+        per_coding("bcp_cache_compression_input_bytes_total",
+                   "Identity bytes compressed, by coding.",
+                   [&](std::size_t i) { return z.bytes_in[i]; });
+        per_coding("bcp_cache_compression_output_bytes_total",
+                   "Compressed bytes produced, by coding.",
+                   [&](std::size_t i) { return z.bytes_out[i]; });
+        per_coding("bcp_cache_compression_cpu_seconds_total",
+                   "CPU time of the compression threads, by coding.",
+                   [&](std::size_t i) { return static_cast<double>(z.cpu_ns[i]) / 1e9; });
+        e.family("bcp_cache_compression_queued", "gauge", "Bodies waiting to be compressed.");
+        e.sample("bcp_cache_compression_queued", {}, z.queued);
+        e.family("bcp_cache_compression_skipped_total", "counter",
+                 "Variants not made or not kept, by reason.");
+        e.sample("bcp_cache_compression_skipped_total", {{"reason", "queue_full"}}, z.skipped_full);
+        e.sample("bcp_cache_compression_skipped_total", {{"reason", "no_gain"}}, z.no_gain);
+        e.sample("bcp_cache_compression_skipped_total", {{"reason", "failed"}}, z.failed);
+        e.family("bcp_cache_variant_bytes", "gauge",
+                 "Memory of encoded variants (part of bcp_cache_memory_bytes).");
+        e.sample("bcp_cache_variant_bytes", {}, c.variant_bytes);
+        e.family("bcp_cache_decode_faults_total", "counter",
+                 "Node gzip bodies that did not decode within bounds (relayed, not stored).");
+        e.sample("bcp_cache_decode_faults_total", {}, c.decode_faults);
     }
     return e.text();
 }
@@ -362,7 +415,14 @@ std::string status_json(const sources& s, bool nodes_only) {
                         {"entries", c.entries},
                         {"memory", c.memory},
                         {"max_size", c.max_size},
-                        {"evictions", c.evictions}};
+                        {"evictions", c.evictions},
+                        {"variant_bytes", c.variant_bytes},
+                        {"encoded_bytes",
+                         {{"identity", c.coding_bytes[0]},
+                          {"gzip", c.coding_bytes[1]},
+                          {"br", c.coding_bytes[2]},
+                          {"zstd", c.coding_bytes[3]}}},
+                        {"compression_queued", c.compression.queued}};
     } else {
         out["cache"] = nullptr;
     }

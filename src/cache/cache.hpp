@@ -3,6 +3,7 @@
 // /metrics. One instance per server, shared by all workers; each worker writes only its own
 // counters slot.
 
+#include "cache/compressor.hpp"
 #include "cache/flight.hpp"
 #include "cache/store.hpp"
 
@@ -10,6 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace bcp::cache {
@@ -21,6 +25,10 @@ struct cache_options {
     std::chrono::milliseconds coalesce_wait{5'000};
     std::int64_t stale_if_error = 300;  ///< seconds, when the response names no bound itself
     std::int64_t heuristic_max = 86'400;
+    compressor_options compression;
+    /// Decoding a node's gzip: a decoded/encoded ratio above this (once past 64 KiB decoded) is
+    /// a decompression bomb (a node fault: relayed, never stored).
+    std::size_t max_decode_ratio = 100;
 };
 
 /// Per-worker counters (written by one thread, read by any: relaxed atomics, own cache line).
@@ -34,12 +42,22 @@ struct alignas(64) worker_counters {
     counter bypass{0};         ///< request or response not cacheable, relayed as before
     counter bytes_from_nodes{0};  ///< body bytes received by fills
     counter bytes_served{0};      ///< body bytes sent from the cache (hits and waiters)
+    /// Per content coding served from the cache: body bytes sent, and the identity bytes they
+    /// stand for (their ratio is the compression ratio clients see).
+    std::array<counter, coding_count> coding_bytes{};
+    std::array<counter, coding_count> coding_identity_bytes{};
+    std::array<counter, coding_count> coding_responses{};
+    counter decode_faults{0};  ///< node gzip bodies that did not decode within bounds
 };
 
 /// One consistent-enough snapshot for /metrics.
 struct snapshot {
     std::uint64_t hits = 0, misses = 0, coalesced = 0, revalidations = 0, stale = 0, bypass = 0;
-    std::uint64_t bytes_from_nodes = 0, bytes_served = 0;
+    std::uint64_t bytes_from_nodes = 0, bytes_served = 0, decode_faults = 0;
+    std::array<std::uint64_t, coding_count> coding_bytes{}, coding_identity_bytes{},
+        coding_responses{};
+    std::uint64_t variant_bytes = 0;
+    compressor_stats compression;
     std::uint64_t entries = 0, bodies = 0, memory = 0, max_size = 0, evictions = 0,
                   deduplicated = 0, purged = 0, flights_open = 0;
 };
@@ -47,20 +65,58 @@ struct snapshot {
 class shared_cache {
   public:
     shared_cache(cache_options options, unsigned workers)
-        : options_(options), store_(options.store), counters_(workers) {}
+        : options_(options),
+          store_(options.store),
+          compressor_(store_, options.compression),
+          counters_(workers) {}
 
     const cache_options& options() const { return options_; }
     cache::store& entries() { return store_; }
     flight_table& flights() { return flights_; }
+    cache::compressor& compression() { return compressor_; }
     worker_counters& counters(unsigned worker) { return counters_[worker]; }
     snapshot stats() const;
+
+    /// Keys whose last fill grew past max_object_size without announcing its length (a fill
+    /// cannot know in advance): relayed without the cache for `oversize_memory`, instead of
+    /// being buffered and cut again.
+    bool oversize(const std::string& key);
+    void mark_oversize(const std::string& key);
+    static constexpr std::chrono::minutes oversize_memory{10};
 
   private:
     cache_options options_;
     cache::store store_;
+    cache::compressor compressor_;  // after store_: stopped (joined) before the store goes
     flight_table flights_;
     std::vector<worker_counters> counters_;
+    std::mutex oversize_mu_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> oversize_;
 };
+
+inline bool shared_cache::oversize(const std::string& key) {
+    std::lock_guard lock(oversize_mu_);
+    if (oversize_.empty()) {
+        return false;
+    }
+    const auto it = oversize_.find(key);
+    if (it == oversize_.end()) {
+        return false;
+    }
+    if (std::chrono::steady_clock::now() - it->second > oversize_memory) {
+        oversize_.erase(it);
+        return false;
+    }
+    return true;
+}
+
+inline void shared_cache::mark_oversize(const std::string& key) {
+    std::lock_guard lock(oversize_mu_);
+    if (oversize_.size() >= 1024) {
+        oversize_.clear();  // bounded: forgetting only costs one more cut fill per key
+    }
+    oversize_[key] = std::chrono::steady_clock::now();
+}
 
 inline snapshot shared_cache::stats() const {
     snapshot s;
@@ -76,6 +132,12 @@ inline snapshot shared_cache::stats() const {
         s.bypass += get(c.bypass);
         s.bytes_from_nodes += get(c.bytes_from_nodes);
         s.bytes_served += get(c.bytes_served);
+        s.decode_faults += get(c.decode_faults);
+        for (std::size_t i = 0; i < coding_count; ++i) {
+            s.coding_bytes[i] += get(c.coding_bytes[i]);
+            s.coding_identity_bytes[i] += get(c.coding_identity_bytes[i]);
+            s.coding_responses[i] += get(c.coding_responses[i]);
+        }
     }
     const auto st = store_.stats();
     s.entries = st.entries;
@@ -86,6 +148,8 @@ inline snapshot shared_cache::stats() const {
     s.deduplicated = st.deduplicated;
     s.purged = st.purged;
     s.flights_open = flights_.open();
+    s.variant_bytes = st.variant_bytes;
+    s.compression = compressor_.stats();
     return s;
 }
 

@@ -27,7 +27,7 @@ void flight::wake(std::vector<waiter_rec>& woken) {
     }
 }
 
-void flight::stream(std::shared_ptr<const entry> meta, std::shared_ptr<const body> fill) {
+void flight::stream(std::shared_ptr<const entry> meta, std::shared_ptr<const fill_buffer> fill) {
     std::vector<waiter_rec> woken;
     {
         std::lock_guard lock(mu_);
@@ -59,10 +59,7 @@ void flight::complete(std::shared_ptr<const entry> result) {
         if (state_ != state::pending && state_ != state::streaming) {
             return;
         }
-        result_ = std::move(result);
-        if (fill_) {
-            filled_ = fill_->size;
-        }
+        result_ = std::move(result);  // filled_ is final: the leader published it before
         state_ = state::complete;
         wake_locked(woken);
     }

@@ -9,6 +9,7 @@
 // a wake-up to each waiting waiter's own executor, where the waiter's timer is cancelled. A waiter
 // waits with a deadline (its timer expires) and then decides for itself (direct fetch, or close).
 
+#include "cache/fill_buffer.hpp"
 #include "cache/store.hpp"
 #include "core/asio.hpp"
 
@@ -25,9 +26,13 @@ namespace bcp::cache {
 class flight {
   public:
     enum class state {
-        pending,      ///< the leader is waiting for the node's response head
-        streaming,    ///< head known (meta), body arriving in `fill`
-        complete,     ///< `result` is the entry to serve (fill complete, or refreshed by a 304)
+        pending,    ///< the leader is waiting for the node's response head
+        streaming,  ///< head known (meta), body arriving in `fill`
+        /// The fill ended: every byte is in `fill` (`filled` is final), and `result` is the
+        /// published entry (nullptr when the body was complete but not storable, e.g. a node's
+        /// gzip that did not decode: streaming readers still finish it). Without a fill, a 304
+        /// refreshed `result`.
+        complete,
         failed,       ///< the node failed; waiters decide (stale-if-error, direct fetch, close)
         uncacheable,  ///< the response may not be shared: waiters fetch for themselves
     };
@@ -35,8 +40,10 @@ class flight {
     /// What a waiter sees. `fill` bytes [0, filled) may be read without the lock.
     struct view {
         state s = state::pending;
-        std::shared_ptr<const entry> meta;  ///< streaming: head and validators (no content)
-        std::shared_ptr<const body> fill;   ///< streaming/complete: the bytes being filled
+        /// streaming: the node's response as it arrives (head, validators; no content). Its
+        /// length is 0 when the node did not announce one: the end is `complete`.
+        std::shared_ptr<const entry> meta;
+        std::shared_ptr<const fill_buffer> fill;  ///< streaming/complete: the node's bytes
         std::size_t filled = 0;
         std::shared_ptr<const entry> result;  ///< complete: the published entry
         bool timed_out = false;               ///< the wait's deadline passed with nothing new
@@ -56,7 +63,7 @@ class flight {
     const std::string& key() const { return key_; }
 
     // Leader side (any one thread).
-    void stream(std::shared_ptr<const entry> meta, std::shared_ptr<const body> fill);
+    void stream(std::shared_ptr<const entry> meta, std::shared_ptr<const fill_buffer> fill);
     void progress(std::size_t filled);
     void complete(std::shared_ptr<const entry> result);
     void fail(state s);  ///< failed or uncacheable; idempotent once finished
@@ -84,7 +91,7 @@ class flight {
     mutable std::mutex mu_;
     state state_ = state::pending;
     std::shared_ptr<const entry> meta_;
-    std::shared_ptr<const body> fill_;
+    std::shared_ptr<const fill_buffer> fill_;
     std::size_t filled_ = 0;
     std::shared_ptr<const entry> result_;
     std::vector<waiter_rec> waiters_;

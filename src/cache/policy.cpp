@@ -94,6 +94,8 @@ cache_control parse_cache_control(std::string_view value) {
             cc.proxy_revalidate = true;
         } else if (iequals(name, "immutable")) {
             cc.immutable = true;
+        } else if (iequals(name, "no-transform")) {
+            cc.no_transform = true;
         } else if (iequals(name, "max-age")) {
             // §4.2.1: with duplicates, the cache should consider the response stale; taking the
             // smallest value is the closest safe reading.
@@ -106,6 +108,314 @@ cache_control parse_cache_control(std::string_view value) {
             const auto v = delta_seconds(arg);
             cc.stale_if_error = cc.stale_if_error ? std::min(*cc.stale_if_error, v) : v;
         }
+    }
+    return cc;
+}
+
+namespace {
+
+// RFC 8941 §4.2, as much of it as a targeted cache-control field needs: member values are
+// classified (only an Integer is kept as a number), parameters and inner lists are checked and
+// dropped. Each function consumes from `in` and returns false on a parse error.
+enum class sf_kind { boolean_true, boolean_false, integer, decimal, string, token, bytes, list };
+
+struct sf_value {
+    sf_kind kind = sf_kind::boolean_true;
+    std::int64_t integer = 0;
+};
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// RFC 9110 §5.6.2 tchar.
+bool is_tchar(char c) {
+    return is_alpha(c) || is_digit(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool eat(std::string_view& in, char c) {
+    if (!in.empty() && in.front() == c) {
+        in.remove_prefix(1);
+        return true;
+    }
+    return false;
+}
+
+void skip_sp(std::string_view& in) {
+    while (eat(in, ' ')) {
+    }
+}
+
+// §4.2.3.3
+bool sf_key(std::string_view& in, std::string_view& key) {
+    const auto key_char = [](char c) {
+        return (c >= 'a' && c <= 'z') || is_digit(c) || c == '_' || c == '-' || c == '.' ||
+               c == '*';
+    };
+    if (in.empty() || !((in[0] >= 'a' && in[0] <= 'z') || in[0] == '*')) {
+        return false;
+    }
+    std::size_t n = 1;
+    while (n < in.size() && key_char(in[n])) {
+        ++n;
+    }
+    key = in.substr(0, n);
+    in.remove_prefix(n);
+    return true;
+}
+
+// §4.2.4: at most 15 integer digits; a Decimal has at most 12 before and 1 to 3 after the dot.
+bool sf_number(std::string_view& in, sf_value& v) {
+    const bool negative = eat(in, '-');
+    if (in.empty() || !is_digit(in[0])) {
+        return false;
+    }
+    std::size_t len = 0;
+    std::size_t dot = std::string_view::npos;
+    std::int64_t n = 0;
+    for (; len < in.size(); ++len) {
+        const char c = in[len];
+        if (is_digit(c)) {
+            if (dot == std::string_view::npos) {
+                n = n * 10 + (c - '0');  // ≤ 15 digits: no overflow
+            }
+        } else if (c == '.' && dot == std::string_view::npos) {
+            if (len > 12) {
+                return false;
+            }
+            dot = len;
+        } else {
+            break;
+        }
+        if (dot == std::string_view::npos ? len + 1 > 15 : len + 1 > 16) {
+            return false;
+        }
+    }
+    if (dot == std::string_view::npos) {
+        v.kind = sf_kind::integer;
+        v.integer = negative ? -n : n;
+    } else {
+        const std::size_t fraction = len - dot - 1;
+        if (fraction == 0 || fraction > 3) {
+            return false;
+        }
+        v.kind = sf_kind::decimal;
+    }
+    in.remove_prefix(len);
+    return true;
+}
+
+// §4.2.5: printable ASCII; only \" and \\ are escapes.
+bool sf_string(std::string_view& in) {
+    in.remove_prefix(1);  // the opening quote
+    while (!in.empty()) {
+        const char c = in.front();
+        in.remove_prefix(1);
+        if (c == '\\') {
+            if (in.empty() || (in.front() != '"' && in.front() != '\\')) {
+                return false;
+            }
+            in.remove_prefix(1);
+        } else if (c == '"') {
+            return true;
+        } else if (c < 0x20 || c > 0x7e) {
+            return false;
+        }
+    }
+    return false;
+}
+
+// §4.2.6
+void sf_token(std::string_view& in) {
+    std::size_t n = 1;  // the first character was checked by the caller
+    while (n < in.size() && (is_tchar(in[n]) || in[n] == ':' || in[n] == '/')) {
+        ++n;
+    }
+    in.remove_prefix(n);
+}
+
+// §4.2.7
+bool sf_bytes(std::string_view& in) {
+    const auto end = in.find(':', 1);
+    if (end == std::string_view::npos) {
+        return false;
+    }
+    for (const char c : in.substr(1, end - 1)) {
+        if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '/' && c != '=') {
+            return false;
+        }
+    }
+    in.remove_prefix(end + 1);
+    return true;
+}
+
+// §4.2.3.1
+bool sf_bare_item(std::string_view& in, sf_value& v) {
+    if (in.empty()) {
+        return false;
+    }
+    const char c = in.front();
+    if (c == '-' || is_digit(c)) {
+        return sf_number(in, v);
+    }
+    if (c == '"') {
+        v.kind = sf_kind::string;
+        return sf_string(in);
+    }
+    if (c == '*' || is_alpha(c)) {
+        v.kind = sf_kind::token;
+        sf_token(in);
+        return true;
+    }
+    if (c == ':') {
+        v.kind = sf_kind::bytes;
+        return sf_bytes(in);
+    }
+    if (c == '?') {
+        in.remove_prefix(1);
+        if (eat(in, '1')) {
+            v.kind = sf_kind::boolean_true;
+            return true;
+        }
+        v.kind = sf_kind::boolean_false;
+        return eat(in, '0');
+    }
+    return false;
+}
+
+// §4.2.3.2: parsed for validity; RFC 9213 §2.1 has parameters on directives ignored.
+bool sf_parameters(std::string_view& in) {
+    while (eat(in, ';')) {
+        skip_sp(in);
+        std::string_view key;
+        if (!sf_key(in, key)) {
+            return false;
+        }
+        sf_value ignored;
+        if (eat(in, '=') && !sf_bare_item(in, ignored)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// §4.2.1.1 and §4.2.1.2: an Item or an Inner List (classified as `list`).
+bool sf_member_value(std::string_view& in, sf_value& v) {
+    if (!eat(in, '(')) {
+        return sf_bare_item(in, v) && sf_parameters(in);
+    }
+    v.kind = sf_kind::list;
+    while (true) {
+        skip_sp(in);
+        if (eat(in, ')')) {
+            return sf_parameters(in);
+        }
+        sf_value item;
+        if (!sf_bare_item(in, item) || !sf_parameters(in)) {
+            return false;
+        }
+        if (in.empty() || (in.front() != ' ' && in.front() != ')')) {
+            return false;
+        }
+    }
+}
+
+// The response directives this cache acts on (RFC 9213 §2.2: at least max-age, must-revalidate,
+// no-store, no-cache and private; the others because Cache-Control has them here too).
+enum targeted_directive : std::size_t {
+    td_no_store,
+    td_no_cache,
+    td_private,
+    td_public,
+    td_must_revalidate,
+    td_proxy_revalidate,
+    td_immutable,
+    td_no_transform,
+    td_max_age,
+    td_s_maxage,
+    td_stale_if_error,
+    td_count
+};
+constexpr std::array<std::string_view, td_count> targeted_names{
+    "no-store",  "no-cache",     "private", "public",   "must-revalidate", "proxy-revalidate",
+    "immutable", "no-transform", "max-age", "s-maxage", "stale-if-error"};
+
+}  // namespace
+
+std::optional<cache_control> parse_targeted_cache_control(std::string_view value) {
+    // §4.2.2 (Dictionary), after §4.2's leading-space rule. Only the last value of each directive
+    // we act on is kept: a repeated key overwrites the earlier member.
+    std::array<std::optional<sf_value>, td_count> last;
+    skip_sp(value);
+    if (value.empty()) {
+        return std::nullopt;  // RFC 9213 §2.1: an empty field is ignored
+    }
+    while (!value.empty()) {
+        std::string_view key;
+        if (!sf_key(value, key)) {
+            return std::nullopt;
+        }
+        sf_value v;
+        if (eat(value, '=') ? !sf_member_value(value, v) : !sf_parameters(value)) {
+            return std::nullopt;
+        }
+        const auto known = std::find(targeted_names.begin(), targeted_names.end(), key);
+        if (known != targeted_names.end()) {
+            last[static_cast<std::size_t>(known - targeted_names.begin())] = v;
+        }
+        while (eat(value, ' ') || eat(value, '\t')) {
+        }
+        if (value.empty()) {
+            break;
+        }
+        if (!eat(value, ',')) {
+            return std::nullopt;
+        }
+        while (eat(value, ' ') || eat(value, '\t')) {
+        }
+        if (value.empty()) {
+            return std::nullopt;  // a trailing comma
+        }
+    }
+    // RFC 9213 §2.1: values that violate a directive's inferred type are not consumed. We do not
+    // consume the field at all then (Cache-Control applies, §2.2): guessing what `no-store=?0` or
+    // `max-age=1.5` meant would make this cache differ from the others in front of the node.
+    cache_control cc;
+    const auto flag = [&](targeted_directive d, bool& out) {
+        if (!last[d]) {
+            return true;
+        }
+        const auto k = last[d]->kind;
+        // no-cache and private may carry a field-name list (a String); like parse_cache_control,
+        // the qualified form counts as the unqualified one (stricter).
+        const bool fields_ok = d == td_no_cache || d == td_private;
+        out = k == sf_kind::boolean_true || (fields_ok && k == sf_kind::string);
+        return out;
+    };
+    const auto seconds = [&](targeted_directive d, std::optional<std::int64_t>& out) {
+        if (!last[d]) {
+            return true;
+        }
+        if (last[d]->kind != sf_kind::integer || last[d]->integer < 0) {
+            return false;
+        }
+        out = std::min<std::int64_t>(last[d]->integer, std::int64_t{1} << 31);  // RFC 9111 §1.2.2
+        return true;
+    };
+    const bool valid = flag(td_no_store, cc.no_store) && flag(td_no_cache, cc.no_cache) &&
+                       flag(td_private, cc.is_private) && flag(td_public, cc.is_public) &&
+                       flag(td_must_revalidate, cc.must_revalidate) &&
+                       flag(td_proxy_revalidate, cc.proxy_revalidate) &&
+                       flag(td_immutable, cc.immutable) && flag(td_no_transform, cc.no_transform) &&
+                       seconds(td_max_age, cc.max_age) && seconds(td_s_maxage, cc.s_maxage) &&
+                       seconds(td_stale_if_error, cc.stale_if_error);
+    if (!valid) {
+        return std::nullopt;
     }
     return cc;
 }
@@ -156,12 +466,21 @@ response_facts facts_from(unsigned status, const std::vector<header_field>& fiel
     response_facts f;
     f.status = status;
     std::string cc_joined;
+    std::string cdn_joined;
     for (const auto& h : fields) {
         if (iequals(h.name, "cache-control")) {
             if (!cc_joined.empty()) {
                 cc_joined += ',';
             }
             cc_joined.append(h.value);
+        } else if (iequals(h.name, "cdn-cache-control")) {
+            // RFC 8941 §4.2: field lines are combined with ", " before parsing.
+            if (const auto v = trim(h.value); !v.empty()) {
+                if (!cdn_joined.empty()) {
+                    cdn_joined += ", ";
+                }
+                cdn_joined.append(v);
+            }
         } else if (iequals(h.name, "set-cookie")) {
             f.set_cookie = true;
         } else if (iequals(h.name, "vary")) {
@@ -201,6 +520,16 @@ response_facts facts_from(unsigned status, const std::vector<header_field>& fiel
         }
     }
     f.cc = parse_cache_control(cc_joined);
+    // RFC 9213 §2.2: a valid, non-empty CDN-Cache-Control decides alone; Cache-Control and
+    // Expires are ignored (an invalid one falls back to them). Cache-Control's no-transform still
+    // binds us: it is RFC 9110 §7.7's rule for every proxy, not a caching policy.
+    if (auto targeted = parse_targeted_cache_control(cdn_joined)) {
+        targeted->no_transform = targeted->no_transform || f.cc.no_transform;
+        f.cc = *targeted;
+        f.targeted = true;
+        f.has_expires = false;
+        f.expires.reset();
+    }
     if (!f.date) {
         f.date = response_time;
     }
@@ -264,8 +593,6 @@ std::string_view to_string(verdict v) {
             return "credentials without public";
         case verdict::useless:
             return "no freshness and no validator";
-        case verdict::no_length:
-            return "no Content-Length";
         case verdict::too_large:
             return "larger than max_object_size";
     }
@@ -304,10 +631,9 @@ verdict storable(const request_facts& req, const response_facts& res, std::uint6
     if (freshness_lifetime(res, heuristic_cap) <= 0 && !res.has_etag && !res.last_modified) {
         return verdict::useless;
     }
-    if (!res.content_length) {
-        return verdict::no_length;
-    }
-    if (*res.content_length > max_object) {
+    // Without a Content-Length (chunked or close-delimited) the body is stored too; the fill
+    // stops storing it if it grows past max_object.
+    if (res.content_length && *res.content_length > max_object) {
         return verdict::too_large;
     }
     return verdict::store;

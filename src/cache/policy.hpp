@@ -24,6 +24,7 @@ struct cache_control {
     bool must_revalidate = false;
     bool proxy_revalidate = false;
     bool immutable = false;
+    bool no_transform = false;  ///< §5.2.2.6: an intermediary must not re-encode the content
     std::optional<std::int64_t> max_age;
     std::optional<std::int64_t> s_maxage;
     std::optional<std::int64_t> stale_if_error;  ///< RFC 5861 §4
@@ -31,6 +32,16 @@ struct cache_control {
 
 /// Parses one Cache-Control value, or several joined with ','. Never fails.
 cache_control parse_cache_control(std::string_view value);
+
+/// Parses a targeted cache-control field value (RFC 9213 §2.1; here CDN-Cache-Control, §3), or
+/// several field lines joined with ", ". It is a Structured Fields Dictionary (RFC 8941 §3.2), so
+/// unlike Cache-Control it is read strictly: nullopt (the field is to be ignored, §2.1) when it is
+/// empty or not a valid Dictionary, or when a directive this cache acts on has a value of another
+/// type than the one its definition implies (a Boolean flag, a String for the field list of
+/// no-cache/private, a non-negative Integer for max-age, s-maxage, stale-if-error). A repeated
+/// directive takes its last value (RFC 8941 §4.2.2); parameters and unknown directives are
+/// ignored.
+std::optional<cache_control> parse_targeted_cache_control(std::string_view value);
 
 /// An HTTP-date (RFC 9110 §5.6.7) in the preferred IMF-fixdate form, or nullopt. The obsolete
 /// RFC 850 and asctime forms are refused too: an invalid Expires then means "already expired"
@@ -44,7 +55,10 @@ struct header_field {
 };
 
 /// Extracts the response facts from its fields. A missing or invalid Date reads as
-/// `response_time` (RFC 9110 §6.6.1: the recipient's receive time).
+/// `response_time` (RFC 9110 §6.6.1: the recipient's receive time). The proxy is a CDN cache in
+/// the sense of RFC 9213 §3 (its target list is [CDN-Cache-Control]): a valid, non-empty
+/// CDN-Cache-Control replaces Cache-Control and Expires for storage and freshness (§2.2); the
+/// fields themselves are still relayed to the client unchanged.
 struct response_facts;
 response_facts facts_from(unsigned status, const std::vector<header_field>& fields,
                           std::time_t response_time);
@@ -66,7 +80,9 @@ struct request_facts {
 /// The response facts storage and freshness depend on, extracted once from the head.
 struct response_facts {
     unsigned status = 200;
-    cache_control cc;
+    cache_control cc;       ///< from CDN-Cache-Control when `targeted`, else from Cache-Control
+    bool targeted = false;  ///< RFC 9213: CDN-Cache-Control was used; Cache-Control and Expires
+                            ///< were ignored (except Cache-Control's no-transform, see facts_from)
     bool set_cookie = false;
     bool vary_star = false;  ///< Vary: * (RFC 9111 §4.1: never matches a later request)
     std::optional<std::time_t> date;
@@ -89,13 +105,13 @@ enum class verdict {
     vary_star,    ///< Vary: *
     credentials,  ///< request had Authorization/Cookie and the response is not explicitly public
     useless,      ///< neither fresh for a while nor revalidatable: storing gains nothing
-    no_length,    ///< no Content-Length: the body size is unknown in advance
     too_large,    ///< Content-Length over the per-object limit
 };
 std::string_view to_string(verdict v);
 
-/// RFC 9111 §3 for a shared cache, narrowed to what this proxy stores: 200 responses to GET with a
-/// Content-Length of at most `max_object`. `heuristic_cap` as in freshness_lifetime().
+/// RFC 9111 §3 for a shared cache, narrowed to what this proxy stores: 200 responses to GET whose
+/// Content-Length, if they have one, is at most `max_object` (any framing is stored).
+/// `heuristic_cap` as in freshness_lifetime().
 verdict storable(const request_facts& req, const response_facts& res, std::uint64_t max_object,
                  std::int64_t heuristic_cap);
 

@@ -22,6 +22,46 @@ constexpr int max_second_chances = 64;
 body::body(std::size_t n)
     : bytes(std::make_unique_for_overwrite<char[]>(n == 0 ? 1 : n)), size(n) {}
 
+body::~body() {
+    for (auto& v : variants_) {
+        delete v.load(std::memory_order_relaxed);
+    }
+}
+
+unsigned body::available() const {
+    unsigned mask = bit(coding::identity);
+    for (std::size_t i = 1; i < coding_count; ++i) {
+        if (variants_[i].load(std::memory_order_acquire) != nullptr) {
+            mask |= 1u << i;
+        }
+    }
+    return mask;
+}
+
+std::size_t body::variant_bytes() const {
+    std::size_t n = 0;
+    for (const auto& v : variants_) {
+        if (const auto* p = v.load(std::memory_order_acquire)) {
+            n += p->size();
+        }
+    }
+    return n;
+}
+
+bool body::set_variant(coding c, std::string bytes) const {
+    if (c == coding::identity) {
+        return false;
+    }
+    auto owned = std::make_unique<const std::string>(std::move(bytes));
+    const std::string* expected = nullptr;
+    if (!variants_[static_cast<std::size_t>(c)].compare_exchange_strong(
+            expected, owned.get(), std::memory_order_acq_rel)) {
+        return false;
+    }
+    owned.release();  // NOLINT(bugprone-unused-return-value): owned by the body from now on
+    return true;
+}
+
 sha256::sha256() : ctx_(EVP_MD_CTX_new()) {
     if (ctx_ == nullptr ||
         EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
@@ -48,6 +88,9 @@ digest sha256::finish() {
 std::size_t entry::charge() const {
     std::size_t n = entry_overhead + key.size() + node_id.size() + head.size() + head_304.size() +
                     etag.size() + last_modified_text.size();
+    for (const auto& line : etags) {
+        n += line.size();
+    }
     for (const auto& v : vary) {
         n += v.name.size() + (v.value ? v.value->size() : 0) + 32;
     }
@@ -140,7 +183,9 @@ std::shared_ptr<const body> store::intern(const std::shared_ptr<const body>& b) 
     }
     it->second.b = b;
     it->second.refs = 1;
-    memory_.fetch_add(b->size, std::memory_order_relaxed);
+    const std::size_t variants = b->variant_bytes();
+    memory_.fetch_add(b->size + variants, std::memory_order_relaxed);
+    variant_bytes_.fetch_add(variants, std::memory_order_relaxed);
     body_count_.fetch_add(1, std::memory_order_relaxed);
     return b;
 }
@@ -152,7 +197,10 @@ void store::release(const std::shared_ptr<const body>& b) {
         return;
     }
     if (--it->second.refs == 0) {
-        memory_.fetch_sub(b->size, std::memory_order_relaxed);
+        // Variants are attached under bodies_mu_ too, so this is their charged total.
+        const std::size_t variants = b->variant_bytes();
+        memory_.fetch_sub(b->size + variants, std::memory_order_relaxed);
+        variant_bytes_.fetch_sub(variants, std::memory_order_relaxed);
         body_count_.fetch_sub(1, std::memory_order_relaxed);
         bodies_.erase(it);
     }
@@ -226,6 +274,21 @@ std::shared_ptr<const entry> store::insert(std::shared_ptr<entry> e) {
     }
     evict_to_fit();
     return published;
+}
+
+bool store::attach_variant(const std::shared_ptr<const body>& b, coding c, std::string bytes) {
+    const std::size_t n = bytes.size();
+    {
+        std::lock_guard lock(bodies_mu_);
+        const auto it = bodies_.find(b->hash);
+        if (it == bodies_.end() || it->second.b != b || !b->set_variant(c, std::move(bytes))) {
+            return false;
+        }
+        memory_.fetch_add(n, std::memory_order_relaxed);
+        variant_bytes_.fetch_add(n, std::memory_order_relaxed);
+    }
+    evict_to_fit();
+    return true;
 }
 
 void store::remove(const std::shared_ptr<const entry>& e) {
@@ -333,6 +396,7 @@ store_stats store::stats() const {
     s.evictions = evictions_.load(std::memory_order_relaxed);
     s.deduplicated = deduplicated_.load(std::memory_order_relaxed);
     s.purged = purged_.load(std::memory_order_relaxed);
+    s.variant_bytes = variant_bytes_.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -14,6 +14,7 @@
 //   wonders in a churn of cold URLs do not push out the client bundle.
 // Thread-safe: every public function may be called from any thread.
 
+#include "cache/encoding.hpp"
 #include "cache/policy.hpp"
 #include "http/request_head.hpp"
 
@@ -34,13 +35,37 @@ namespace bcp::cache {
 
 using digest = std::array<std::uint8_t, 32>;
 
-/// Response body bytes. Written once by the fill that creates it, immutable once shared as const.
+/// Response body bytes (the identity coding). Written once by the fill that creates it,
+/// immutable once shared as const — except for its encoded variants, which are made later (by the
+/// compression pool, or the node's own gzip kept by the fill) and attached at most once each
+/// through store::attach_variant. A reader that loaded a variant pointer may use it for as long
+/// as it holds the body: a variant is never replaced or freed before the body.
 struct body {
     explicit body(std::size_t n);
+    ~body();
+    body(const body&) = delete;
+    body& operator=(const body&) = delete;
     std::unique_ptr<char[]> bytes;
     std::size_t size = 0;
     digest hash{};  ///< SHA-256 of bytes; set when the fill completes
     std::string_view view() const { return {bytes.get(), size}; }
+
+    /// The bytes in coding `c` (identity: the body itself), or nullptr while there are none.
+    const std::string* variant(coding c) const {
+        return variants_[static_cast<std::size_t>(c)].load(std::memory_order_acquire);
+    }
+    /// Mask (cache::bit) of the codings available now; identity always.
+    unsigned available() const;
+    /// Sum of the variants' sizes.
+    std::size_t variant_bytes() const;
+    /// Set when compression was asked for (once per body, whoever asks first).
+    mutable std::atomic<bool> compression_requested{false};
+
+  private:
+    friend class store;
+    /// Sets the variant for `c` if it has none yet; false otherwise (`bytes` then unused).
+    bool set_variant(coding c, std::string bytes) const;
+    mutable std::array<std::atomic<const std::string*>, coding_count> variants_{};
 };
 
 /// Incremental SHA-256 (OpenSSL EVP).
@@ -74,12 +99,30 @@ struct entry {
     std::vector<std::pair<std::string, std::string>> fields;
     std::shared_ptr<const body> content;  ///< set when published; shared with identical bodies
     std::uint64_t length = 0;             ///< body size (Content-Length)
-    /// "HTTP/1.1 200 OK\r\n" + the client-facing fields + Content-Length, without Age, X-Cache,
-    /// Connection and the final CRLF: the hit path appends those and sends head + body in one
-    /// gather write.
+    /// The length was known before the body: always for stored entries; in a fill's streaming
+    /// meta only when the node sent a Content-Length (else the flight's end marks it).
+    bool sized = true;
+    /// "HTTP/1.1 200 OK\r\n" + the client-facing fields, without framing (Content-Length or
+    /// Transfer-Encoding), Age, X-Cache, Connection and the final CRLF: the hit path appends
+    /// those and sends head + body in one gather write.
     std::string head;
     std::string head_304;  ///< the same for a 304 (RFC 9110 §15.4.5 fields only)
-    std::string etag;      ///< as sent by the node (may be empty)
+    std::string etag;      ///< as sent by the node (may be empty): for revalidating with it
+    /// Served in the coding each client negotiates (cache/encoding.hpp) from `content` (the
+    /// identity bytes) and its variants. Then `head`/`head_304` carry no ETag and no
+    /// Content-Encoding: the hit path adds the chosen coding's, and `vary` omits
+    /// Accept-Encoding (the cache negotiates it itself; the head says Vary: Accept-Encoding).
+    bool encodable = false;
+    /// Our own compression may make variants (a compressible type, no no-transform).
+    bool compress = false;
+    bool text = true;  ///< a text type (brotli's text mode)
+    /// With `encodable`: the client-facing entity tag per coding (cache::variant_etag: strong,
+    /// from the identity bytes' SHA-256, also when the node sent none).
+    std::array<std::string, coding_count> etags;
+    /// With `encodable`: the coding whose bytes the node's own ETag (`etag`) names — identity
+    /// when it sent identity, gzip when it sent the gzip that became the gzip variant. A client
+    /// that got the node's ETag from a fill's first answer revalidates with it.
+    coding node_etag_coding = coding::identity;
     std::optional<std::time_t> last_modified;
     std::string last_modified_text;
     cache_control cc;
@@ -123,6 +166,7 @@ struct store_stats {
     std::uint64_t evictions = 0;
     std::uint64_t deduplicated = 0;  ///< inserts whose body was already stored
     std::uint64_t purged = 0;
+    std::uint64_t variant_bytes = 0;  ///< memory of encoded variants (part of `memory`)
 };
 
 class store {
@@ -141,6 +185,10 @@ class store {
     /// replaced, and entries are evicted until memory fits max_size again. Returns the published
     /// entry (its content may differ from the one passed in).
     std::shared_ptr<const entry> insert(std::shared_ptr<entry> e);
+
+    /// Attaches an encoded variant to a stored body (once per coding) and charges its memory.
+    /// false when `b` is no longer stored or already has that coding.
+    bool attach_variant(const std::shared_ptr<const body>& b, coding c, std::string bytes);
 
     /// Drops `e` if it is still the published entry for its key and variant (a node answered
     /// that it no longer exists, e.g. 404 on revalidation).
@@ -195,6 +243,7 @@ class store {
     std::atomic<std::uint64_t> evictions_{0};
     std::atomic<std::uint64_t> deduplicated_{0};
     std::atomic<std::uint64_t> purged_{0};
+    std::atomic<std::uint64_t> variant_bytes_{0};
 };
 
 }  // namespace bcp::cache

@@ -284,6 +284,7 @@ int run_demo(std::uint16_t port) {
         "nodes:\n"
         "  - id: bbb-01\n    url: \"{1}\"\n"
         "  - id: bbb-02\n    url: \"{2}\"\n"
+        "cache:\n  enabled: true\n"  // as operators run it: stored once, compressed once
         "workers: 2\n",
         port, node1.origin(), node2.origin());
     auto loaded = config::load_string(yaml, "<demo>");

@@ -637,6 +637,12 @@ class loader {
              [&](auto& v, auto& a) { store(r_.duration(v, a, true), c.stale_if_error); }},
             {"heuristic_max", optional_key,
              [&](auto& v, auto& a) { store(r_.duration(v, a, true), c.heuristic_max); }},
+            {"compress", optional_key,
+             [&](auto& v, auto& a) { store(r_.boolean(v, a), c.compress); }},
+            {"compress_workers", optional_key,
+             [&](auto& v, auto& a) { store(r_.whole_number(v, a, 1, 64), c.compress_workers); }},
+            {"compress_queue", optional_key,
+             [&](auto& v, auto& a) { store(r_.whole_number(v, a, 1, 100'000), c.compress_queue); }},
         };
         r_.read_map(value, at, fields);
         if (c.max_object_size > c.max_size) {

@@ -113,6 +113,9 @@ struct cache_options {
     milliseconds coalesce_wait{5'000};            ///< waiter's bound for the leader's response head
     milliseconds stale_if_error{300'000};    ///< serve stale on node errors this long (default)
     milliseconds heuristic_max{86'400'000};  ///< cap of the RFC 9111 §4.2.2 heuristic
+    bool compress = true;                    ///< make br/zstd/gzip variants of stored bodies
+    unsigned compress_workers = 1;           ///< threads compressing (off the event loops)
+    unsigned compress_queue = 64;            ///< bodies waiting; more are served uncompressed
     location where;
 };
 

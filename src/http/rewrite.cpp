@@ -14,7 +14,8 @@ bool is_client_field_dropped(std::string_view name) {
            iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
            iequals(name, "x-forwarded-host") || iequals(name, "x-forwarded-port") ||
            iequals(name, "forwarded") || iequals(name, "x-real-ip") || iequals(name, "via") ||
-           iequals(name, "expect") || iequals(name, "proxy-authorization");
+           iequals(name, "expect") || iequals(name, "proxy-authorization") ||
+           iequals(name, "accept-encoding");
 }
 
 bool named_in(const token_list& tokens, std::string_view name) {
@@ -67,8 +68,12 @@ void build_upstream_request(const request_head& head, const gate_result& gate,
     append_field(out, "X-Forwarded-For", ctx.client_address);
     append_field(out, "X-Forwarded-Proto", ctx.client_tls ? "https" : "http");
     append_field(out, "X-Forwarded-Host", gate.host.empty() ? ctx.public_authority : gate.host);
-    append_field(out, "Via",
-                 head.version == 10 ? "1.0 bbb-cluster-proxy" : "1.1 bbb-cluster-proxy");
+    // No Via (RFC 9110 §7.6.3 asks for one): with it, a node's nginx sends us every file
+    // uncompressed (gzip_proxied is off on BBB nodes). docs/security.md "Via" says why that is
+    // the better trade; X-Forwarded-* already tell the node a proxy is in front.
+    if (!ctx.accept_encoding.empty()) {
+        append_field(out, "Accept-Encoding", ctx.accept_encoding);
+    }
     if (gate.websocket) {
         append_field(out, "Connection", "Upgrade");
         append_field(out, "Upgrade", "websocket");

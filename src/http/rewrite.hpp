@@ -25,12 +25,18 @@ struct forward_context {
     /// conditions itself).
     bool drop_conditionals = false;
     std::string_view extra_fields;  ///< complete "Name: value\r\n" lines appended (validators)
+    /// Our Accept-Encoding for the node, replacing the client's ("gzip" when the client takes
+    /// gzip; empty = none, i.e. identity): the node may only use a coding the proxy can decode
+    /// for its cache (docs/node-setup.md "Compression").
+    std::string_view accept_encoding;
 };
 
 /// Writes the request for the node into `out` (cleared first): request line with the validated raw
 /// target, our Host, the client's end-to-end fields minus hop-by-hop ones, minus those the client
-/// nominated in Connection, minus client X-Forwarded-*/Forwarded/X-Real-IP/Via/Expect; then ours:
-/// X-Forwarded-For/Proto/Host, Via, and for a WebSocket upgrade Connection/Upgrade.
+/// nominated in Connection, minus client X-Forwarded-*/Forwarded/X-Real-IP/Via/Expect/
+/// Accept-Encoding; then ours: X-Forwarded-For/Proto/Host, Accept-Encoding, and for a WebSocket
+/// upgrade Connection/Upgrade. No Via: nginx does not compress a request that carries one
+/// (gzip_proxied off, as on every BBB node), see docs/security.md "Via".
 void build_upstream_request(const request_head& head, const gate_result& gate,
                             const forward_context& ctx, std::string& out);
 

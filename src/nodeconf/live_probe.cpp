@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (its frame allocator
 // pairs a custom operator new with the matching delete; GCC bug 104872 and friends).
@@ -91,6 +92,40 @@ awaitable<void> fetch(ssl::context& tls, origin o, std::string target,
     // A polite shutdown is not worth waiting for on a probe.
 }
 
+// The first script or stylesheet the page loads from under `base` (else the page itself).
+std::string first_asset(const std::string& page, const std::string& base) {
+    for (const std::string attr : {"src=\"", "href=\""}) {
+        for (std::size_t at = page.find(attr); at != std::string::npos;
+             at = page.find(attr, at + 1)) {
+            const auto start = at + attr.size();
+            const auto end = page.find('"', start);
+            if (end == std::string::npos) {
+                break;
+            }
+            std::string url = page.substr(start, end - start);
+            const auto path = url.substr(0, url.find_first_of("?#"));
+            if (!path.ends_with(".js") && !path.ends_with(".css")) {
+                continue;
+            }
+            if (url.starts_with(base + "/")) {
+                return url;
+            }
+            if (!url.empty() && url[0] != '/' && url.find("://") == std::string::npos) {
+                return base + "/" + url;  // relative to the page (/<id>/html5client/)
+            }
+        }
+    }
+    return base + "/";
+}
+
+std::string coding_of(const http_response& r) {
+    const auto it = r.headers.find("content-encoding");
+    if (it == r.headers.end() || lower(it->second) == "identity") {
+        return {};
+    }
+    return it->second;
+}
+
 }  // namespace
 
 expected<http_response> https_get(const origin& o, const std::string& target,
@@ -154,6 +189,41 @@ std::vector<probe_result> live_probe(const settings& s, std::chrono::seconds tim
         proxied.detail = "HTTP 200, same page as the node";
     }
     out.push_back(proxied);
+
+    // What a browser downloads: the client's largest part is its scripts and styles, and
+    // uncompressed they are about 3x the bytes (issue "Bytes to the browser").
+    const std::string asset =
+        first_asset(via && via->status == 200 ? via->body : std::string(), base);
+    probe_result packed{"proxy sends " + asset + " compressed", false, {}, {}};
+    const std::map<std::string, std::string> browser_ae{
+        {"Accept-Encoding", "gzip, deflate, br, zstd"}};
+    auto coded = https_get(s.proxy, asset, browser_ae, timeout, ca_file);
+    for (int again = 0; again < 2 && coded && coded->status == 200 && coding_of(*coded).empty();
+         ++again) {
+        // A cold cache fill of a node that answers identity is relayed as it comes; the
+        // compressed variants follow within moments.
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        coded = https_get(s.proxy, asset, browser_ae, timeout, ca_file);
+    }
+    if (!coded) {
+        packed.detail = coded.error().to_string();
+        packed.fix = "is the proxy running?";
+    } else if (coded->status != 200) {
+        packed.detail = "HTTP " + std::to_string(coded->status);
+        packed.fix =
+            "the proxy does not serve the client's assets: check the mounts of " + s.node_id;
+    } else if (const auto c = coding_of(*coded); c.empty()) {
+        packed.detail = "no Content-Encoding for a browser that accepts br, zstd and gzip (" +
+                        std::to_string(coded->body.size()) + " bytes)";
+        packed.fix =
+            "turn the proxy's cache on (cache.enabled: true, it compresses), or gzip on the node's "
+            "nginx for proxied requests (docs/node-setup.md \"Compression\")";
+    } else {
+        packed.ok = true;
+        packed.detail =
+            "Content-Encoding: " + c + " (" + std::to_string(coded->body.size()) + " bytes)";
+    }
+    out.push_back(packed);
 
     probe_result cors{"bbb-web answers CORS for " + s.proxy.to_string(), false, {}, {}};
     auto api = https_get(s.node, "/bigbluebutton/api", {{"Origin", s.proxy.to_string()}}, timeout,

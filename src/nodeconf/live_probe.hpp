@@ -1,9 +1,11 @@
 #pragma once
 // `node check --live`: probes over HTTPS that the pieces fit together from a browser's point of
-// view. Three probes:
+// view. Four probes:
 //   1. the node serves /<id>/html5client/ and the page names that base path;
 //   2. the proxy serves the same page at the same path;
-//   3. bbb-web answers a CORS request from the proxy origin with
+//   3. the proxy sends the page's first script or stylesheet compressed to a browser that
+//      accepts br, zstd and gzip (retried twice a second apart: a cold fill may come first);
+//   4. bbb-web answers a CORS request from the proxy origin with
 //      Access-Control-Allow-Origin: <proxy>.
 // Certificates are verified (system trust store, or `ca_file`) with SNI, as a browser would.
 // Not part of the unit tests (it needs a network and real certificates); see docs/node-setup.md.

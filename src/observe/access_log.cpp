@@ -92,6 +92,8 @@ void format_plain(const request_record& r, std::string& out) {
     }
     out += ' ';
     append_plain_text(r.cache, out);
+    out += ' ';
+    append_plain_text(r.encoding, out);
     if (r.tunnel) {
         out += " tunnel=";
         append_seconds(r.tunnel_duration, out);
@@ -128,6 +130,8 @@ void format_json(const request_record& r, std::string& out) {
     }
     out += ",\"cache\":";
     append_json_string(r.cache, out);
+    out += ",\"encoding\":";
+    append_json_string(r.encoding, out);
     if (r.tunnel) {
         out += ",\"tunnel\":{\"duration\":";
         append_seconds(r.tunnel_duration, out);

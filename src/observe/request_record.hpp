@@ -24,8 +24,9 @@ struct request_record {
     std::uint64_t bytes = 0;                      ///< response body bytes sent to the client
     std::chrono::microseconds duration{0};        ///< start to the last byte sent
     std::optional<std::chrono::microseconds> upstream;  ///< start to the node's response head
-    std::string cache = "-";  ///< cache outcome (HIT, MISS, ...), "-" = none
-    bool tunnel = false;      ///< a WebSocket tunnel followed the 101
+    std::string cache = "-";     ///< cache outcome (HIT, MISS, ...), "-" = none
+    std::string encoding = "-";  ///< content coding sent (identity, gzip, br, zstd), "-" = none
+    bool tunnel = false;         ///< a WebSocket tunnel followed the 101
     std::chrono::microseconds tunnel_duration{0};
     std::uint64_t tunnel_bytes_to_client = 0;
     std::uint64_t tunnel_bytes_to_node = 0;
@@ -42,6 +43,7 @@ struct request_record {
         duration = {};
         upstream.reset();
         cache = "-";
+        encoding = "-";
         tunnel = false;
         tunnel_duration = {};
         tunnel_bytes_to_client = tunnel_bytes_to_node = 0;

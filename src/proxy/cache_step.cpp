@@ -1,5 +1,8 @@
 #include "proxy/cache_step.hpp"
 
+#include "cache/codec.hpp"
+#include "cache/encoding.hpp"
+#include "core/log.hpp"
 #include "http/rewrite.hpp"
 #include "proxy/exchange.hpp"
 
@@ -7,10 +10,17 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <boost/container/small_vector.hpp>
+
 #include <array>
 #include <charconv>
 #include <chrono>
 #include <cstring>
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;
@@ -68,6 +78,41 @@ std::vector<cache::header_field> view_of(const bhttp::fields& fields) {
     return out;
 }
 
+std::string_view trim(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
+// The node's content coding: "" for none (identity), else the field value as sent (several
+// codings stay one opaque value: the cache does not unstack them).
+std::string_view content_coding(const bhttp::fields& fields) {
+    const auto it = fields.find(bhttp::field::content_encoding);
+    if (it == fields.end()) {
+        return {};
+    }
+    const auto v = trim(it->value());
+    return http::iequals(v, "identity") ? std::string_view{} : v;
+}
+
+std::string_view field_value(const std::vector<std::pair<std::string, std::string>>& fields,
+                             std::string_view name) {
+    for (const auto& [n, v] : fields) {
+        if (http::iequals(n, name)) {
+            return v;
+        }
+    }
+    return {};
+}
+
+// A gather list for [from, upto) of a fill, with room for a head before and framing around it.
+using gather = boost::container::small_vector<asio::const_buffer, 24>;
+constexpr std::size_t max_write = 1 << 20;  // per write: bounded gather lists, fair to others
+
 }  // namespace
 
 awaitable<bool> session::through_cache(exchange& x) {
@@ -90,15 +135,15 @@ bool cache_step::keep_alive() const {
     return x_.gate.keep_alive && s_.head_.version == 11 && !s_.env_.draining;
 }
 
-bool cache_step::not_modified(const cache::entry& e) const {
+bool cache_step::not_modified(std::string_view etag, const cache::entry& e) const {
     const auto inm = s_.head_.find("if-none-match");
-    return cache::not_modified(inm, inm.data() != nullptr, s_.head_.find("if-modified-since"),
-                               e.etag, e.last_modified);
+    return cache::not_modified(inm, inm.data() != nullptr, s_.head_.find("if-modified-since"), etag,
+                               e.last_modified);
 }
 
 // Without snprintf: it was an eighth of the instructions of a cache hit (docs/benchmarks.md,
 // "Round 4").
-std::string_view cache_step::tail(const cache::entry* e, label l, char* buf,
+std::string_view cache_step::tail(const cache::entry* e, label l, const body_framing& f, char* buf,
                                   std::size_t cap) const {
     const long long age = e != nullptr ? e->age(std::time(nullptr)) : 0;
     char* out = buf;
@@ -109,6 +154,18 @@ std::string_view cache_step::tail(const cache::entry* e, label l, char* buf,
         std::memcpy(out, text.data(), n);
         out += n;
     };
+    if (!f.content_encoding.empty()) {
+        put("Content-Encoding: ");
+        put(f.content_encoding);
+        put("\r\n");
+    }
+    if (f.length) {
+        put("Content-Length: ");
+        out = std::to_chars(out, end, *f.length).ptr;
+        put("\r\n");
+    } else if (f.chunked) {
+        put("Transfer-Encoding: chunked\r\n");
+    }
     put("Age: ");
     out = std::to_chars(out, end, age).ptr;
     put("\r\n");
@@ -124,15 +181,23 @@ std::string_view cache_step::tail(const cache::entry* e, label l, char* buf,
     return {buf, static_cast<std::size_t>(out - buf)};
 }
 
-void cache_step::answering(unsigned status, label l) {
+void cache_step::answering(unsigned status, label l, cache::coding c) {
     s_.env_.counters->count_status(status);
     s_.record_.status = status;
     s_.record_.cache.assign(label_text(static_cast<int>(l)));
+    s_.record_.encoding.assign(cache::to_token(c));
 }
 
 void cache_step::sent_body(std::size_t n) {
     observe::bump(s_.env_.counters->bytes_to_clients, n);
     s_.record_.bytes += n;
+}
+
+void cache_step::sent_coded(cache::coding c, std::size_t n, std::size_t identity) {
+    const auto i = static_cast<std::size_t>(c);
+    counters_.bytes_served.fetch_add(n, std::memory_order_relaxed);
+    counters_.coding_bytes[i].fetch_add(n, std::memory_order_relaxed);
+    counters_.coding_identity_bytes[i].fetch_add(identity, std::memory_order_relaxed);
 }
 
 awaitable<bool> cache_step::run() {
@@ -143,12 +208,29 @@ awaitable<bool> cache_step::run() {
             request_cc.append(f.value).push_back(',');
         }
     }
-    const bool no_store = !request_cc.empty() && cache::parse_cache_control(request_cc).no_store;
+    const auto rcc =
+        request_cc.empty() ? cache::cache_control{} : cache::parse_cache_control(request_cc);
+    const bool no_store = rcc.no_store;
+    no_transform_ = rcc.no_transform;
     if (x_.gate.websocket || no_store || h.find("range").data() != nullptr) {
         counters_.bypass.fetch_add(1, std::memory_order_relaxed);
         co_return co_await s_.forward(x_);
     }
     credentials_ = h.find("authorization").data() != nullptr || h.find("cookie").data() != nullptr;
+    if (h.count("accept-encoding") <= 1) {
+        accept_encoding_ = h.find("accept-encoding");
+        accept_encoding_present_ = accept_encoding_.data() != nullptr;
+    } else {
+        for (const auto& f : h.fields) {
+            if (http::iequals(f.name, "accept-encoding")) {
+                accept_joined_.append(accept_joined_.empty() ? "" : ", ").append(f.value);
+            }
+        }
+        accept_encoding_ = accept_joined_;
+        accept_encoding_present_ = true;
+    }
+    gzip_upstream_ =
+        cache::accepts(accept_encoding_, accept_encoding_present_, cache::coding::gzip);
     key_.reserve(x_.node->id.size() + 1 + h.target.size());
     key_.append(x_.node->id).append(" ").append(h.target);
 
@@ -161,25 +243,21 @@ awaitable<bool> cache_step::run() {
         counters_.hits.fetch_add(1, std::memory_order_relaxed);
         co_return co_await serve_entry(*e, label::hit);
     }
-    if (x_.gate.head_method) {
+    if (x_.gate.head_method || cache_.oversize(key_)) {
         counters_.bypass.fetch_add(1, std::memory_order_relaxed);
         co_return co_await s_.forward(x_);
     }
 
-    // Requests that could be served by the same response coalesce: same key, and the same
-    // values of the headers the stored response varies on (Accept-Encoding when nothing is
-    // stored yet: the one Vary header static files have).
+    // Requests that could be served by the same response coalesce: same key, the same coding
+    // asked of the node (gzip or none: a waiter is streamed the node's bytes as they come), and
+    // the same values of the other headers the stored response varies on.
     std::string flight_key = key_;
-    const auto add_value = [&](std::string_view name) {
-        flight_key.append("\n").append(name).append(":");
-        flight_key.append(cache::vary_value(h, name).value_or("\x01"));
-    };
+    flight_key.append(gzip_upstream_ ? "\n~gzip" : "\n~identity");
     if (e) {
         for (const auto& v : e->vary) {
-            add_value(v.name);
+            flight_key.append("\n").append(v.name).append(":");
+            flight_key.append(cache::vary_value(h, v.name).value_or("\x01"));
         }
-    } else {
-        add_value("accept-encoding");
     }
     bool leader = false;
     auto f = cache_.flights().lead_or_join(flight_key, leader);
@@ -227,8 +305,9 @@ awaitable<bool> cache_step::stream_from(cache::flight& f, cache::flight::waiter&
     const auto& timeouts = s_.settings_->timeout;
     auto v = co_await f.next(w, false, 0, clock::now() + cache_.options().coalesce_wait);
     using st = cache::flight::state;
-    if (v.s == st::complete && v.result && !v.fill) {
-        // A revalidation refreshed the entry (304): serve it like a hit.
+    if (v.s == st::complete && v.result) {
+        // Published (a fill that ended, or a stale entry refreshed by a 304): served like a hit,
+        // in the coding this client negotiates.
         if ((credentials_ && !v.result->explicitly_public) || !v.result->matches(s_.head_)) {
             fallback = true;
             co_return false;
@@ -239,43 +318,81 @@ awaitable<bool> cache_step::stream_from(cache::flight& f, cache::flight::waiter&
         fallback = true;
         co_return false;
     }
+    // The node's response as it arrives: its own head fields (Content-Encoding and ETag
+    // included), our framing: its Content-Length when it sent one, else chunked (HTTP/1.1) or
+    // the end of the connection (HTTP/1.0, where keep_alive() is false anyway).
     const auto meta = v.meta;
     const auto fill = v.fill;
     if ((credentials_ && !meta->explicitly_public) || !meta->matches(s_.head_)) {
         fallback = true;
         co_return false;
     }
+    const auto raw_coding =
+        cache::coding_from_token(trim(field_value(meta->fields, "content-encoding")))
+            .value_or(cache::coding::identity);
     const bool keep = keep_alive();
-    std::array<char, 128> tail_buf;
-    const auto t = tail(nullptr, l, tail_buf.data(), tail_buf.size());
-    if (not_modified(*meta)) {
-        answering(304, l);
+    std::array<char, 256> tail_buf;
+    if (not_modified(meta->etag, *meta)) {
+        answering(304, l, raw_coding);
+        const auto t = tail(meta.get(), l, {}, tail_buf.data(), tail_buf.size());
         const std::array<asio::const_buffer, 2> parts{asio::buffer(meta->head_304),
                                                       asio::buffer(t)};
         co_return co_await send(parts) && keep;
     }
-    answering(200, l);
+    body_framing bf;
+    if (meta->sized) {
+        bf.length = meta->length;
+    } else {
+        bf.chunked = s_.head_.version == 11;
+    }
+    const auto t = tail(meta.get(), l, bf, tail_buf.data(), tail_buf.size());
+    answering(200, l, raw_coding);
     bool head_sent = false;
     std::size_t sent = 0;
     while (true) {
         if (v.filled > sent || !head_sent) {
-            const std::size_t n = v.filled - sent;
-            const std::array<asio::const_buffer, 3> parts{
-                head_sent ? asio::const_buffer() : asio::buffer(meta->head),
-                head_sent ? asio::const_buffer() : asio::buffer(t),
-                asio::buffer(fill->bytes.get() + sent, n)};
+            const std::size_t upto = std::min(v.filled, sent + max_write);
+            const std::size_t n = upto - sent;
+            gather parts;
+            if (!head_sent) {
+                parts.push_back(asio::buffer(meta->head));
+                parts.push_back(asio::buffer(t));
+            }
+            std::array<char, 24> size_line;
+            if (bf.chunked && n != 0) {
+                char* e = std::to_chars(size_line.data(), size_line.data() + 16, n, 16).ptr;
+                *e++ = '\r';
+                *e++ = '\n';
+                parts.push_back(
+                    asio::buffer(size_line.data(), static_cast<std::size_t>(e - size_line.data())));
+            }
+            fill->for_each(sent, upto, [&](std::string_view piece) {
+                parts.push_back(asio::buffer(piece.data(), piece.size()));
+            });
+            if (bf.chunked && n != 0) {
+                parts.push_back(asio::buffer("\r\n", 2));
+            }
             if (!co_await send(parts)) {
                 co_return false;
             }
             head_sent = true;
-            sent += n;
+            sent = upto;
             sent_body(n);
-            counters_.bytes_served.fetch_add(n, std::memory_order_relaxed);
+            // The identity size a node's gzip stands for is not known while it streams.
+            sent_coded(raw_coding, n, raw_coding == cache::coding::identity ? n : 0);
+            continue;  // anything left of what was published goes out before waiting again
         }
-        if (sent == meta->length) {
+        if (meta->sized && sent == meta->length) {
             co_return keep;
         }
-        if (v.s != st::streaming && v.s != st::complete) {
+        if (v.s == st::complete) {
+            // The fill ended (stored or not): every byte is published.
+            if (bf.chunked && !co_await send(asio::buffer("0\r\n\r\n", 5))) {
+                co_return false;
+            }
+            co_return keep && (meta->sized || bf.chunked);
+        }
+        if (v.s != st::streaming) {
             // The node failed mid-body: the client has our head, so closing without a clean end
             // is the only honest signal (as in relay_response).
             co_return false;
@@ -290,22 +407,72 @@ awaitable<bool> cache_step::stream_from(cache::flight& f, cache::flight::waiter&
 
 awaitable<bool> cache_step::serve_entry(const cache::entry& e, label l) {
     const bool keep = keep_alive();
-    std::array<char, 128> tail_buf;
-    const auto t = tail(&e, l, tail_buf.data(), tail_buf.size());
-    if (not_modified(e)) {
-        answering(304, l);
-        const std::array<asio::const_buffer, 2> parts{asio::buffer(e.head_304), asio::buffer(t)};
+    auto c = cache::coding::identity;
+    std::string_view bytes = e.content->view();
+    if (e.encodable && !credentials_) {
+        // No compressed answers to requests with credentials (BREACH-style secrets). A request
+        // with no-transform (RFC 9110 §7.7) may only get the coding the node itself sent.
+        const unsigned offered =
+            no_transform_ ? cache::bit(e.node_etag_coding) : e.content->available();
+        c = cache::negotiate(accept_encoding_, accept_encoding_present_,
+                             offered & e.content->available());
+        if (const auto* v = e.content->variant(c)) {
+            bytes = *v;
+        } else {
+            c = cache::coding::identity;
+        }
+    } else if (!e.encodable) {
+        // Opaque: the body is in the node's coding (for the figures; its head says so already).
+        c = cache::coding_from_token(trim(field_value(e.fields, "content-encoding")))
+                .value_or(cache::coding::identity);
+    }
+    const auto ci = static_cast<std::size_t>(c);
+    // An encodable entry's head has no ETag: the chosen coding's goes after it.
+    std::string_view etag = e.encodable ? std::string_view(e.etags[ci]) : e.etag;
+    bool matched = not_modified(etag, e);
+    if (!matched && e.encodable && c == e.node_etag_coding && !e.etag.empty() &&
+        not_modified(e.etag, e)) {
+        // The node's ETag, which a fill's first answer carried, names these same bytes: the 304
+        // carries it back, so the client's stored response is the one it updates (RFC 9111
+        // §4.3.4 matches by strong validator).
+        matched = true;
+        etag = e.etag;
+    }
+    const bool etag_line = e.encodable && !etag.empty();
+    const asio::const_buffer etag_name =
+        etag_line ? asio::buffer("ETag: ", 6) : asio::const_buffer();
+    const asio::const_buffer etag_end = etag_line ? asio::buffer("\r\n", 2) : asio::const_buffer();
+    std::array<char, 256> tail_buf;
+    if (matched) {
+        answering(304, l, c);
+        const auto t = tail(&e, l, {}, tail_buf.data(), tail_buf.size());
+        const std::array<asio::const_buffer, 5> parts{asio::buffer(e.head_304), etag_name,
+                                                      asio::buffer(etag_line ? etag : ""), etag_end,
+                                                      asio::buffer(t)};
         co_return co_await send(parts) && keep;
     }
-    answering(200, l);
-    const std::size_t n = x_.gate.head_method ? 0 : e.length;
+    answering(200, l, c);
+    body_framing bf;
+    bf.length = bytes.size();
+    if (e.encodable && c != cache::coding::identity) {
+        bf.content_encoding = cache::to_token(c);
+    }
+    const auto t = tail(&e, l, bf, tail_buf.data(), tail_buf.size());
+    const std::size_t n = x_.gate.head_method ? 0 : bytes.size();
     // One gather write: precomputed head, the per-response tail, the shared body (no copies).
-    const std::array<asio::const_buffer, 3> parts{asio::buffer(e.head), asio::buffer(t),
-                                                  asio::buffer(e.content->bytes.get(), n)};
+    const std::array<asio::const_buffer, 6> parts{asio::buffer(e.head),
+                                                  etag_name,
+                                                  asio::buffer(etag_line ? etag : ""),
+                                                  etag_end,
+                                                  asio::buffer(t),
+                                                  asio::buffer(bytes.data(), n)};
     const bool ok = co_await send(parts);
     if (ok) {
         sent_body(n);
-        counters_.bytes_served.fetch_add(n, std::memory_order_relaxed);
+        // An opaque entry in a node's coding stands for an identity size we do not know.
+        const bool known = e.encodable || c == cache::coding::identity;
+        sent_coded(c, n, x_.gate.head_method || !known ? 0 : e.length);
+        counters_.coding_responses[ci].fetch_add(1, std::memory_order_relaxed);
     }
     co_return ok&& keep;
 }
@@ -383,15 +550,34 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
         const auto facts = cache::facts_from(status, view_of(res.base()), response_time);
         const auto& o = cache_.options();
         const auto verdict = cache::storable(rq, facts, o.store.max_object, o.heuristic_max);
-        if (verdict != cache::verdict::store || !x.parser->content_length()) {
+        if (verdict != cache::verdict::store) {
             lead.get().fail(cache::flight::state::uncacheable);
             lead.close();
             counters_.bypass.fetch_add(1, std::memory_order_relaxed);
             keep = co_await s_.relay_response(x);
             co_return;
         }
+        // How the body is stored: the identity bytes, from which any coding can be served (the
+        // node sent identity, or the gzip we asked for: decoded once); otherwise as the node sent
+        // it, opaque, varied on Accept-Encoding as before. no-transform forbids changing the
+        // coding (RFC 9110 §7.7, RFC 9111 §5.2.2.6).
+        std::string response_cc;
+        for (const auto& f : res) {
+            if (f.name() == bhttp::field::cache_control) {
+                response_cc.append(f.value()).push_back(',');
+            }
+        }
+        const bool no_transform = cache::parse_cache_control(response_cc).no_transform;
+        const auto coding = content_coding(res.base());
+        fill_mode mode = fill_mode::opaque;
+        if (!no_transform && coding.empty()) {
+            mode = fill_mode::identity;
+        } else if (!no_transform && gzip_upstream_ &&
+                   (http::iequals(coding, "gzip") || http::iequals(coding, "x-gzip"))) {
+            mode = fill_mode::decode;
+        }
         counters_.misses.fetch_add(1, std::memory_order_relaxed);
-        keep = co_await fill(lead, request_time);
+        keep = co_await fill(lead, request_time, mode);
     };
     co_await work();
     if (x_.up) {
@@ -402,25 +588,49 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
     co_return keep;
 }
 
-awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_time) {
+awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_time,
+                                 fill_mode mode) {
     auto& x = x_;
     auto& p = *x.parser;
-    const auto meta = make_entry(request_time, std::time(nullptr));
-    const std::size_t len = meta->length;
-    auto b = std::make_shared<cache::body>(len);
-    char* const dst = b->bytes.get();
-    lead.get().stream(meta, b);
+    const auto meta = make_entry(request_time, std::time(nullptr), mode);
+    const std::uint64_t max = cache_.options().store.max_object;
+    const auto announced = p.content_length();
+    // A sized body gets exactly its size (storable() checked it against max_object); any other
+    // framing may use up to max_object, and a body that outgrows it is not stored.
+    auto buf = std::make_shared<cache::fill_buffer>(
+        static_cast<std::size_t>(announced ? *announced : max));
+    lead.get().stream(meta, buf);
     // The leader's own client is served like any waiter, concurrently with the fill: a slow
     // client of the leader never slows the fill down for the others.
     auto self = lead.get().join(s_.client_.get_executor());
 
     auto fill_loop = [&]() -> awaitable<void> {
-        cache::sha256 hash;
-        std::size_t filled = 0;
+        cache::sha256 hash;  // of the identity bytes
+        std::optional<cache::gzip_decoder> decoder;
+        if (mode == fill_mode::decode) {
+            decoder.emplace(static_cast<std::size_t>(max), cache_.options().max_decode_ratio);
+        }
+        bool decodes = true;
+        const auto decode_fault = [&](cache::gzip_decoder::status st) {
+            decodes = false;
+            counters_.decode_faults.fetch_add(1, std::memory_order_relaxed);
+            const char* why = st == cache::gzip_decoder::status::bomb ? "a decompression bomb"
+                              : st == cache::gzip_decoder::status::too_large
+                                  ? "larger than max_object_size decoded"
+                                  : "not valid gzip";
+            log::get("cache")->warn("node {}: {}: gzip body is {}; relayed, not stored", x.node->id,
+                                    s_.head_.target, why);
+        };
         bool ok = true;
+        bool overflow = false;
         while (!p.is_done()) {
-            p.get().body().data = dst + filled;
-            p.get().body().size = len - filled;
+            const auto space = buf->next_space();
+            if (space.empty()) {
+                overflow = true;
+                break;
+            }
+            p.get().body().data = space.data();
+            p.get().body().size = space.size();
             x.up->dog.arm(s_.settings_->timeout.upstream_read);
             // read_some: each arrival is published at once, so waiters stream while it fills.
             auto [ec, n] =
@@ -428,12 +638,21 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
             if (ec == bhttp::error::need_buffer) {
                 ec = {};
             }
-            const std::size_t got = (len - filled) - p.get().body().size;
+            const std::size_t got = space.size() - p.get().body().size;
             if (got != 0) {
-                hash.update(dst + filled, got);
-                filled += got;
+                const std::string_view piece(space.data(), got);
+                if (!decoder) {
+                    hash.update(piece.data(), piece.size());
+                } else if (decodes) {
+                    const auto st = decoder->feed(piece);
+                    if (st != cache::gzip_decoder::status::more &&
+                        st != cache::gzip_decoder::status::done) {
+                        decode_fault(st);
+                    }
+                }
+                buf->commit(got);
                 counters_.bytes_from_nodes.fetch_add(got, std::memory_order_relaxed);
-                lead.get().progress(filled);
+                lead.get().progress(buf->size());
             }
             if (ec) {
                 ok = false;
@@ -441,7 +660,18 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
             }
         }
         x.up->dog.disarm();
-        if (!ok || !p.is_done() || filled != len) {
+        if (overflow) {
+            // Larger than max_object_size without having said so: readers are cut (they may
+            // retry), and the key is relayed without the cache for a while.
+            x.up->stream.close();
+            cache_.mark_oversize(key_);
+            log::get("cache")->info("node {}: {}: body over max_object_size; not cached for {} min",
+                                    x.node->id, s_.head_.target,
+                                    cache::shared_cache::oversize_memory.count());
+            lead.get().fail(cache::flight::state::failed);
+            co_return;
+        }
+        if (!ok || !p.is_done() || (announced && buf->size() != *announced)) {
             // A truncated body is never stored; waiters close their clients' connections.
             x.up->stream.close();
             observe::bump(x.up->dog.fired() ? s_.env_.counters->upstream_timeouts
@@ -449,10 +679,46 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
             lead.get().fail(cache::flight::state::failed);
             co_return;
         }
+        if (decoder && decodes) {
+            if (const auto st = decoder->finish(); st != cache::gzip_decoder::status::done) {
+                decode_fault(st);
+            }
+        }
+        if (decoder && !decodes) {
+            // The node's bytes were complete: every reader gets them as they are (a browser
+            // decodes or refuses them itself); nothing is stored.
+            lead.get().complete(nullptr);
+            lead.close();
+            release_upstream();
+            co_return;
+        }
+        std::shared_ptr<cache::body> b;
+        if (decoder) {
+            const auto& out = decoder->output();
+            b = std::make_shared<cache::body>(out.size());
+            std::memcpy(b->bytes.get(), out.data(), out.size());
+            hash.update(out.data(), out.size());
+        } else {
+            b = std::make_shared<cache::body>(buf->size());
+            buf->copy_to(b->bytes.get(), buf->size());
+        }
         b->hash = hash.finish();
-        auto e = std::make_shared<cache::entry>(*meta);
-        e->content = b;
-        auto published = cache_.entries().insert(std::move(e));
+        auto published = cache_.entries().insert(stored_entry(*meta, std::move(b), mode));
+        if (decoder && published->encodable) {
+            // The node's gzip is the gzip variant (variants are never replaced, so the compressor
+            // skips gzip for this body): available at once, and what the node's ETag names.
+            std::string raw(buf->size(), '\0');
+            buf->copy_to(raw.data(), raw.size());
+            cache_.entries().attach_variant(published->content, cache::coding::gzip,
+                                            std::move(raw));
+        }
+        if (published->compress) {
+            cache_.compression().request(published->content,
+                                         cache::bit(cache::coding::br) |
+                                             cache::bit(cache::coding::zstd) |
+                                             cache::bit(cache::coding::gzip),
+                                         published->text);
+        }
         lead.get().complete(std::move(published));
         lead.close();
         release_upstream();
@@ -466,13 +732,17 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
     co_return keep;
 }
 
+// The fill's streaming meta: the node's response as it came (its coding, its ETag), with the
+// length only when the node announced one.
 std::shared_ptr<cache::entry> cache_step::make_entry(std::time_t request_time,
-                                                     std::time_t response_time) {
+                                                     std::time_t response_time, fill_mode mode) {
     const auto& res = x_.parser->get();
     auto e = std::make_shared<cache::entry>();
     e->key = key_;
     e->node_id = x_.node->id;
-    e->length = *x_.parser->content_length();
+    const auto announced = x_.parser->content_length();
+    e->sized = announced.has_value();
+    e->length = announced.value_or(0);
     const auto tokens = connection_tokens(res.base());
     std::string_view age;
     for (const auto& f : res) {
@@ -485,15 +755,82 @@ std::shared_ptr<cache::entry> cache_step::make_entry(std::time_t request_time,
         }
         e->fields.emplace_back(std::string(name), std::string(f.value()));
     }
+    if (mode != fill_mode::opaque) {
+        // The same URL is served in other codings from the entry: say so from the first answer.
+        ensure_vary_accept_encoding(e->fields);
+    }
     std::vector<cache::header_field> hf;
     for (const auto& [n, v] : e->fields) {
         hf.push_back({n, v});
     }
     for (const auto& name : cache::vary_names(hf)) {
-        e->vary.push_back({name, cache::vary_value(s_.head_, name)});
+        // Accept-Encoding is matched by the flight key (the coding asked of the node).
+        if (name != "accept-encoding") {
+            e->vary.push_back({name, cache::vary_value(s_.head_, name)});
+        }
     }
     finish_entry(*e, age, request_time, response_time);
     return e;
+}
+
+std::shared_ptr<cache::entry> cache_step::stored_entry(const cache::entry& meta,
+                                                       std::shared_ptr<cache::body> b,
+                                                       fill_mode mode) {
+    auto e = std::make_shared<cache::entry>(meta);
+    e->length = b->size;
+    e->sized = true;
+    std::vector<cache::header_field> hf;
+    for (const auto& [n, v] : e->fields) {
+        hf.push_back({n, v});
+    }
+    const auto names = cache::vary_names(hf);
+    e->vary.clear();
+    if (mode == fill_mode::opaque) {
+        for (const auto& name : names) {
+            e->vary.push_back({name, cache::vary_value(s_.head_, name)});
+        }
+    } else {
+        // Stored as identity, served in whatever coding each client negotiates.
+        e->encodable = true;
+        std::erase_if(e->fields, [](const auto& f) {
+            return http::iequals(f.first, "content-encoding") || http::iequals(f.first, "etag");
+        });
+        ensure_vary_accept_encoding(e->fields);
+        for (const auto& name : names) {
+            if (name != "accept-encoding") {
+                e->vary.push_back({name, cache::vary_value(s_.head_, name)});
+            }
+        }
+        const auto type = field_value(e->fields, "content-type");
+        const auto path = std::string_view(s_.head_.target);
+        e->compress = cache::compressible(type, path);
+        e->text = !(type.find("wasm") != std::string_view::npos || type.starts_with("font/") ||
+                    type.find("font") != std::string_view::npos);
+        for (std::size_t i = 0; i < cache::coding_count; ++i) {
+            e->etags[i] = cache::variant_etag(b->hash, static_cast<cache::coding>(i));
+        }
+        e->node_etag_coding =
+            mode == fill_mode::decode ? cache::coding::gzip : cache::coding::identity;
+    }
+    e->content = std::move(b);
+    build_heads(*e);
+    return e;
+}
+
+void cache_step::ensure_vary_accept_encoding(
+    std::vector<std::pair<std::string, std::string>>& fields) {
+    for (const auto& [n, v] : fields) {
+        if (!http::iequals(n, "vary")) {
+            continue;
+        }
+        bool found = false;
+        http::for_each_list_token(
+            v, [&](std::string_view t) { found = found || http::iequals(t, "accept-encoding"); });
+        if (found) {
+            return;
+        }
+    }
+    fields.emplace_back("Vary", "Accept-Encoding");
 }
 
 std::shared_ptr<cache::entry> cache_step::refreshed(const cache::entry& old,
@@ -514,12 +851,19 @@ std::shared_ptr<cache::entry> cache_step::refreshed(const cache::entry& old,
             http::iequals(name, "content-encoding") || http::iequals(name, "content-type")) {
             continue;
         }
+        if (e->encodable && http::iequals(name, "etag")) {
+            e->etag = std::string(f.value());  // the node's validator; clients see ours
+            continue;
+        }
         updates.emplace_back(std::string(name), std::string(f.value()));
     }
     for (const auto& [name, value] : updates) {
         std::erase_if(e->fields, [&](const auto& f) { return http::iequals(f.first, name); });
     }
     e->fields.insert(e->fields.end(), updates.begin(), updates.end());
+    if (e->encodable) {
+        ensure_vary_accept_encoding(e->fields);
+    }
     finish_entry(*e, age, request_time, response_time);
     return e;
 }
@@ -540,7 +884,9 @@ void cache_step::finish_entry(cache::entry& e, std::string_view age, std::time_t
     e.response_time = response_time;
     e.last_modified = facts.last_modified;
     e.explicitly_public = facts.cc.is_public || facts.cc.s_maxage.has_value();
-    e.etag.clear();
+    if (!e.encodable) {
+        e.etag.clear();  // an encodable entry keeps the node's ETag outside its fields
+    }
     e.last_modified_text.clear();
     for (const auto& [n, v] : e.fields) {
         if (http::iequals(n, "etag")) {
@@ -563,8 +909,7 @@ void cache_step::build_heads(cache::entry& e) {
     rc.public_origin = s.public_origin;
     rc.node_id = x_.node->id;
     rc.mounts = x_.node->mounts;
-    rc.body = http::framing::content_length;
-    rc.content_length = e.length;
+    rc.body = http::framing::none;  // the framing goes in each response's tail
     rc.keep_alive = true;
     http::build_response_head(200, "OK", fields, rc, e.head);
     e.head.resize(e.head.size() - 2);  // the final CRLF comes after the per-response tail

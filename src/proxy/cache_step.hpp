@@ -14,8 +14,11 @@
 
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace bcp::proxy {
 
@@ -27,6 +30,15 @@ class cache_step {
 
   private:
     enum class label { hit, miss, stale, revalidated };
+    /// How a fill stores the node's body: as identity (sent so, or the gzip we asked for, decoded
+    /// once), from which every coding is served; or opaque, as the node coded it.
+    enum class fill_mode { identity, decode, opaque };
+    /// What a response's tail says about its body.
+    struct body_framing {
+        std::string_view content_encoding;  ///< empty: none (or already in the head)
+        std::optional<std::uint64_t> length;
+        bool chunked = false;  ///< without a length: chunked (else close-delimited)
+    };
 
     awaitable<bool> lead(cache::leadership& lead, std::shared_ptr<const cache::entry> stale);
     awaitable<bool> wait_on(std::shared_ptr<cache::flight> f,
@@ -35,13 +47,20 @@ class cache_step {
     /// is set when nothing was sent and the caller should fetch directly.
     awaitable<bool> stream_from(cache::flight& f, cache::flight::waiter& w, label l,
                                 bool& fallback);
-    awaitable<bool> fill(cache::leadership& lead, std::time_t request_time);
+    awaitable<bool> fill(cache::leadership& lead, std::time_t request_time, fill_mode mode);
     template <class Buffers>
     awaitable<bool> send(const Buffers& buffers);
     awaitable<bool> serve_entry(const cache::entry& e, label l);
     awaitable<bool> stale_or_fail(const std::shared_ptr<const cache::entry>& stale,
                                   unsigned status);
-    std::shared_ptr<cache::entry> make_entry(std::time_t request_time, std::time_t response_time);
+    /// The fill's streaming meta: the node's response as it came (its coding, its ETag).
+    std::shared_ptr<cache::entry> make_entry(std::time_t request_time, std::time_t response_time,
+                                             fill_mode mode);
+    /// The entry a completed fill publishes: `meta` with the identity body (or the opaque one).
+    std::shared_ptr<cache::entry> stored_entry(const cache::entry& meta,
+                                               std::shared_ptr<cache::body> b, fill_mode mode);
+    static void ensure_vary_accept_encoding(
+        std::vector<std::pair<std::string, std::string>>& fields);
     std::shared_ptr<cache::entry> refreshed(const cache::entry& old, std::time_t request_time,
                                             std::time_t response_time);
     /// Freshness, validators and heads from e.fields (+ the node's Age, not stored).
@@ -49,12 +68,17 @@ class cache_step {
                       std::time_t response_time);
     void build_heads(cache::entry& e);
     bool keep_alive() const;
-    bool not_modified(const cache::entry& e) const;
-    std::string_view tail(const cache::entry* e, label l, char* buf, std::size_t cap) const;
+    /// Whether the client's conditionals match `etag` (the representation it would get) or
+    /// e's Last-Modified.
+    bool not_modified(std::string_view etag, const cache::entry& e) const;
+    std::string_view tail(const cache::entry* e, label l, const body_framing& f, char* buf,
+                          std::size_t cap) const;
     void release_upstream();
     /// Counts a response the cache answers and records it for the access log and /metrics.
-    void answering(unsigned status, label l);
+    void answering(unsigned status, label l, cache::coding c);
     void sent_body(std::size_t n);
+    /// Counts cache-served body bytes in coding c standing for `identity` identity bytes.
+    void sent_coded(cache::coding c, std::size_t n, std::size_t identity);
 
     session& s_;
     session::exchange& x_;
@@ -62,6 +86,11 @@ class cache_step {
     cache::worker_counters& counters_;
     std::string key_;
     bool credentials_ = false;
+    std::string_view accept_encoding_;  ///< the request's, every field line (RFC 9110 §5.3)
+    bool accept_encoding_present_ = false;
+    std::string accept_joined_;   ///< backs accept_encoding_ when it had several lines
+    bool gzip_upstream_ = false;  ///< the node may answer gzip (the client takes it)
+    bool no_transform_ = false;   ///< request Cache-Control: no-transform
 };
 
 }  // namespace bcp::proxy

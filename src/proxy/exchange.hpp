@@ -2,6 +2,7 @@
 // The state of one request/response exchange with a node, shared by session.cpp and the cache
 // step (cache_step.cpp). Internal to proxy/.
 
+#include "cache/encoding.hpp"
 #include "http/gate.hpp"
 #include "http/rewrite.hpp"
 #include "net/watchdog.hpp"
@@ -17,6 +18,30 @@
 #include <string>
 
 namespace bcp::proxy {
+
+/// Calls f(value, present) with the request's Accept-Encoding: every field line joined by ", "
+/// (RFC 9110 §5.3), without building a string for the usual single line.
+template <class F>
+auto with_accept_encoding(const http::request_head& h, F&& f) {
+    if (h.count("accept-encoding") <= 1) {
+        const auto v = h.find("accept-encoding");
+        return f(v, v.data() != nullptr);
+    }
+    std::string joined;
+    for (const auto& field : h.fields) {
+        if (http::iequals(field.name, "accept-encoding")) {
+            joined.append(joined.empty() ? "" : ", ").append(field.value);
+        }
+    }
+    return f(std::string_view(joined), true);
+}
+
+/// Whether the node may send this client's request gzip (the one coding the cache decodes).
+inline bool upstream_gzip(const http::request_head& h) {
+    return with_accept_encoding(h, [](std::string_view v, bool present) {
+        return cache::accepts(v, present, cache::coding::gzip);
+    });
+}
 
 using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
 

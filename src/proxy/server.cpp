@@ -42,6 +42,8 @@ cache::cache_options cache_options_from(const config::cache_options& c) {
     o.coalesce_wait = c.coalesce_wait;
     o.stale_if_error = std::chrono::duration_cast<std::chrono::seconds>(c.stale_if_error).count();
     o.heuristic_max = std::chrono::duration_cast<std::chrono::seconds>(c.heuristic_max).count();
+    o.compression.workers = c.compress ? c.compress_workers : 0;
+    o.compression.queue = c.compress_queue;
     return o;
 }
 

@@ -47,6 +47,29 @@ bool is_stale_connection_error(const error_code& ec) {
            ec == asio::error::broken_pipe || ec == asio::error::eof;
 }
 
+constexpr int max_early_hints = 4;  // 103s relayed per response; each is bounded by the head limit
+
+// RFC 8297: the 103 Early Hints a client gets from a node's 103, with the node's Link fields and
+// nothing else (hop-by-hop fields and whatever else the node put in its interim head stay
+// behind). Empty when there is no Link to relay. Field values come from Beast's parser, which
+// refuses CR and LF in them (as for the final response head, http::build_response_head).
+std::string early_hints_head(const bhttp::fields& fields) {
+    std::string out;
+    for (const auto& f : fields) {
+        if (!http::iequals(f.name_string(), "link") || f.value().empty()) {
+            continue;
+        }
+        if (out.empty()) {
+            out = "HTTP/1.1 103 Early Hints\r\n";
+        }
+        out.append("Link: ").append(f.value()).append("\r\n");
+    }
+    if (!out.empty()) {
+        out.append("\r\n");
+    }
+    return out;
+}
+
 }  // namespace
 
 session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context* tls)
@@ -200,6 +223,10 @@ awaitable<bool> session::read_head(bool first) {
             }
             const auto pr = http::parse_request_head(raw, s.head, head_);
             if (pr.state == http::parse_state::complete) {
+                // The head deadline is over; the node's own deadlines run from here, and the
+                // next client write arms the send deadline (a node slower than client_head to
+                // answer must not cost the client its connection).
+                client_dog_.disarm();
                 idle_ = false;
                 record_.begin();
                 record_.method.assign(head_.method);
@@ -320,6 +347,11 @@ awaitable<bool> session::send_upstream(exchange& x) {
     fc.public_authority = s.public_authority;
     fc.drop_conditionals = x.cache_fetch;
     fc.extra_fields = x.extra_fields;
+    // gzip or nothing, whatever else the client takes: the cache decodes only gzip, and a node's
+    // nginx (BBB's gzip settings) produces nothing else (docs/node-setup.md "Compression").
+    if (!x.gate.websocket && upstream_gzip(head_)) {
+        fc.accept_encoding = "gzip";
+    }
     if (scratch_.capacity() == 0 && !tls_) {
         scratch_.reserve(scratch_reserved);  // released while idle: one allocation, no regrowth
     }
@@ -371,7 +403,13 @@ awaitable<bool> session::send_upstream(exchange& x) {
             }
             error_code rec;
             // Interim 1xx responses (other than 101) are consumed here: nothing we forward waits
-            // for 100-continue, and 103 hints are optional (RFC 9110 §15.2).
+            // for 100-continue. A 103 is relayed as its Link fields (early_hints_head) to clients
+            // that may receive 1xx (RFC 9110 §15.2: not HTTP/1.0), a few per response; not before
+            // a WebSocket 101. A write failure stops the hints only: a cache fill goes on for its
+            // other clients, and otherwise the response write fails next.
+            bool relay_hints = head_.version == 11 && !x.gate.websocket;
+            int hints = 0;
+            bool interim = false;  // the node answered something: the request is not retried
             while (true) {
                 auto [ec, n] = co_await bhttp::async_read_header(x.up->stream, x.up->buffer,
                                                                  *x.parser, use_nothrow);
@@ -381,6 +419,14 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 }
                 const unsigned st = x.parser->get().result_int();
                 if (st >= 100 && st < 200 && st != 101) {
+                    interim = true;
+                    if (st == 103 && relay_hints && hints < max_early_hints) {
+                        const std::string hint = early_hints_head(x.parser->get());
+                        if (!hint.empty()) {
+                            ++hints;
+                            relay_hints = co_await write_client(hint);
+                        }
+                    }
                     x.parser.emplace();
                     x.parser->header_limit(static_cast<std::uint32_t>(s.max_response_header_bytes));
                     x.parser->body_limit(boost::none);
@@ -397,7 +443,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
                 co_return true;
             }
             wec = rec;
-            if (x.parser->got_some()) {
+            if (x.parser->got_some() || interim) {
                 wec = bhttp::error::partial_message;
             }
         }
@@ -498,6 +544,10 @@ awaitable<bool> session::relay_response(exchange& x) {
     rc.keep_alive = keep_client;
     http::build_response_head(status, res.reason(), res.base(), rc, scratch_);
     x.framing = framing;
+    if (!no_body) {
+        const auto ce = res[bhttp::field::content_encoding];
+        record_.encoding.assign(ce.empty() ? std::string_view("identity") : std::string_view(ce));
+    }
     x.pending_head = scratch_;  // goes out with the first body bytes, in one write
 
     bool complete = p.is_done();

@@ -120,6 +120,8 @@ for (const scheme of ['http', 'https']) {
                 // The proxy verifies the nodes' certificates against our test CA.
                 lines.push('upstream:', '  verify: true', `  ca_file: "${material.ca}"`);
             }
+            // The cache as operators run it: it stores and compresses the client.
+            lines.push('cache:', '  enabled: true');
             lines.push('timeouts:', '  shutdown: 5s', 'workers: 2', 'log_level: info', '');
             return lines.join('\n');
         }
@@ -381,6 +383,54 @@ for (const scheme of ['http', 'https']) {
                 },
             );
         }
+
+        check('the client arrives compressed, in the best coding the browser offers', async () => {
+            // The proxy's cache stores each asset once and compresses it off the event loops
+            // (br, zstd, gzip): the first load may still get the node's own bytes, later ones
+            // the variant. Each load is a fresh page with the browser cache off, as a new user.
+            const id = NODE_IDS[0];
+            const deadline = Date.now() + 30_000;
+            let seen = {};
+            for (;;) {
+                const page = await context.newPage();
+                const cdp = await context.newCDPSession(page);
+                await cdp.send('Network.enable');
+                await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+                const pending = [];
+                page.on('response', (r) => {
+                    const { pathname } = new URL(r.url());
+                    if (/\.(js|css)$/.test(pathname)) {
+                        pending.push(
+                            Promise.all([r.allHeaders(), r.request().allHeaders()]).then(
+                                ([res, req]) => [pathname, res['content-encoding'] ?? 'identity',
+                                                 req['accept-encoding'] ?? ''],
+                            ),
+                        );
+                    }
+                });
+                await page.goto(`${proxyOrigin}/${id}/${MOUNT}/`, { waitUntil: 'load' });
+                // The page checks its own scripts and styles: decoding gave the right bytes.
+                await expectText(page, '#assets-ok', 'yes');
+                const rows = await Promise.all(pending);
+                await page.close();
+                seen = Object.fromEntries(rows.map(([p, coding]) => [p, coding]));
+                assert.ok(rows.length >= 3, `scripts and styles seen: ${JSON.stringify(seen)}`);
+                // What the browser offered decides what it should get: br over HTTPS (Chromium
+                // offers br and zstd to secure origins only), gzip over plain HTTP.
+                const offered = rows[0][2];
+                const best = /\bbr\b/.test(offered) ? 'br' : /\bgzip\b/.test(offered) ? 'gzip' : 'identity';
+                if (tls) {
+                    assert.equal(best, 'br', `Accept-Encoding over HTTPS: ${offered}`);
+                }
+                if (rows.every(([, coding]) => coding === best)) {
+                    break;
+                }
+                if (Date.now() > deadline) {
+                    assert.fail(`expected ${best} for every asset, got ${JSON.stringify(seen)}`);
+                }
+                await new Promise((resolve) => setTimeout(resolve, 500));
+            }
+        });
 
         check(
             'a node that goes down gets the error page; the other node keeps working',

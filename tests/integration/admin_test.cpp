@@ -536,9 +536,10 @@ TEST(AccessLog, PlainLinesForRequestsAndTunnels) {
     std::vector<std::string> lines;
     ASSERT_TRUE(eventually([&] { return (lines = lines_of(log)).size() == 3; }, 10s))
         << lines.size();
-    // time client node "method path protocol" status bytes duration upstream cache [tunnel...]
+    // time client node "method path protocol" status bytes duration upstream cache encoding
+    // [tunnel...]
     const auto f0 = split_spaces(lines[0]);
-    ASSERT_EQ(f0.size(), 11u) << lines[0];
+    ASSERT_EQ(f0.size(), 12u) << lines[0];
     EXPECT_TRUE(is_log_time(f0[0])) << lines[0];
     EXPECT_EQ(f0[1], "127.0.0.1");
     EXPECT_EQ(f0[2], "bbb-01");
@@ -550,23 +551,25 @@ TEST(AccessLog, PlainLinesForRequestsAndTunnels) {
     EXPECT_TRUE(is_seconds(f0[8])) << lines[0];
     EXPECT_TRUE(is_seconds(f0[9])) << lines[0];
     EXPECT_EQ(f0[10], "-");
+    EXPECT_EQ(f0[11], "identity");  // the node's body went out as it was, uncompressed
     EXPECT_EQ(lines[0].find("secret"), std::string::npos);
 
     const auto f1 = split_spaces(lines[1]);
-    ASSERT_EQ(f1.size(), 11u) << lines[1];
+    ASSERT_EQ(f1.size(), 12u) << lines[1];
     EXPECT_EQ(f1[2], "-");
     EXPECT_EQ(f1[6], "404");
     EXPECT_EQ(f1[9], "-");
+    EXPECT_EQ(f1[11], "-");
 
     const auto f2 = split_spaces(lines[2]);
-    ASSERT_EQ(f2.size(), 14u) << lines[2];
+    ASSERT_EQ(f2.size(), 15u) << lines[2];
     EXPECT_EQ(f2[4], "/bbb-01/html5client/ws");
     EXPECT_EQ(f2[6], "101");
-    ASSERT_TRUE(f2[11].starts_with("tunnel=")) << lines[2];
-    EXPECT_TRUE(is_seconds(f2[11].substr(7))) << lines[2];
-    EXPECT_TRUE(f2[12].starts_with("to_client=")) << lines[2];
-    EXPECT_EQ(f2[13], "to_node=" + std::to_string(std::stoi(f2[13].substr(8))));
-    EXPECT_GE(std::stoi(f2[13].substr(8)), 10) << "the 10-byte message went to the node";
+    ASSERT_TRUE(f2[12].starts_with("tunnel=")) << lines[2];
+    EXPECT_TRUE(is_seconds(f2[12].substr(7))) << lines[2];
+    EXPECT_TRUE(f2[13].starts_with("to_client=")) << lines[2];
+    EXPECT_EQ(f2[14], "to_node=" + std::to_string(std::stoi(f2[14].substr(8))));
+    EXPECT_GE(std::stoi(f2[14].substr(8)), 10) << "the 10-byte message went to the node";
     EXPECT_EQ(p.stop(SIGTERM), 0);
 }
 
@@ -594,6 +597,7 @@ TEST(AccessLog, JsonLinesAndSigusr1Reopen) {
         EXPECT_TRUE(j["upstream_time"].is_number());
         EXPECT_LE(j["upstream_time"].get<double>(), j["duration"].get<double>());
         EXPECT_EQ(j["cache"], "-");
+        EXPECT_EQ(j["encoding"], "identity");
         EXPECT_TRUE(j["time"].get<std::string>().ends_with("Z"));
         EXPECT_FALSE(j.contains("tunnel"));
     }

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <thread>
 
 namespace bcp::cache {
@@ -53,7 +55,8 @@ TEST(Flight, WaiterOnAnotherThreadStreamsWhileItFills) {
                 }
                 head = head || v.meta != nullptr;
                 if (v.filled > have) {
-                    received.append(v.fill->bytes.get() + have, v.filled - have);
+                    v.fill->for_each(have, v.filled,
+                                     [&](std::string_view piece) { received.append(piece); });
                     have = v.filled;
                     progress_seen.push_back(have);
                 }
@@ -67,22 +70,60 @@ TEST(Flight, WaiterOnAnotherThreadStreamsWhileItFills) {
     std::thread t([&] { waiter_ioc.run(); });
 
     auto meta = std::make_shared<entry>();
-    meta->length = 6;
-    auto b = std::make_shared<body>(6);
+    meta->sized = false;  // chunked: the end is the flight's completion
+    // Unknown length: room up to a limit, and the bytes cross a segment boundary.
+    auto b = std::make_shared<fill_buffer>(1 << 20);
+    const auto write = [&](std::string_view text) {
+        while (!text.empty()) {
+            const auto space = b->next_space();
+            const std::size_t n = std::min(space.size(), text.size());
+            std::memcpy(space.data(), text.data(), n);
+            b->commit(n);
+            text.remove_prefix(n);
+        }
+    };
+    std::string expected = "abc" + std::string(fill_buffer::segment_size, 'x') + "def";
     // Give the waiter time to block first; the test passes either way, but this way the wake-up
     // path (post to the waiter's executor) is what delivers the news.
     std::this_thread::sleep_for(20ms);
     f->stream(meta, b);
-    std::memcpy(b->bytes.get(), "abc", 3);
-    f->progress(3);
+    write("abc");
+    f->progress(b->size());
     std::this_thread::sleep_for(20ms);
-    std::memcpy(b->bytes.get() + 3, "def", 3);
-    f->progress(6);
+    write(std::string_view(expected).substr(3));
+    f->progress(b->size());
     f->complete(meta);
     t.join();
     EXPECT_TRUE(done);
-    EXPECT_EQ(received, "abcdef");
+    EXPECT_EQ(received, expected);
     EXPECT_GE(progress_seen.size(), 1u);
+}
+
+TEST(FillBuffer, SegmentsNeverMoveAndStopAtCapacity) {
+    fill_buffer b(fill_buffer::segment_size + 10);
+    auto first = b.next_space();
+    ASSERT_EQ(first.size(), fill_buffer::segment_size);
+    std::memset(first.data(), 'a', first.size());
+    b.commit(first.size());
+    auto second = b.next_space();
+    ASSERT_EQ(second.size(), 10u);  // the last segment is only as large as the capacity needs
+    std::memset(second.data(), 'b', 4);
+    b.commit(4);
+    std::string all;
+    b.for_each(0, b.size(), [&](std::string_view piece) { all.append(piece); });
+    EXPECT_EQ(all, std::string(fill_buffer::segment_size, 'a') + "bbbb");
+    // Appending writes after what is there, never moving it.
+    EXPECT_EQ(b.next_space().data(), second.data() + 4);
+    b.commit(6);
+    EXPECT_TRUE(b.next_space().empty());  // full: the fill reports the overflow
+    std::string copy(b.size(), '\0');
+    b.copy_to(copy.data(), copy.size());
+    EXPECT_EQ(copy.substr(fill_buffer::segment_size, 4), "bbbb");
+}
+
+TEST(FillBuffer, ZeroCapacityIsFullAtOnce) {
+    fill_buffer b(0);
+    EXPECT_TRUE(b.next_space().empty());
 }
 
 TEST(Flight, WaitEndsAtTheDeadlineWithoutNews) {

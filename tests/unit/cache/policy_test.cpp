@@ -47,6 +47,13 @@ TEST(CacheControl, MalformedAndDuplicateMaxAgeAreConservative) {
     EXPECT_EQ(parse_cache_control("max-age=99999999999999").max_age, std::int64_t{1} << 31);
 }
 
+TEST(CacheControl, NoTransform) {
+    EXPECT_TRUE(parse_cache_control("max-age=60, No-Transform").no_transform);
+    EXPECT_TRUE(parse_cache_control("no-transform").no_transform);
+    EXPECT_FALSE(parse_cache_control("public, max-age=60").no_transform);
+    EXPECT_FALSE(parse_cache_control("no-transformation").no_transform);
+}
+
 TEST(HttpDate, ImfFixdateOnly) {
     EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
     EXPECT_FALSE(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
@@ -152,7 +159,11 @@ TEST(Storable, Table) {
          {{"Cache-Control", "max-age=0"}, len},
          200,
          verdict::useless},
-        {"no Content-Length", plain, {{"Cache-Control", "max-age=60"}}, 200, verdict::no_length},
+        {"no Content-Length (chunked or close-delimited)",
+         plain,
+         {{"Cache-Control", "max-age=60"}},
+         200,
+         verdict::store},
         {"too large",
          plain,
          {{"Cache-Control", "max-age=60"}, {"Content-Length", "1001"}},
@@ -246,6 +257,213 @@ TEST(Vary, NamesLowerCasedAndContentEncodingImpliesAcceptEncoding) {
     EXPECT_EQ(vary_names({{"Content-Encoding", "gzip"}}),
               (std::vector<std::string>{"accept-encoding"}));
     EXPECT_TRUE(vary_names({{"Content-Encoding", "identity"}}).empty());
+}
+
+// RFC 9213 §2.1: CDN-Cache-Control is a Structured Fields Dictionary, read strictly.
+struct targeted_case {
+    const char* value;
+    bool valid;
+};
+
+TEST(TargetedCacheControl, ValidAndInvalidFieldValues) {
+    const std::vector<targeted_case> cases{
+        {"max-age=600", true},
+        {"max-age=600, no-cache, private=\"Set-Cookie, X-Foo\"", true},
+        {"public;x=1, max-age=60;y;z=\"w\"", true},  // parameters are ignored
+        {"none", true},                              // unknown directive: valid, nothing set
+        {"  no-store ,\tmax-age=5", true},
+        {"ext=(a \"b\" 1.5);p, max-age=5", true},  // unknown members may hold any SF value
+        {"ext=:aGVsbG8=:, ext2=?0, ext3=-1.25, ext4=tok/en:x", true},
+        {"", false},
+        {"   ", false},
+        {"Max-Age=60", false},                // keys are lower case
+        {"max-age=1.5", false},               // a Decimal where an Integer is implied
+        {"max-age=-1", false},                // delta-seconds is not negative
+        {"max-age=\"60\"", false},            // a String where an Integer is implied
+        {"max-age=sixty", false},             // a Token
+        {"no-store=?0", false},               // flags are Boolean true
+        {"no-store=1", false},                // ...not an Integer
+        {"public=\"yes\"", false},            // only no-cache and private take a String
+        {"max-age=(1 2)", false},             // an Inner List
+        {"max-age=60,", false},               // trailing comma
+        {"max-age=60,,public", false},        // empty member
+        {"max-age=60 public", false},         // missing comma
+        {"max-age=60;", false},               // parameter without a key
+        {"max-age=1234567890123456", false},  // over 15 digits
+        {"private=\"unterminated", false},
+        {"private=\"bad\\escape\"", false},
+        {"ext=?2, max-age=5", false},  // an invalid member invalidates the whole field
+        {"ext=:not base64!:", false},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(parse_targeted_cache_control(c.value).has_value(), c.valid) << c.value;
+    }
+}
+
+TEST(TargetedCacheControl, DirectiveValues) {
+    auto cc = parse_targeted_cache_control(
+        "public, s-maxage=30, must-revalidate, proxy-revalidate, immutable, no-transform, "
+        "stale-if-error=99999999999999, no-cache=\"X-Foo\", private");
+    ASSERT_TRUE(cc);
+    EXPECT_TRUE(cc->is_public);
+    EXPECT_EQ(cc->s_maxage, 30);
+    EXPECT_TRUE(cc->must_revalidate);
+    EXPECT_TRUE(cc->proxy_revalidate);
+    EXPECT_TRUE(cc->immutable);
+    EXPECT_TRUE(cc->no_transform);
+    EXPECT_EQ(cc->stale_if_error, std::int64_t{1} << 31);  // RFC 9111 §1.2.2 cap
+    EXPECT_TRUE(cc->no_cache);
+    EXPECT_TRUE(cc->is_private);
+    EXPECT_FALSE(cc->no_store);
+    EXPECT_FALSE(cc->max_age);
+    // A repeated key keeps its last value (RFC 8941 §4.2.2), unlike Cache-Control's smallest.
+    cc = parse_targeted_cache_control("max-age=10, max-age=600");
+    ASSERT_TRUE(cc);
+    EXPECT_EQ(cc->max_age, 600);
+    // An invalid value that a later member overwrites is gone before it is looked at.
+    cc = parse_targeted_cache_control("max-age=1.5, max-age=60");
+    ASSERT_TRUE(cc);
+    EXPECT_EQ(cc->max_age, 60);
+}
+
+struct targeted_freshness_case {
+    const char* name;
+    std::vector<std::pair<std::string, std::string>> fields;
+    bool targeted;
+    std::int64_t lifetime;
+};
+
+TEST(TargetedCacheControl, PrecedenceOverCacheControlAndExpires) {
+    const std::string date = "Tue, 14 Nov 2023 22:13:20 GMT";           // t0
+    const std::string in_an_hour = "Tue, 14 Nov 2023 23:13:20 GMT";     // t0 + 3600
+    const std::string ten_hours_ago = "Tue, 14 Nov 2023 12:13:20 GMT";  // heuristic: 3600
+    const std::vector<targeted_freshness_case> cases{
+        {"CDN max-age longer than Cache-Control's",
+         {{"Cache-Control", "public, max-age=60"}, {"CDN-Cache-Control", "max-age=86400"}},
+         true,
+         86400},
+        {"CDN max-age shorter than Cache-Control's",
+         {{"Cache-Control", "max-age=86400"}, {"CDN-Cache-Control", "max-age=60"}},
+         true,
+         60},
+        {"Cache-Control s-maxage is ignored too (RFC 9213 §3.1)",
+         {{"Cache-Control", "max-age=60, s-maxage=120"}, {"CDN-Cache-Control", "max-age=600"}},
+         true,
+         600},
+        {"s-maxage inside CDN-Cache-Control applies to this shared cache",
+         {{"CDN-Cache-Control", "max-age=600, s-maxage=30"}},
+         true,
+         30},
+        {"field name is case-insensitive",
+         {{"cdn-cache-control", "max-age=600"}, {"Cache-Control", "max-age=60"}},
+         true,
+         600},
+        {"several field lines are one Dictionary",
+         {{"CDN-Cache-Control", "public"}, {"CDN-Cache-Control", "max-age=600"}},
+         true,
+         600},
+        {"Expires is ignored when the targeted field wins",
+         {{"Date", date}, {"Expires", in_an_hour}, {"CDN-Cache-Control", "public"}},
+         true,
+         0},
+        {"...so is an invalid Expires: heuristic freshness applies",
+         {{"Date", date},
+          {"Expires", "0"},
+          {"Last-Modified", ten_hours_ago},
+          {"CDN-Cache-Control", "public"}},
+         true,
+         3600},
+        {"invalid CDN field: Cache-Control is used",
+         {{"Cache-Control", "max-age=60"}, {"CDN-Cache-Control", "max-age=1.5"}},
+         false,
+         60},
+        {"invalid CDN field: Expires is used",
+         {{"Date", date}, {"Expires", in_an_hour}, {"CDN-Cache-Control", "Max-Age=600"}},
+         false,
+         3600},
+        {"empty CDN field: Cache-Control is used",
+         {{"Cache-Control", "max-age=60"}, {"CDN-Cache-Control", ""}},
+         false,
+         60},
+        {"no CDN field", {{"Cache-Control", "max-age=60"}}, false, 60},
+    };
+    for (const auto& c : cases) {
+        const auto f = facts(c.fields);
+        EXPECT_EQ(f.targeted, c.targeted) << c.name;
+        EXPECT_EQ(freshness_lifetime(f, cap), c.lifetime) << c.name;
+        if (c.targeted) {
+            EXPECT_FALSE(f.has_expires) << c.name;
+        }
+    }
+}
+
+TEST(TargetedCacheControl, StorableTable) {
+    request_facts plain;
+    request_facts cookie;
+    cookie.cookie = true;
+    const std::pair<std::string, std::string> len{"Content-Length", "10"};
+    const std::vector<storable_case> cases{
+        {"CDN no-store beats Cache-Control max-age",
+         plain,
+         {{"Cache-Control", "public, max-age=600"}, {"CDN-Cache-Control", "no-store"}, len},
+         200,
+         verdict::no_store},
+        {"CDN private beats Cache-Control public",
+         plain,
+         {{"Cache-Control", "public, max-age=600"}, {"CDN-Cache-Control", "private"}, len},
+         200,
+         verdict::is_private},
+        {"Cache-Control no-store, CDN max-age: stored (RFC 9213 §3.1)",
+         plain,
+         {{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "max-age=600"}, len},
+         200,
+         verdict::store},
+        {"invalid CDN field: Cache-Control no-store applies",
+         plain,
+         {{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "max-age=600,"}, len},
+         200,
+         verdict::no_store},
+        {"CDN max-age=0 without validator",
+         plain,
+         {{"Cache-Control", "max-age=600"}, {"CDN-Cache-Control", "max-age=0"}, len},
+         200,
+         verdict::useless},
+        {"cookie request: CDN public authorises",
+         cookie,
+         {{"Cache-Control", "max-age=600"}, {"CDN-Cache-Control", "public, max-age=600"}, len},
+         200,
+         verdict::store},
+        {"cookie request: Cache-Control public is ignored",
+         cookie,
+         {{"Cache-Control", "public, max-age=600"}, {"CDN-Cache-Control", "max-age=600"}, len},
+         200,
+         verdict::credentials},
+        {"Set-Cookie is never stored, whatever CDN-Cache-Control says",
+         plain,
+         {{"CDN-Cache-Control", "public, max-age=600"}, {"Set-Cookie", "a=b"}, len},
+         200,
+         verdict::set_cookie},
+    };
+    for (const auto& c : cases) {
+        const auto f = facts(c.fields, c.status);
+        EXPECT_EQ(storable(c.req, f, 1000, cap), c.expected)
+            << c.name << ": got " << to_string(storable(c.req, f, 1000, cap));
+    }
+}
+
+TEST(TargetedCacheControl, StaleIfErrorAndNoTransform) {
+    // must-revalidate in CDN-Cache-Control forbids stale-if-error; Cache-Control's permission is
+    // not looked at.
+    auto f = facts({{"Cache-Control", "max-age=60, stale-if-error=600"},
+                    {"CDN-Cache-Control", "max-age=60, must-revalidate"}});
+    EXPECT_FALSE(may_serve_stale_on_error(f.cc, 1, 300));
+    f = facts({{"Cache-Control", "max-age=60, must-revalidate"},
+               {"CDN-Cache-Control", "max-age=60, stale-if-error=600"}});
+    EXPECT_TRUE(may_serve_stale_on_error(f.cc, 500, 300));
+    // Cache-Control's no-transform binds every proxy (RFC 9110 §7.7), targeted field or not.
+    f = facts({{"Cache-Control", "max-age=60, no-transform"}, {"CDN-Cache-Control", "max-age=60"}});
+    EXPECT_TRUE(f.targeted);
+    EXPECT_TRUE(f.cc.no_transform);
 }
 
 }  // namespace

@@ -233,6 +233,29 @@ TEST(ConfigLoad, ReadsEveryKey) {
     EXPECT_EQ(c.log_level, "critical");
 }
 
+TEST(ConfigLoad, CacheCompressionKeys) {
+    const auto defaults = load(minimal + "cache:\n  enabled: true\n");
+    ASSERT_TRUE(defaults.ok()) << dump(defaults);
+    EXPECT_TRUE(defaults.config->cache.compress);
+    EXPECT_EQ(defaults.config->cache.compress_workers, 1u);
+    EXPECT_EQ(defaults.config->cache.compress_queue, 64u);
+
+    const auto set = load(minimal + lines({"cache:",                    // 7
+                                           "  enabled: true",           // 8
+                                           "  compress: false",         // 9
+                                           "  compress_workers: 2",     // 10
+                                           "  compress_queue: 500"}));  // 11
+    ASSERT_TRUE(set.ok()) << dump(set);
+    EXPECT_FALSE(set.config->cache.compress);
+    EXPECT_EQ(set.config->cache.compress_workers, 2u);
+    EXPECT_EQ(set.config->cache.compress_queue, 500u);
+
+    expect_only(load(minimal + lines({"cache:", "  compress_workers: 0"})),
+                {"cache.compress_workers", 8, 21, ""});
+    expect_only(load(minimal + lines({"cache:", "  compress: sometimes"})),
+                {"cache.compress", 8, 13, ""});
+}
+
 TEST(ConfigLoad, EmptySectionsMeanDefaults) {
     // "timeouts:" with every entry commented out is common when editing an example.
     const auto r = load(minimal + lines({"upstream:", "timeouts:", "limits:", "server_names:"}));

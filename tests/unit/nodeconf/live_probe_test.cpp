@@ -89,12 +89,23 @@ class fake_https {
     std::thread thread_;
 };
 
-http::response<http::string_body> bbb_node(const http::request<http::string_body>& req, bool cors) {
+http::response<http::string_body> bbb_node(const http::request<http::string_body>& req, bool cors,
+                                           bool compress = true) {
     http::response<http::string_body> res{http::status::not_found, 11};
     const std::string target(req.target());
     if (target == "/bbb-01/html5client/") {
         res.result(http::status::ok);
-        res.body() = "<html><head><base href=\"/bbb-01/html5client/\"></head></html>";
+        res.body() =
+            "<html><head><base href=\"/bbb-01/html5client/\">"
+            "<script src=\"https://cdn.example/x.js\"></script>"
+            "<script src=\"app.4f2e.js?v=31\"></script></head></html>";
+    } else if (target == "/bbb-01/html5client/app.4f2e.js?v=31") {
+        res.result(http::status::ok);
+        res.body() = std::string(4000, 'x');
+        // What a browser gets from a proxy that compresses (the body stays fake).
+        if (compress && req[http::field::accept_encoding].find("br") != std::string::npos) {
+            res.set(http::field::content_encoding, "br");
+        }
     } else if (target == "/bigbluebutton/api") {
         res.result(http::status::ok);
         res.body() = "<response><returncode>SUCCESS</returncode></response>";
@@ -136,10 +147,29 @@ TEST(LiveProbe, PassesAgainstAWorkingNodeAndProxy) {
     fake_https proxy(c.cert, c.key, [](const auto& req) { return bbb_node(req, true); });
     const auto results = nc::live_probe(probe_settings(node.port(), proxy.port()),
                                         std::chrono::seconds(5), c.cert.string());
-    ASSERT_EQ(results.size(), 3u);
+    ASSERT_EQ(results.size(), 4u);
     for (const auto& r : results) {
         EXPECT_TRUE(r.ok) << r.name << ": " << r.detail;
     }
+    EXPECT_NE(results[2].name.find("/bbb-01/html5client/app.4f2e.js?v=31"), std::string::npos)
+        << results[2].name;
+    EXPECT_NE(results[2].detail.find("Content-Encoding: br"), std::string::npos);
+}
+
+TEST(LiveProbe, ReportsAProxyThatSendsTheClientUncompressed) {
+    certificate c;
+    ASSERT_TRUE(c.ok);
+    fake_https node(c.cert, c.key, [](const auto& req) { return bbb_node(req, true); });
+    fake_https proxy(c.cert, c.key, [](const auto& req) { return bbb_node(req, true, false); });
+    const auto results = nc::live_probe(probe_settings(node.port(), proxy.port()),
+                                        std::chrono::seconds(5), c.cert.string());
+    ASSERT_EQ(results.size(), 4u);
+    EXPECT_TRUE(results[1].ok) << results[1].detail;
+    EXPECT_FALSE(results[2].ok);
+    EXPECT_NE(results[2].detail.find("no Content-Encoding"), std::string::npos)
+        << results[2].detail;
+    EXPECT_NE(results[2].fix.find("cache.enabled"), std::string::npos);
+    EXPECT_TRUE(results[3].ok) << results[3].detail;
 }
 
 TEST(LiveProbe, FailsWithoutCorsAndWithAnUnknownCertificate) {
@@ -153,12 +183,13 @@ TEST(LiveProbe, FailsWithoutCorsAndWithAnUnknownCertificate) {
     });
     const auto results = nc::live_probe(probe_settings(node.port(), proxy.port()),
                                         std::chrono::seconds(5), c.cert.string());
-    ASSERT_EQ(results.size(), 3u);
+    ASSERT_EQ(results.size(), 4u);
     EXPECT_TRUE(results[0].ok) << results[0].detail;
     EXPECT_FALSE(results[1].ok);
     EXPECT_NE(results[1].detail.find("404"), std::string::npos);
-    EXPECT_FALSE(results[2].ok);
-    EXPECT_NE(results[2].detail.find("no Access-Control-Allow-Origin"), std::string::npos);
+    EXPECT_FALSE(results[2].ok);  // the page did not come: its asset is the page itself, 404
+    EXPECT_FALSE(results[3].ok);
+    EXPECT_NE(results[3].detail.find("no Access-Control-Allow-Origin"), std::string::npos);
 
     // The system trust store does not know the throw-away CA: the TLS handshake must fail.
     const auto untrusted = nc::https_get(probe_settings(node.port(), proxy.port()).node,

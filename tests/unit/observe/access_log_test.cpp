@@ -28,7 +28,7 @@ TEST(AccessLogFormat, PlainLine) {
     format_plain(sample_record(), out);
     EXPECT_EQ(out,
               "2025-11-27T17:55:31.123Z 192.0.2.7 bbb-01 \"GET /bbb-01/html5client/app.js "
-              "HTTP/1.1\" 200 2541203 0.084 0.002 -\n");
+              "HTTP/1.1\" 200 2541203 0.084 0.002 - -\n");
 }
 
 TEST(AccessLogFormat, PlainEscapesAndPlaceholders) {
@@ -39,11 +39,12 @@ TEST(AccessLogFormat, PlainEscapesAndPlaceholders) {
     r.upstream.reset();
     r.version = 10;
     r.cache = "HIT";
+    r.encoding = "br";
     std::string out;
     format_plain(r, out);
     EXPECT_NE(out.find(" - \"- /a\\x20b\\x22c\\x5C\\x01\\xFF HTTP/1.0\" 200 "), std::string::npos)
         << out;
-    EXPECT_TRUE(out.ends_with(" 0.084 - HIT\n")) << out;
+    EXPECT_TRUE(out.ends_with(" 0.084 - HIT br\n")) << out;
 }
 
 TEST(AccessLogFormat, TunnelFields) {
@@ -56,7 +57,7 @@ TEST(AccessLogFormat, TunnelFields) {
     r.tunnel_bytes_to_node = 9120;
     std::string plain;
     format_plain(r, plain);
-    EXPECT_TRUE(plain.ends_with(" - tunnel=331.498 to_client=88211 to_node=9120\n")) << plain;
+    EXPECT_TRUE(plain.ends_with(" - - tunnel=331.498 to_client=88211 to_node=9120\n")) << plain;
     std::string json;
     format_json(r, json);
     const auto j = nlohmann::json::parse(json);
@@ -80,6 +81,7 @@ TEST(AccessLogFormat, JsonLineIsValidJsonWhateverTheBytes) {
     EXPECT_EQ(j["duration"], 0.084);
     EXPECT_EQ(j["upstream_time"], 0.002);
     EXPECT_EQ(j["cache"], "-");
+    EXPECT_EQ(j["encoding"], "-");
     EXPECT_EQ(j["path"].get<std::string>().substr(0, 5), "/x\"\\\n");
     r.node.clear();
     r.upstream.reset();

@@ -1,0 +1,150 @@
+#include "cache/compressor.hpp"
+
+#include "cache/codec.hpp"
+#include "core/log.hpp"
+
+#include <ctime>
+
+namespace bcp::cache {
+namespace {
+
+std::uint64_t thread_cpu_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// The order variants are made in: zstd first (close to br's size at a fraction of its time, and
+// every current browser takes it), then br (smallest), then gzip (for the rest).
+constexpr std::array<coding, 3> order{coding::zstd, coding::br, coding::gzip};
+
+}  // namespace
+
+compressor::compressor(store& s, compressor_options o) : store_(s), options_(o) {
+    for (unsigned i = 0; i < options_.workers; ++i) {
+        threads_.emplace_back([this] { run(); });
+    }
+}
+
+compressor::~compressor() {
+    stop();
+}
+
+void compressor::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+        queue_.clear();
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+}
+
+bool compressor::request(const std::shared_ptr<const body>& b, unsigned wanted, bool text) {
+    wanted &= ~bit(coding::identity);
+    if (threads_.empty() || wanted == 0 || b->size < options_.min_size) {
+        return false;
+    }
+    if (b->compression_requested.exchange(true, std::memory_order_acq_rel)) {
+        return false;
+    }
+    {
+        std::lock_guard lock(mu_);
+        if (stopping_) {
+            return false;
+        }
+        if (queue_.size() >= options_.queue) {
+            // Identity (or the node's gzip) stays a valid answer; a later fill of the same body
+            // does not ask again, so this body keeps what it has until it is evicted.
+            skipped_full_.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        queue_.push_back({b, wanted, text});
+    }
+    cv_.notify_one();
+    return true;
+}
+
+void compressor::run() {
+    while (true) {
+        job j;
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_) {
+                return;
+            }
+            j = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        try {
+            make(j);
+        } catch (const std::exception& e) {
+            // bad_alloc for a huge body, say: the body keeps the variants it has.
+            failed_.fetch_add(1, std::memory_order_relaxed);
+            log::get("cache")->warn("compression failed: {}", e.what());
+        }
+    }
+}
+
+void compressor::make(const job& j) {
+    const auto in = j.b->view();
+    for (const coding c : order) {
+        if ((j.wanted & bit(c)) == 0 || j.b->variant(c) != nullptr) {
+            continue;
+        }
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_) {
+                return;
+            }
+        }
+        const auto i = static_cast<std::size_t>(c);
+        const auto start = thread_cpu_ns();
+        auto out = compress(c, in, j.text);
+        cpu_ns_[i].fetch_add(thread_cpu_ns() - start, std::memory_order_relaxed);
+        if (!out) {
+            failed_.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        runs_[i].fetch_add(1, std::memory_order_relaxed);
+        bytes_in_[i].fetch_add(in.size(), std::memory_order_relaxed);
+        bytes_out_[i].fetch_add(out->size(), std::memory_order_relaxed);
+        if (static_cast<double>(out->size()) >
+            options_.max_ratio * static_cast<double>(in.size())) {
+            no_gain_.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        if (!store_.attach_variant(j.b, c, std::move(*out))) {
+            // Evicted meanwhile (or the coding arrived another way): the rest is wasted too.
+            if (!j.b->variant(c)) {
+                return;
+            }
+        }
+    }
+}
+
+compressor_stats compressor::stats() const {
+    compressor_stats s;
+    for (std::size_t i = 0; i < coding_count; ++i) {
+        s.runs[i] = runs_[i].load(std::memory_order_relaxed);
+        s.bytes_in[i] = bytes_in_[i].load(std::memory_order_relaxed);
+        s.bytes_out[i] = bytes_out_[i].load(std::memory_order_relaxed);
+        s.cpu_ns[i] = cpu_ns_[i].load(std::memory_order_relaxed);
+    }
+    {
+        std::lock_guard lock(mu_);
+        s.queued = queue_.size();
+    }
+    s.skipped_full = skipped_full_.load(std::memory_order_relaxed);
+    s.no_gain = no_gain_.load(std::memory_order_relaxed);
+    s.failed = failed_.load(std::memory_order_relaxed);
+    return s;
+}
+
+}  // namespace bcp::cache

@@ -1,0 +1,90 @@
+#pragma once
+// Compression off the event loops (DESIGN.md §9: compression belongs to the cache). A stored body
+// of a compressible type gets its br, zstd and gzip variants made once, by a small pool of
+// threads, and attached to the body (content-addressed: one compression per distinct body, so per
+// BBB version, not per node). Until a variant is attached the hit path serves the best one there
+// is; identity is always a valid answer, so a full queue drops work instead of growing.
+//
+// Thread-safe. The store must outlive the compressor.
+
+#include "cache/encoding.hpp"
+#include "cache/store.hpp"
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bcp::cache {
+
+struct compressor_options {
+    unsigned workers = 1;        ///< 0 = compression off (nothing is ever queued)
+    std::size_t queue = 64;      ///< bodies waiting; beyond this a request is skipped
+    std::size_t min_size = 256;  ///< smaller bodies are not worth a variant
+    double max_ratio = 0.95;     ///< a variant is kept only if at most this × identity
+};
+
+/// Figures for /metrics (each read atomically).
+struct compressor_stats {
+    std::array<std::uint64_t, coding_count> runs{};       ///< compressions made, per coding
+    std::array<std::uint64_t, coding_count> bytes_in{};   ///< identity bytes compressed
+    std::array<std::uint64_t, coding_count> bytes_out{};  ///< their encoded size
+    std::array<std::uint64_t, coding_count> cpu_ns{};     ///< thread CPU time spent
+    std::uint64_t queued = 0;                             ///< bodies waiting now
+    std::uint64_t skipped_full = 0;                       ///< requests dropped: the queue was full
+    std::uint64_t no_gain = 0;  ///< variants not kept: not smaller than max_ratio × identity
+    std::uint64_t failed = 0;   ///< library failures
+};
+
+class compressor {
+  public:
+    compressor(store& s, compressor_options o);
+    ~compressor();
+    compressor(const compressor&) = delete;
+    compressor& operator=(const compressor&) = delete;
+
+    /// Asks for the variants in `wanted` (a cache::bit mask; identity ignored) of stored body
+    /// `b`, once per body (later calls for the same body are no-ops). `text` selects brotli's
+    /// text mode. Returns false when nothing was queued (off, too small, asked before, or the
+    /// queue is full — counted).
+    bool request(const std::shared_ptr<const body>& b, unsigned wanted, bool text);
+
+    compressor_stats stats() const;
+    const compressor_options& options() const { return options_; }
+
+    /// Stops the threads (queued work is dropped); idempotent.
+    void stop();
+
+  private:
+    struct job {
+        std::shared_ptr<const body> b;
+        unsigned wanted = 0;
+        bool text = true;
+    };
+    void run();
+    void make(const job& j);
+
+    store& store_;
+    compressor_options options_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<job> queue_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+
+    using counter = std::atomic<std::uint64_t>;
+    std::array<counter, coding_count> runs_{};
+    std::array<counter, coding_count> bytes_in_{};
+    std::array<counter, coding_count> bytes_out_{};
+    std::array<counter, coding_count> cpu_ns_{};
+    counter skipped_full_{0};
+    counter no_gain_{0};
+    counter failed_{0};
+};
+
+}  // namespace bcp::cache
