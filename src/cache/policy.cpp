@@ -1,5 +1,7 @@
 #include "cache/policy.hpp"
 
+#include "http/request_head.hpp"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -7,24 +9,8 @@
 namespace bcp::cache {
 namespace {
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
+using http::iequals;
+const auto trim = http::trim_ows;
 
 // RFC 9111 §1.2.2: delta-seconds; values beyond 2^31 are read as 2^31. Quoted values are accepted
 // for max-age and friends (§5.2: senders SHOULD NOT quote, recipients may see it).
@@ -553,7 +539,7 @@ std::vector<std::string> vary_names(const std::vector<header_field>& fields) {
             if (!item.empty() && item != "*") {
                 std::string name(item);
                 for (auto& c : name) {
-                    c = lower(c);
+                    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
                 }
                 if (std::find(names.begin(), names.end(), name) == names.end()) {
                     names.push_back(std::move(name));

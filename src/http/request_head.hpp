@@ -70,6 +70,17 @@ inline bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
+/// `v` without leading and trailing optional whitespace (SP / HTAB, RFC 9110 §5.6.3).
+inline std::string_view trim_ows(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
 /// Calls `fn(token)` for each non-empty element of a comma-separated list value (RFC 9110 §5.6.1),
 /// whitespace trimmed.
 template <class Fn>

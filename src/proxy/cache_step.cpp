@@ -10,12 +10,11 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
-#include <boost/container/small_vector.hpp>
-
 #include <array>
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <span>
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -78,15 +77,7 @@ std::vector<cache::header_field> view_of(const bhttp::fields& fields) {
     return out;
 }
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
+const auto trim = http::trim_ows;
 
 // The node's content coding: "" for none (identity), else the field value as sent (several
 // codings stay one opaque value: the cache does not unstack them).
@@ -109,9 +100,16 @@ std::string_view field_value(const std::vector<std::pair<std::string, std::strin
     return {};
 }
 
-// A gather list for [from, upto) of a fill, with room for a head before and framing around it.
-using gather = boost::container::small_vector<asio::const_buffer, 24>;
+// A gather list for [from, upto) of a fill, with room for a head before and framing around it:
+// max_write spans at most max_write / segment_size + 1 segments, plus head, tail, chunk size
+// line and chunk end.
 constexpr std::size_t max_write = 1 << 20;  // per write: bounded gather lists, fair to others
+struct gather {
+    std::array<asio::const_buffer, max_write / cache::fill_buffer::segment_size + 5> parts;
+    std::size_t count = 0;
+    void push_back(asio::const_buffer b) { parts[count++] = b; }
+    std::span<const asio::const_buffer> view() const { return {parts.data(), count}; }
+};
 
 }  // namespace
 
@@ -372,7 +370,7 @@ awaitable<bool> cache_step::stream_from(cache::flight& f, cache::flight::waiter&
             if (bf.chunked && n != 0) {
                 parts.push_back(asio::buffer("\r\n", 2));
             }
-            if (!co_await send(parts)) {
+            if (!co_await send(parts.view())) {
                 co_return false;
             }
             head_sent = true;

@@ -4,20 +4,13 @@
 // send interim responses), which also serves the CDN-Cache-Control (RFC 9213) end-to-end check.
 #include "harness.hpp"
 #include "proxy_process.hpp"
+#include "raw_node.hpp"
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
-#include <vector>
 
 namespace bcp::test {
 namespace {
@@ -48,125 +41,31 @@ std::string script(const std::string& target) {
         return "HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n" + ok +
                "Cache-Control: public, max-age=600\r\n\r\nok";
     }
+    if (target == mount + "aged") {
+        // Already 100 s old when it reaches the proxy, with 60 s of freshness: stale on arrival.
+        return ok + "Cache-Control: public, max-age=60\r\nAge: 100\r\nETag: \"a1\"\r\n\r\nok";
+    }
+    if (target == mount + "young") {
+        return ok + "Cache-Control: public, max-age=600\r\nAge: 30\r\n\r\nok";
+    }
     if (target == mount + "cdn") {
         return ok + "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=600\r\n\r\nok";
     }
     return ok + "\r\nok";
 }
 
-// A keep-alive HTTP/1.1 server on 127.0.0.1 that answers each request head with script(target),
-// on its own thread (poll with a short timeout, so it stops soon after the destructor asks).
-class scripted_node {
+// The node: raw_node answering each request head with script(target).
+class scripted_node : public raw_node {
   public:
-    scripted_node() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-            ::listen(fd_, 16) != 0 ||
-            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-            ADD_FAILURE() << "scripted node: cannot listen";
-            return;
-        }
-        port_ = ntohs(a.sin_port);
-        thread_ = std::thread([this] { run(); });
-    }
-    ~scripted_node() {
-        stop_ = true;
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    scripted_node(const scripted_node&) = delete;
-    scripted_node& operator=(const scripted_node&) = delete;
-
-    std::uint16_t port() const { return port_; }
-    /// Requests for `target` received so far.
-    unsigned requests_for(const std::string& target) const {
-        unsigned n = 0;
-        for (std::size_t i = 0; i < seen_count_.load(); ++i) {
-            n += seen_[i] == target ? 1 : 0;
-        }
-        return n;
-    }
-
-  private:
-    struct connection {
-        int fd;
-        std::string in;
-    };
-
-    void run() {
-        std::vector<connection> conns;
-        while (!stop_) {
-            std::vector<pollfd> p{{fd_, POLLIN, 0}};
-            for (const auto& c : conns) {
-                p.push_back({c.fd, POLLIN, 0});
-            }
-            if (::poll(p.data(), p.size(), 20) <= 0) {
-                continue;
-            }
-            for (std::size_t i = 1; i < p.size(); ++i) {
-                if (p[i].revents != 0 && !serve(conns[i - 1])) {
-                    ::close(conns[i - 1].fd);
-                    conns[i - 1].fd = -1;
-                }
-            }
-            std::erase_if(conns, [](const connection& c) { return c.fd < 0; });
-            if ((p[0].revents & POLLIN) != 0) {
-                const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-                if (c >= 0) {
-                    conns.push_back({c, {}});
-                }
-            }
-        }
-        for (const auto& c : conns) {
-            ::close(c.fd);
-        }
-    }
-
-    // Reads what is there and answers every complete head. False when the peer closed.
-    bool serve(connection& c) {
-        char buf[4096];
-        const auto n = ::recv(c.fd, buf, sizeof buf, 0);
-        if (n <= 0) {
-            return false;
-        }
-        c.in.append(buf, static_cast<std::size_t>(n));
-        for (auto end = c.in.find("\r\n\r\n"); end != std::string::npos;
-             end = c.in.find("\r\n\r\n")) {
-            const auto sp = c.in.find(' ');
-            const std::string target = c.in.substr(sp + 1, c.in.find(' ', sp + 1) - sp - 1);
-            c.in.erase(0, end + 4);
-            if (seen_count_.load() < seen_.size()) {
-                seen_[seen_count_.load()] = target;
-                ++seen_count_;
-            }
-            if (target == mount + "slow-head") {
-                // Longer than the client_head deadline of the test below (the thread serves one
-                // client at a time; that test has only one).
-                std::this_thread::sleep_for(std::chrono::milliseconds(900));
-            }
-            const std::string out = script(target);
-            if (::send(c.fd, out.data(), out.size(), MSG_NOSIGNAL) !=
-                static_cast<ssize_t>(out.size())) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    int fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::atomic<bool> stop_{false};
-    std::vector<std::string> seen_ = std::vector<std::string>(256);  // written before the count
-    std::atomic<std::size_t> seen_count_{0};
-    std::thread thread_;
+    scripted_node()
+        : raw_node([](const std::string& target, const std::string&) {
+              if (target == mount + "slow-head") {
+                  // Longer than the client_head deadline of the ClientDeadlines test (the node
+                  // serves one connection at a time; that test has only one).
+                  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+              }
+              return reply{script(target)};
+          }) {}
 };
 
 std::string yaml(const scripted_node& node, const std::string& extra = {}) {
@@ -284,6 +183,33 @@ TEST(CdnCacheControl, StoredByTheProxyAndForwardedUnchanged) {
         EXPECT_NE(got.find("CDN-Cache-Control: max-age=600\r\n"), std::string::npos) << got;
     }
     EXPECT_EQ(node.requests_for(mount + "cdn"), 1u);
+}
+
+// RFC 9111 §4.2.3 and §5.1: the node's Age is added to, never replaced. A response already stale
+// on arrival is not served as fresh (the next request revalidates), and the Age clients see
+// includes the node's.
+TEST(CacheAge, ANodesAgeIsAddedToNotReplaced) {
+    scripted_node node;
+    proxy_process proxy(yaml(node, "cache:\n  enabled: true\n"));
+    ASSERT_TRUE(proxy.ok()) << proxy.log();
+    const auto age_of = [](const std::string& response) {
+        const auto at = response.find("\r\nAge: ");
+        return at == std::string::npos ? -1 : std::stoi(response.substr(at + 7));
+    };
+    const std::string first = exchange(proxy.port(), get11("aged"));
+    EXPECT_NE(first.find("X-Cache: MISS"), std::string::npos) << first;
+    EXPECT_GE(age_of(first), 100) << first;
+    const std::string second = exchange(proxy.port(), get11("aged"));
+    EXPECT_EQ(second.find("X-Cache: HIT"), std::string::npos) << second;
+    EXPECT_GE(age_of(second), 100) << second;
+    EXPECT_EQ(node.requests_for(mount + "aged"), 2u);
+
+    const std::string young = exchange(proxy.port(), get11("young"));
+    EXPECT_GE(age_of(young), 30) << young;
+    const std::string hit = exchange(proxy.port(), get11("young"));
+    EXPECT_NE(hit.find("X-Cache: HIT"), std::string::npos) << hit;
+    EXPECT_GE(age_of(hit), 30) << hit;
+    EXPECT_EQ(node.requests_for(mount + "young"), 1u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Variants off the event loops: attached once per stored body, charged to the store, bounded.
 #include "cache/compressor.hpp"
 #include "cache/codec.hpp"
+#include "entries.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,17 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 
 std::shared_ptr<entry> make(const std::string& key, const std::string& bytes) {
-    auto b = std::make_shared<body>(bytes.size());
-    std::memcpy(b->bytes.get(), bytes.data(), bytes.size());
-    sha256 h;
-    h.update(bytes.data(), bytes.size());
-    b->hash = h.finish();
-    auto e = std::make_shared<entry>();
-    e->key = key;
-    e->node_id = "bbb-01";
-    e->content = b;
-    e->length = bytes.size();
-    return e;
+    return test::make(key, "bbb-01", bytes);
 }
 
 // Minified-looking JavaScript: compressible like the real client.

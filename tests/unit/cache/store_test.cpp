@@ -1,5 +1,6 @@
 // The shared store: variants, content-addressed bodies, the memory bound under churn, purge.
 #include "cache/store.hpp"
+#include "entries.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,22 +12,7 @@
 namespace bcp::cache {
 namespace {
 
-std::shared_ptr<entry> make(const std::string& key, const std::string& node,
-                            const std::string& bytes, std::vector<vary_field> vary = {}) {
-    auto b = std::make_shared<body>(bytes.size());
-    std::memcpy(b->bytes.get(), bytes.data(), bytes.size());
-    sha256 h;
-    h.update(bytes.data(), bytes.size());
-    b->hash = h.finish();
-    auto e = std::make_shared<entry>();
-    e->key = key;
-    e->node_id = node;
-    e->vary = std::move(vary);
-    e->content = b;
-    e->length = bytes.size();
-    e->head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(bytes.size()) + "\r\n";
-    return e;
-}
+using test::make;
 
 struct request_buffer {
     std::string raw;
