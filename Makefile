@@ -34,11 +34,13 @@ test: deps
 	    ctest --output-on-failure -j $(JOBS)
 
 # ThreadSanitizer over the integration suites that run the proxy's threads in the test process
-# (4 proxy workers); builds just those test binaries and the CLI they start. The hardening suite
+# or in the binary they start (4 proxy workers), and the cache unit tests (the compressor's
+# threads); builds just those test binaries and the CLI they start. The hardening suite
 # (timing-bound abuse and soak figures) and the packaging tests stay with `make test`.
 # Suppressions: tests/tsan.supp (each one explained).
 TSAN_TESTS = proxy_integration_test cache_integration_test cli_integration_test \
-             reload_integration_test admin_integration_test
+             reload_integration_test admin_integration_test encoding_integration_test \
+             early_hints_integration_test cache_test
 test-tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DBCP_SANITIZE=thread >/dev/null
