@@ -44,25 +44,51 @@
 // 127.0.0.1; every process started here is stopped on exit (also on Ctrl-C/SIGTERM; via
 // PR_SET_PDEATHSIG, `setpriv --pdeathsig`, if this script dies).
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH);
-const NODE_ID = 'bbb-01';
-const BASE = `/${NODE_ID}/html5client/`;
+import {
+    BASE,
+    LOCALE_TEXT,
+    MIME_TYPES,
+    NODE_ID,
+    ROOT,
+    SCRIPTS,
+    STYLES,
+    WORKER_LIB,
+    clientFonts,
+    clientWriter,
+    dateBack,
+    fmt,
+    freePort,
+    hashed,
+    localeJson,
+    logTails,
+    median,
+    nodeConfig as bbbNodeConfig,
+    putVendorScripts,
+    putVendorStyles,
+    readFrom,
+    report,
+    robotoFaces,
+    say,
+    setJsonMode,
+    startNginx,
+    startProcess,
+    stop,
+    stopAll,
+    versions,
+    waitFor,
+    workerScript,
+} from './lib/bbb-client.mjs';
+
 const NOSTORE = `${BASE}nostore/`; // the same js/ files, Cache-Control: no-store
-const MIME_TYPES = '/etc/nginx/mime.types';
-const FILE_AGE_S = 30 * 24 * 3600;
 // What Chromium sends (version 123 and later).
 const CLIENT_HEADERS = {
     'user-agent':
@@ -153,120 +179,6 @@ function parseOptions() {
         json: values.json,
         keep: values.keep,
     };
-}
-
-let jsonMode = false;
-function say(text = '') {
-    process.stderr.write(`${text}\n`);
-}
-function report(text = '') {
-    (jsonMode ? process.stderr : process.stdout).write(`${text}\n`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// processes: each in its own process group, SIGTERM to the group when done
-
-const children = [];
-
-function startProcess(name, argv, logPath) {
-    const out = fs.openSync(logPath, 'a');
-    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', ...argv], {
-        stdio: ['ignore', out, out],
-        detached: true,
-    });
-    fs.closeSync(out);
-    const entry = { name, child, logPath, status: null };
-    entry.exited = new Promise((resolve) => {
-        child.once('exit', (code, signal) => {
-            entry.status = { code, signal };
-            resolve(entry.status);
-        });
-        child.once('error', (error) => {
-            entry.status = { code: null, signal: null, error };
-            resolve(entry.status);
-        });
-    });
-    children.push(entry);
-    return entry;
-}
-
-const alive = (entry) => entry.status === null;
-
-function signalGroup(entry, signal) {
-    try {
-        process.kill(-entry.child.pid, signal);
-    } catch {
-        /* gone */
-    }
-}
-
-async function stop(entry) {
-    if (!alive(entry)) {
-        return;
-    }
-    signalGroup(entry, 'SIGTERM');
-    const t = delay(10_000).then(() => 'timeout');
-    if ((await Promise.race([entry.exited, t])) === 'timeout') {
-        signalGroup(entry, 'SIGKILL');
-        await entry.exited;
-    }
-}
-
-async function stopAll() {
-    await Promise.all(children.filter(alive).map(stop));
-}
-
-process.on('exit', () => {
-    for (const entry of children.filter(alive)) {
-        signalGroup(entry, 'SIGKILL');
-    }
-});
-
-function logTail(entry, lines = 15) {
-    try {
-        return fs
-            .readFileSync(entry.logPath, 'utf8')
-            .trimEnd()
-            .split('\n')
-            .slice(-lines)
-            .map((l) => `  [${entry.name}] ${l}`)
-            .join('\n');
-    } catch {
-        return '';
-    }
-}
-
-async function waitFor(what, probe, timeoutMs = 20_000, entry = null) {
-    const deadline = Date.now() + timeoutMs;
-    let last;
-    for (;;) {
-        if (entry && !alive(entry)) {
-            throw new Error(`${entry.name} exited before it was ready:\n${logTail(entry)}`);
-        }
-        try {
-            const v = await probe();
-            if (v) {
-                return v;
-            }
-        } catch (e) {
-            last = e;
-        }
-        if (Date.now() > deadline) {
-            throw new Error(`timed out waiting for ${what}${last ? ` (${last.message})` : ''}`);
-        }
-        await delay(50);
-    }
-}
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
-    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,96 +307,25 @@ async function onOneConnection(tally, work) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the client: the Debian files bench/pageload assembles, under hashed names
+// the client: the Debian files bench/pageload assembles, under hashed names (bench/lib/bbb-client.mjs)
 
-// [name, source, .gz sibling for gzip_static], as bench/pageload.mjs lists them.
-const SCRIPTS = [
-    ['vendor-jquery', '/usr/share/javascript/jquery/jquery.min.js', true],
-    ['vendor-bootstrap', '/usr/share/javascript/bootstrap5/js/bootstrap.bundle.min.js', true],
-    ['vendor-lodash', '/usr/share/javascript/lodash/lodash.min.js', true],
-    ['vendor-moment', '/usr/share/javascript/moment/moment.min.js', true],
-    ['vendor-d3', '/usr/share/javascript/d3/d3.min.js', true],
-    ['chart', '/usr/share/javascript/chart.js/chart.min.js', false],
-    ['leaflet', '/usr/share/javascript/leaflet/leaflet.min.js', false],
-    ['katex', '/usr/share/javascript/katex/katex.min.js', false],
-    ['codemirror', '/usr/share/javascript/codemirror/lib/codemirror.js', false],
-    ['codemirror-javascript', '/usr/share/javascript/codemirror/mode/javascript/javascript.js', false],
-    ['codemirror-css', '/usr/share/javascript/codemirror/mode/css/css.js', false],
-    ['codemirror-xml', '/usr/share/javascript/codemirror/mode/xml/xml.js', false],
-];
-const STYLES = [
-    ['bootstrap', '/usr/share/javascript/bootstrap5/css/bootstrap.min.css', true],
-    ['katex', '/usr/share/javascript/katex/katex.min.css', false],
-    ['leaflet', '/usr/share/javascript/leaflet/leaflet.css', false],
-    ['codemirror', '/usr/share/javascript/codemirror/lib/codemirror.css', false],
-    ['font-awesome', '/usr/share/fonts-font-awesome/css/font-awesome.min.css', false],
-];
-const WORKER_LIB = '/usr/share/javascript/highlight.js/highlight.min.js';
-const FONTS = [
-    // [source, path in the client] (the faces the page of bench/pageload requests)
-    ['/usr/share/fonts-roboto-fontface/fonts/roboto/Roboto-Regular.woff2', 'fonts/Roboto-Regular.woff2'],
-    ['/usr/share/fonts-roboto-fontface/fonts/roboto/Roboto-Medium.woff2', 'fonts/Roboto-Medium.woff2'],
-    ['/usr/share/fonts-roboto-fontface/fonts/roboto/Roboto-Bold.woff2', 'fonts/Roboto-Bold.woff2'],
-    ['/usr/share/fonts-roboto-fontface/fonts/roboto/Roboto-RegularItalic.woff2', 'fonts/Roboto-RegularItalic.woff2'],
-    ['/usr/share/fonts-font-awesome/fonts/fontawesome-webfont.woff2', 'fonts/fontawesome-webfont.woff2'],
-    ['/usr/share/javascript/katex/fonts/KaTeX_Main-Regular.woff2', 'css/fonts/KaTeX_Main-Regular.woff2'],
-    ['/usr/share/javascript/katex/fonts/KaTeX_Math-Italic.woff2', 'css/fonts/KaTeX_Math-Italic.woff2'],
-];
-const LOCALE_TEXT = '/usr/share/common-licenses/GPL-3';
-
-const hashed = (name, content, ext) =>
-    `${name}.${crypto.createHash('sha256').update(content).digest('hex').slice(0, 16)}.${ext}`;
-
-const readSource = (file) => fs.readFileSync(file, 'utf8').replace(/\n?\/[/*]# sourceMappingURL=[^\n]*/g, '');
+// [source, path in the client]: the faces the page of bench/pageload requests.
+const FONTS = clientFonts(['KaTeX_Main-Regular.woff2', 'KaTeX_Math-Italic.woff2']);
 
 /// Writes the client into dir; returns {files: [{path, bytes, kind, gz}], order: [paths as the
 /// page requests them], js: [paths under js/]}.
 function buildClient(dir) {
-    const files = [];
-    const put = (rel, content, kind, gz = false) => {
-        const full = path.join(dir, rel);
-        fs.mkdirSync(path.dirname(full), { recursive: true });
-        fs.writeFileSync(full, content);
-        const entry = { path: rel, bytes: fs.statSync(full).size, kind, gz };
-        if (gz) {
-            const packed = zlib.gzipSync(fs.readFileSync(full), { level: 9 });
-            fs.writeFileSync(`${full}.gz`, packed);
-            entry.gz_bytes = packed.length;
-        }
-        files.push(entry);
-        return rel;
-    };
-    const css = STYLES.map(([name, src, gz]) => {
-        const text = readSource(src);
-        return put(`css/${hashed(name, text, 'css')}`, text, 'css', gz);
-    });
+    const { files, put } = clientWriter(dir);
+    const css = putVendorStyles(put);
     const ownCss =
         '/* bench/codings: the stand-in client\'s own styles */\n' +
-        ['Regular 400 normal', 'Medium 500 normal', 'Bold 700 normal', 'RegularItalic 400 italic']
-            .map((f) => f.split(' '))
-            .map(
-                ([file, weight, style]) =>
-                    `@font-face { font-family: 'Roboto'; font-style: ${style}; font-weight: ${weight}; ` +
-                    `font-display: swap; src: url(../fonts/Roboto-${file}.woff2) format('woff2'); }`,
-            )
-            .join('\n') +
+        robotoFaces() +
         "\nbody { font-family: 'Roboto', 'Helvetica Neue', Arial, sans-serif; }\n";
     css.push(put(`css/${hashed('app', ownCss, 'css')}`, ownCss, 'css', true));
-    const js = SCRIPTS.map(([name, src, gz]) => {
-        const text = readSource(src);
-        return put(`js/${hashed(name, text, 'js')}`, text, 'js', gz);
-    });
-    const worker = `${readSource(WORKER_LIB)}\nself.onmessage = function (e) {\n  var r = hljs.highlightAuto(String(e.data));\n  self.postMessage({ language: r.language, html: r.value.length });\n};\n`;
+    const js = putVendorScripts(put);
+    const worker = workerScript();
     const workerPath = put(`js/${hashed('worker', worker, 'js')}`, worker, 'js', true);
-    const locale = { 'app.title': 'BigBlueButton (bench/codings)' };
-    fs.readFileSync(LOCALE_TEXT, 'utf8')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .forEach((l, i) => {
-            locale[`app.text.${String(i).padStart(4, '0')}`] = l;
-        });
-    const localePath = put('locales/en.json', `${JSON.stringify(locale, null, 2)}\n`, 'json');
+    const localePath = put('locales/en.json', localeJson('BigBlueButton (bench/codings)'), 'json');
     const app =
         '/* bench/codings: the stand-in client\'s start-up code */\n(function () {\n  \'use strict\';\n' +
         `  var CFG = ${JSON.stringify({ worker: workerPath, locale: localePath })};\n` +
@@ -501,13 +342,7 @@ function buildClient(dir) {
         js.map((s) => `  <script defer src="${s}"></script>`).join('\n') +
         '\n</head>\n<body><main><h1 id="title">Loading…</h1></main></body>\n</html>\n';
     const indexPath = put('index.html', index, 'html');
-    const when = new Date(Date.now() - FILE_AGE_S * 1000);
-    for (const f of files) {
-        fs.utimesSync(path.join(dir, f.path), when, when);
-        if (f.gz) {
-            fs.utimesSync(path.join(dir, `${f.path}.gz`), when, when);
-        }
-    }
+    dateBack(dir, files);
     // As a browser asks: the page, its style sheets and scripts, the locale and the worker, fonts.
     const order = [indexPath, ...css, ...js, localePath, workerPath, ...fonts];
     return { files, order, js: [...js, workerPath] };
@@ -516,66 +351,23 @@ function buildClient(dir) {
 // ---------------------------------------------------------------------------------------------
 // configurations
 
+/// The node (bench/lib/bbb-client.mjs), its access log with the request bytes too, plus the
+/// same scripts with Cache-Control: no-store.
 function nodeConfig(dir, port, clientDir) {
-    const t = (d) => path.join(dir, 'tmp', d);
-    return `# bench/codings: the BBB node (generated)
-daemon off;
-pid ${path.join(dir, 'nginx.pid')};
-error_log ${path.join(dir, 'error.log')} warn;
-worker_processes 1;
-events { worker_connections 1024; }
-http {
-    include ${MIME_TYPES};
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    client_body_temp_path ${t('body')};
-    proxy_temp_path ${t('proxy')};
-    fastcgi_temp_path ${t('fastcgi')};
-    uwsgi_temp_path ${t('uwsgi')};
-    scgi_temp_path ${t('scgi')};
-    # One line per response: what went over the node link each way, and what asked for it.
+    return bbbNodeConfig(dir, port, clientDir, {
+        tag: 'codings',
+        httpExtra: '    keepalive_requests 100000;\n',
+        logFormat: `    # One line per response: what went over the node link each way, and what asked for it.
     log_format codings '$msec $status $bytes_sent $body_bytes_sent $request_length '
-                       '"$sent_http_content_encoding" "$http_accept_encoding" "$http_via" "$request"';
-    access_log ${path.join(dir, 'access.log')} codings;
-
-    # As on a BBB node (Debian's nginx.conf): gzip on, the stock gzip_types; gzip_proxied off (the
-    # default: nothing compressed for a request with Via), gzip_comp_level 1.
-    gzip on;
-    gzip_types text/plain text/css application/json application/javascript text/xml
-               application/xml application/xml+rss text/javascript;
-
-    map $uri $codings_expires {
-        default                                  off;
-        "~\\.[0-9a-f]{16}\\.(js|css)$"            1y;
-        "~\\.woff2$"                              1y;
-        "~/$"                                    -1;
-        "~/index\\.html$"                         -1;
-    }
-
-    server {
-        listen 127.0.0.1:${port};
-        server_name ${NODE_ID};
-
-        location ${BASE} {
-            gzip_static on;
-            alias ${clientDir}/;
-            index index.html;
-            try_files $uri $uri/ =404;
-            expires $codings_expires;
-        }
-
-        # The same scripts, not to be stored by anyone (what the proxy relays).
+                       '"$sent_http_content_encoding" "$http_accept_encoding" "$http_via" "$request"';`,
+        locations: `        # The same scripts, not to be stored by anyone (what the proxy relays).
         location ${NOSTORE} {
             gzip_static on;
             alias ${clientDir}/js/;
             add_header Cache-Control "no-store" always;
         }
-    }
-}
-`;
+`,
+    });
 }
 
 function proxyConfig(port, adminPort, nodePort, workers) {
@@ -604,21 +396,6 @@ log_level: warn
 
 // ---------------------------------------------------------------------------------------------
 // the node's access log, /metrics
-
-function readFrom(file, offset) {
-    const size = fs.statSync(file).size;
-    if (size <= offset) {
-        return '';
-    }
-    const fd = fs.openSync(file, 'r');
-    try {
-        const buf = Buffer.alloc(size - offset);
-        fs.readSync(fd, buf, 0, buf.length, offset);
-        return buf.toString('utf8');
-    } finally {
-        fs.closeSync(fd);
-    }
-}
 
 function parseNodeLog(text) {
     const re = /^(\S+) (\d{3}) (\d+) (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"$/;
@@ -865,22 +642,6 @@ async function turn(ctx, mode, round) {
 // ---------------------------------------------------------------------------------------------
 // statistics and tables
 
-function median(xs) {
-    const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-    if (!v.length) {
-        return null;
-    }
-    const m = Math.floor(v.length / 2);
-    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-function fmt(x, digits = 0) {
-    if (x === null || x === undefined || !Number.isFinite(x)) {
-        return '–';
-    }
-    return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
-
 const counts = (o) =>
     Object.entries(o ?? {})
         .sort()
@@ -955,22 +716,6 @@ function table(modes, sums) {
 
 // ---------------------------------------------------------------------------------------------
 
-function versions() {
-    const v = {};
-    v.nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace(/^nginx version: /, '');
-    try {
-        v.git = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
-        const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim();
-        v.src_uncommitted_files = dirty ? dirty.split('\n').length : 0;
-    } catch {
-        v.git = '?';
-    }
-    v.node = process.version;
-    v.load_average = os.loadavg().map((x) => x.toFixed(2)).join(' ');
-    v.cpus = `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} cores)`;
-    return v;
-}
-
 function checkPrerequisites(opts) {
     const problems = [];
     for (const m of opts.modes) {
@@ -996,7 +741,7 @@ function checkPrerequisites(opts) {
 
 async function main() {
     const opts = parseOptions();
-    jsonMode = opts.json;
+    setJsonMode(opts.json);
     checkPrerequisites(opts);
     const tmp = fs.mkdtempSync(path.join('/tmp', 'bcp-codings-'));
     fs.chmodSync(tmp, 0o755); // nginx's workers (its unprivileged user) read the client
@@ -1039,11 +784,7 @@ async function main() {
         const nodeConf = path.join(nodeDir, 'nginx.conf');
         fs.writeFileSync(nodeConf, nodeConfig(nodeDir, nodePort, clientDir));
         const nodeLog = path.join(nodeDir, 'access.log');
-        const nodeProc = startProcess(
-            'node',
-            ['nginx', '-p', nodeDir, '-e', path.join(nodeDir, 'error.log'), '-c', nodeConf],
-            path.join(nodeDir, 'error.log'),
-        );
+        const nodeProc = startNginx('node', nodeDir, nodeConf);
         await waitFor('the node', async () => (await get(nodePort, BASE)).status === 200, 20_000, nodeProc);
         const nodeWorkers = await waitFor('the node worker', () => {
             const w = childrenOf(nodeProc.child.pid);
@@ -1188,7 +929,7 @@ async function main() {
             return;
         }
         say(`codings: ${e.stack ?? e.message}`);
-        const tails = children.map((c) => logTail(c, 10)).filter(Boolean).join('\n');
+        const tails = logTails(10);
         if (tails) {
             say(tails);
         }

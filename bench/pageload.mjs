@@ -33,29 +33,59 @@
 // ours ÷ recipe. Everything listens on 127.0.0.1; every process started here is stopped on exit
 // (also on Ctrl-C/SIGTERM; and via PR_SET_PDEATHSIG, `setpriv --pdeathsig`, if this script dies).
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import zlib from 'node:zlib';
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH);
-const NODE_ID = 'bbb-01';
-const BASE = `/${NODE_ID}/html5client/`;
+import {
+    BASE,
+    FONT_AWESOME_WOFF2,
+    KATEX_FONTS,
+    LOCALE_TEXT,
+    MIME_TYPES,
+    NODE_ID,
+    ROBOTO,
+    ROBOTO_DIR,
+    ROOT,
+    SCRIPTS,
+    STYLES,
+    WORKER_LIB,
+    clientFonts,
+    clientWriter,
+    dateBack,
+    fmt,
+    freePort,
+    hashed,
+    localeJson,
+    logTails,
+    median,
+    nginxCommon,
+    nginxTemps,
+    nodeConfig as bbbNodeConfig,
+    putVendorScripts,
+    putVendorStyles,
+    readFrom,
+    report,
+    robotoFaces,
+    say,
+    setJsonMode,
+    startNginx,
+    startProcess,
+    stopAll,
+    versions,
+    waitFor,
+    workerScript,
+} from './lib/bbb-client.mjs';
+
 const CHROMIUM = process.env.BCP_CHROMIUM || '/usr/bin/chromium';
 const PLAYWRIGHT = path.join(ROOT, 'tests', 'e2e', 'node_modules', 'playwright-core', 'index.mjs');
-const MIME_TYPES = '/etc/nginx/mime.types';
-// Files are dated this far back (a node's client was installed some time ago; it also gives
-// unhashed files without Cache-Control a heuristic freshness, as on a real node).
-const FILE_AGE_S = 30 * 24 * 3600;
 
 const USAGE = `Usage: bench/pageload [options]
   --rounds N       alternating rounds (recipe, ours) per network after the cold load (default 5)
@@ -119,129 +149,6 @@ function parseOptions() {
     return { ...values, rounds, timeoutMs, networks, binary: path.resolve(values.binary) };
 }
 
-let jsonMode = false;
-function say(text = '') {
-    process.stderr.write(`${text}\n`);
-}
-function report(text = '') {
-    // The tables: stdout normally, stderr when stdout carries the JSON.
-    (jsonMode ? process.stderr : process.stdout).write(`${text}\n`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// processes: every one in its own process group, SIGTERM to the group on exit
-
-const children = [];
-
-function startProcess(name, argv, logPath) {
-    const out = fs.openSync(logPath, 'a');
-    // setpriv execs argv with PR_SET_PDEATHSIG: if this script is killed outright, the child
-    // (nginx master, our proxy) still gets SIGTERM. detached: its own process group, so nginx's
-    // workers are stopped with their master.
-    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', ...argv], {
-        stdio: ['ignore', out, out],
-        detached: true,
-    });
-    fs.closeSync(out);
-    const entry = { name, child, logPath, status: null };
-    entry.exited = new Promise((resolve) => {
-        child.once('exit', (code, signal) => {
-            entry.status = { code, signal };
-            resolve(entry.status);
-        });
-        child.once('error', (error) => {
-            entry.status = { code: null, signal: null, error };
-            resolve(entry.status);
-        });
-    });
-    children.push(entry);
-    return entry;
-}
-
-function alive(entry) {
-    return entry.status === null;
-}
-
-function signalGroup(entry, signal) {
-    try {
-        process.kill(-entry.child.pid, signal);
-    } catch {
-        /* already gone */
-    }
-}
-
-async function stopAll() {
-    const running = children.filter(alive);
-    for (const entry of running) {
-        signalGroup(entry, 'SIGTERM');
-    }
-    await Promise.all(
-        running.map(async (entry) => {
-            const t = delay(10_000).then(() => 'timeout');
-            if ((await Promise.race([entry.exited, t])) === 'timeout') {
-                signalGroup(entry, 'SIGKILL');
-                await entry.exited;
-            }
-        }),
-    );
-}
-
-process.on('exit', () => {
-    // Last resort (an exception path that skipped stopAll): never leave servers behind.
-    for (const entry of children.filter(alive)) {
-        signalGroup(entry, 'SIGKILL');
-    }
-});
-
-function logTail(entry, lines = 20) {
-    try {
-        return fs
-            .readFileSync(entry.logPath, 'utf8')
-            .trimEnd()
-            .split('\n')
-            .filter(Boolean)
-            .slice(-lines)
-            .map((l) => `  [${entry.name}] ${l}`)
-            .join('\n');
-    } catch {
-        return '';
-    }
-}
-
-async function waitFor(what, probe, timeoutMs = 20_000, entry = null) {
-    const deadline = Date.now() + timeoutMs;
-    let last;
-    for (;;) {
-        if (entry && !alive(entry)) {
-            throw new Error(`${entry.name} exited before it was ready:\n${logTail(entry)}`);
-        }
-        try {
-            const v = await probe();
-            if (v) {
-                return v;
-            }
-        } catch (e) {
-            last = e;
-        }
-        if (Date.now() > deadline) {
-            const why = last ? ` (last error: ${last.message})` : '';
-            throw new Error(`timed out waiting for ${what}${why}`);
-        }
-        await delay(50);
-    }
-}
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
-    });
-}
-
 /// One GET with Node's own client (no pooling): {status, headers, body}.
 function get(url, { ca, headers = {}, method = 'GET' } = {}) {
     const mod = url.startsWith('https:') ? https : http;
@@ -261,53 +168,7 @@ function get(url, { ca, headers = {}, method = 'GET' } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the client: real minified code from Debian packages under hashed names
-
-// [name, source file, precompressed (.gz sibling for gzip_static)] in the order the page runs them.
-const SCRIPTS = [
-    ['vendor-jquery', '/usr/share/javascript/jquery/jquery.min.js', true],
-    ['vendor-bootstrap', '/usr/share/javascript/bootstrap5/js/bootstrap.bundle.min.js', true],
-    ['vendor-lodash', '/usr/share/javascript/lodash/lodash.min.js', true],
-    ['vendor-moment', '/usr/share/javascript/moment/moment.min.js', true],
-    ['vendor-d3', '/usr/share/javascript/d3/d3.min.js', true],
-    ['chart', '/usr/share/javascript/chart.js/chart.min.js', false],
-    ['leaflet', '/usr/share/javascript/leaflet/leaflet.min.js', false],
-    ['katex', '/usr/share/javascript/katex/katex.min.js', false],
-    ['codemirror', '/usr/share/javascript/codemirror/lib/codemirror.js', false],
-    ['codemirror-javascript', '/usr/share/javascript/codemirror/mode/javascript/javascript.js', false],
-    ['codemirror-css', '/usr/share/javascript/codemirror/mode/css/css.js', false],
-    ['codemirror-xml', '/usr/share/javascript/codemirror/mode/xml/xml.js', false],
-];
-const STYLES = [
-    ['bootstrap', '/usr/share/javascript/bootstrap5/css/bootstrap.min.css', true],
-    ['katex', '/usr/share/javascript/katex/katex.min.css', false], // its fonts: css/fonts/
-    ['leaflet', '/usr/share/javascript/leaflet/leaflet.css', false],
-    ['codemirror', '/usr/share/javascript/codemirror/lib/codemirror.css', false],
-    ['font-awesome', '/usr/share/fonts-font-awesome/css/font-awesome.min.css', false], // ../fonts/
-];
-const WORKER_LIB = '/usr/share/javascript/highlight.js/highlight.min.js';
-const ROBOTO_DIR = '/usr/share/fonts-roboto-fontface/fonts/roboto';
-const ROBOTO = [
-    // [file, weight, style]
-    ['Roboto-Regular.woff2', 400, 'normal'],
-    ['Roboto-Medium.woff2', 500, 'normal'],
-    ['Roboto-Bold.woff2', 700, 'normal'],
-    ['Roboto-RegularItalic.woff2', 400, 'italic'],
-];
-const FONT_AWESOME_WOFF2 = '/usr/share/fonts-font-awesome/fonts/fontawesome-webfont.woff2';
-const KATEX_FONTS = '/usr/share/javascript/katex/fonts';
-const LOCALE_TEXT = '/usr/share/common-licenses/GPL-3';
-
-function hashed(name, content, ext) {
-    const h = crypto.createHash('sha256').update(content).digest('hex').slice(0, 16);
-    return `${name}.${h}.${ext}`;
-}
-
-function readSource(file) {
-    // Source-map comments are dropped: the browser would not fetch the maps anyway (no DevTools
-    // front end), but a 404 in the node's log would only confuse.
-    return fs.readFileSync(file, 'utf8').replace(/\n?\/[/*]# sourceMappingURL=[^\n]*/g, '');
-}
+// the client: real minified code from Debian packages under hashed names (bench/lib/bbb-client.mjs)
 
 /// The app's own start-up code (written here): runs last, exercises every library a little,
 /// fetches the locale, starts the worker, waits for the fonts, then sets window.__loaded.
@@ -360,27 +221,9 @@ function appScript(cfg) {
 `;
 }
 
-function workerScript() {
-    // highlight.js (846 KB minified) does the work a client's worker would do off the main thread.
-    return `${readSource(WORKER_LIB)}
-/* bench/pageload: the worker's own code */
-self.onmessage = function (e) {
-  var r = hljs.highlightAuto(String(e.data));
-  self.postMessage({ language: r.language, html: r.value.length });
-};
-`;
-}
-
 function appStyles(roboto) {
-    const faces = roboto
-        .map(
-            ([file, weight, style]) =>
-                `@font-face { font-family: 'Roboto'; font-style: ${style}; font-weight: ${weight}; ` +
-                `font-display: swap; src: url(../fonts/${file}) format('woff2'); }`,
-        )
-        .join('\n');
     return `/* bench/pageload: the stand-in client's own styles */
-${faces}
+${robotoFaces(roboto)}
 body { font-family: 'Roboto', 'Helvetica Neue', Arial, sans-serif; font-weight: 400; }
 h1 { font-weight: 700; font-size: 1.6rem; }
 .lead { font-weight: 500; }
@@ -420,64 +263,25 @@ ${tags}
 `;
 }
 
-function localeJson() {
-    const lines = fs
-        .readFileSync(LOCALE_TEXT, 'utf8')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean);
-    const out = { 'app.title': 'BigBlueButton (bench/pageload)' };
-    lines.forEach((l, i) => {
-        out[`app.text.${String(i).padStart(4, '0')}`] = l;
-    });
-    return `${JSON.stringify(out, null, 2)}\n`;
-}
-
 /// Writes the client into dir (BBB's layout: one directory aliased by the node's nginx) and
 /// returns what it holds.
 function buildClient(dir) {
-    const files = []; // {path (relative), bytes, kind, gz}
-    const put = (rel, content, kind, gz = false) => {
-        const full = path.join(dir, rel);
-        fs.mkdirSync(path.dirname(full), { recursive: true });
-        fs.writeFileSync(full, content);
-        const entry = { path: rel, bytes: fs.statSync(full).size, kind, gz: false };
-        if (gz) {
-            const packed = zlib.gzipSync(fs.readFileSync(full), { level: 9 });
-            fs.writeFileSync(`${full}.gz`, packed);
-            entry.gz = true;
-            entry.gz_bytes = packed.length;
-        }
-        files.push(entry);
-        return path.basename(rel);
-    };
-    const copyFont = (src, rel) => put(rel, fs.readFileSync(src), 'font');
+    const { files, put: putPath } = clientWriter(dir); // files: {path (relative), bytes, kind, gz}
+    const put = (...args) => path.basename(putPath(...args));
 
     // fonts first: the CSS refers to them
-    for (const [file] of ROBOTO) {
-        copyFont(path.join(ROBOTO_DIR, file), `fonts/${file}`);
-    }
-    copyFont(FONT_AWESOME_WOFF2, 'fonts/fontawesome-webfont.woff2');
-    for (const f of fs.readdirSync(KATEX_FONTS).filter((n) => n.endsWith('.woff2'))) {
-        copyFont(path.join(KATEX_FONTS, f), `css/fonts/${f}`);
+    for (const [src, rel] of clientFonts(fs.readdirSync(KATEX_FONTS).filter((n) => n.endsWith('.woff2')))) {
+        put(rel, fs.readFileSync(src), 'font');
     }
 
-    const styleNames = [];
-    for (const [name, src, gz] of STYLES) {
-        const text = readSource(src);
-        styleNames.push(put(`css/${hashed(name, text, 'css')}`, text, 'css', gz));
-    }
+    const styleNames = putVendorStyles(putPath).map((p) => path.basename(p));
     const own = appStyles(ROBOTO);
     styleNames.push(put(`css/${hashed('app', own, 'css')}`, own, 'css', true));
 
-    const scriptNames = [];
-    for (const [name, src, gz] of SCRIPTS) {
-        const text = readSource(src);
-        scriptNames.push(put(`js/${hashed(name, text, 'js')}`, text, 'js', gz));
-    }
-    const worker = workerScript();
+    const scriptNames = putVendorScripts(putPath).map((p) => path.basename(p));
+    const worker = workerScript("/* bench/pageload: the worker's own code */");
     const workerName = put(`js/${hashed('worker', worker, 'js')}`, worker, 'js', true);
-    put('locales/en.json', localeJson(), 'json');
+    put('locales/en.json', localeJson('BigBlueButton (bench/pageload)'), 'json');
     const app = appScript({
         worker: `js/${workerName}`,
         locale: 'locales/en.json',
@@ -496,14 +300,7 @@ function buildClient(dir) {
     scriptNames.push(put(`js/${hashed('app', app, 'js')}`, app, 'js'));
     put('index.html', indexHtml(styleNames, scriptNames), 'html');
 
-    // Dated back, .gz siblings with the same time as their originals (as nginx recommends).
-    const when = new Date(Date.now() - FILE_AGE_S * 1000);
-    for (const f of files) {
-        fs.utimesSync(path.join(dir, f.path), when, when);
-        if (f.gz) {
-            fs.utimesSync(path.join(dir, `${f.path}.gz`), when, when);
-        }
-    }
+    dateBack(dir, files);
     // What the page fetches (KaTeX ships 20 faces; only those a formula uses are requested).
     const sum = (list) => list.reduce((a, f) => a + f.bytes, 0);
     const jsCss = files.filter((f) => f.kind === 'js' || f.kind === 'css');
@@ -561,76 +358,21 @@ function makeTls(dir) {
 // ---------------------------------------------------------------------------------------------
 // configurations (written here, by hand)
 
-function nginxCommon(dir) {
-    return `daemon off;
-pid ${path.join(dir, 'nginx.pid')};
-error_log ${path.join(dir, 'error.log')} warn;
-worker_processes 1;
-events { worker_connections 1024; }
-`;
-}
-
-function nginxTemps(dir) {
-    // nginx creates these (owned by its worker user) at start.
-    const t = (d) => path.join(dir, 'tmp', d);
-    return `    client_body_temp_path ${t('body')};
-    proxy_temp_path ${t('proxy')};
-    fastcgi_temp_path ${t('fastcgi')};
-    uwsgi_temp_path ${t('uwsgi')};
-    scgi_temp_path ${t('scgi')};`;
-}
-
-/// The node: BBB's html5client location (alias, gzip_static) and Debian's stock gzip settings.
+/// The node: BBB's html5client location (alias, gzip_static) and Debian's stock gzip settings
+/// (bench/lib/bbb-client.mjs), and the locales as a JSON directory listing.
 function nodeConfig(dir, port, clientDir) {
-    return `# bench/pageload: the BBB node (generated)
-${nginxCommon(dir)}
-http {
-    include ${MIME_TYPES};
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-${nginxTemps(dir)}
-    # One line per response: what went over the node link, and what asked for it.
+    return bbbNodeConfig(dir, port, clientDir, {
+        tag: 'pageload',
+        logFormat: `    # One line per response: what went over the node link, and what asked for it.
     log_format pageload '$msec $status $bytes_sent $body_bytes_sent "$sent_http_content_encoding" '
-                        '"$http_accept_encoding" "$http_via" "$request"';
-    access_log ${path.join(dir, 'access.log')} pageload;
-
-    # As on a BBB node (Debian/Ubuntu nginx.conf): gzip on, the stock gzip_types list; gzip_proxied
-    # stays at its default (off): no compression for requests that carry Via. gzip_comp_level 1.
-    gzip on;
-    gzip_types text/plain text/css application/json application/javascript text/xml
-               application/xml application/xml+rss text/javascript;
-
-    # Hashed assets and fonts: cached for a year; the index page: revalidated on every use.
-    map $uri $pageload_expires {
-        default                                  off;
-        "~\\.[0-9a-f]{16}\\.(js|css)$"            1y;
-        "~\\.woff2$"                              1y;
-        "~/$"                                    -1;
-        "~/index\\.html$"                         -1;
-    }
-
-    server {
-        listen 127.0.0.1:${port};
-        server_name ${NODE_ID};
-
-        location ${BASE} {
-            gzip_static on;
-            alias ${clientDir}/;
-            index index.html;
-            try_files $uri $uri/ =404;
-            expires $pageload_expires;
-        }
-
-        location ${BASE}locales {
+                        '"$http_accept_encoding" "$http_via" "$request"';`,
+        locations: `        location ${BASE}locales {
             alias ${clientDir}/locales;
             autoindex on;
             autoindex_format json;
         }
-    }
-}
-`;
+`,
+    });
 }
 
 /// The recipe: nginx with TLS and HTTP/2 on the proxy host, the location block of the BBB cluster
@@ -703,21 +445,6 @@ function parseNodeLog(text) {
         }
     }
     return out;
-}
-
-function readFrom(file, offset) {
-    const size = fs.statSync(file).size;
-    if (size <= offset) {
-        return '';
-    }
-    const fd = fs.openSync(file, 'r');
-    try {
-        const buf = Buffer.alloc(size - offset);
-        fs.readSync(fd, buf, 0, buf.length, offset);
-        return buf.toString('utf8');
-    } finally {
-        fs.closeSync(fd);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -886,22 +613,6 @@ async function loadPage(browser, url, network, nodeLog, timeoutMs) {
 // ---------------------------------------------------------------------------------------------
 // statistics and tables
 
-function median(xs) {
-    const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-    if (v.length === 0) {
-        return null;
-    }
-    const m = Math.floor(v.length / 2);
-    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-function fmt(x, digits = 0) {
-    if (x === null || x === undefined || !Number.isFinite(x)) {
-        return '–';
-    }
-    return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
-
 /// Kilobytes (1000 B) for the tables: one decimal below 10 KB (a 304 is ~0.2 KB).
 function kb(bytes) {
     if (bytes === null || bytes === undefined) {
@@ -962,24 +673,6 @@ function table(rows) {
 
 // ---------------------------------------------------------------------------------------------
 
-function versions() {
-    const v = {};
-    v.nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace(/^nginx version: /, '');
-    try {
-        v.git = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
-        const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src'], {
-            encoding: 'utf8',
-        }).trim();
-        v.src_uncommitted_files = dirty ? dirty.split('\n').length : 0;
-    } catch {
-        v.git = '?';
-    }
-    v.node = process.version;
-    v.load_average = os.loadavg().map((x) => x.toFixed(2)).join(' ');
-    v.cpus = `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} cores)`;
-    return v;
-}
-
 function checkPrerequisites(opts) {
     const problems = [];
     if (!fs.existsSync(opts.binary)) {
@@ -1008,7 +701,7 @@ function checkPrerequisites(opts) {
 
 async function main() {
     const opts = parseOptions();
-    jsonMode = opts.json;
+    setJsonMode(opts.json);
     checkPrerequisites(opts);
     const { chromium } = await import(pathToFileURL(PLAYWRIGHT).href);
 
@@ -1070,17 +763,12 @@ async function main() {
         fs.writeFileSync(oursConf, oursConfig(oursPort, adminPort, nodePort, tls));
         const nodeLog = path.join(dirs.node, 'access.log');
 
-        const nginxArgv = (dir, conf) => ['nginx', '-p', dir, '-e', path.join(dir, 'error.log'), '-c', conf];
         // nginx's own messages and its error_log go to one file.
-        const nodeProc = startProcess('node', nginxArgv(dirs.node, nodeConf), path.join(dirs.node, 'error.log'));
+        const nodeProc = startNginx('node', dirs.node, nodeConf);
         const nodeOrigin = `http://127.0.0.1:${nodePort}`;
         await waitFor('the node', async () => (await get(`${nodeOrigin}${BASE}`)).status === 200, 20_000, nodeProc);
 
-        const recipeProc = startProcess(
-            'recipe',
-            nginxArgv(dirs.recipe, recipeConf),
-            path.join(dirs.recipe, 'error.log'),
-        );
+        const recipeProc = startNginx('recipe', dirs.recipe, recipeConf);
         const recipeOrigin = `https://127.0.0.1:${recipePort}`;
         await waitFor(
             'the recipe nginx',
@@ -1300,7 +988,7 @@ async function main() {
         }
         // Playwright appends the browser's whole log to its messages: the first lines say it.
         say(`pageload: ${e.message.split('\n').slice(0, 6).join('\n')}`);
-        const tails = children.map((c) => logTail(c, 10)).filter(Boolean).join('\n');
+        const tails = logTails(10);
         if (tails) {
             say(tails);
         }
