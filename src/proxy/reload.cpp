@@ -108,6 +108,25 @@ reload_plan plan_reload(const config::proxy_config& running, const config::proxy
         keep("access_log", log_text(running.access_log), log_text(next.access_log));
         eff.access_log = running.access_log;
     }
+    // The cache (store, flights, compressor) is made once, at start, from these settings.
+    const auto cache_text = [](const config::cache_options& c) {
+        if (!c.enabled) {
+            return std::string("{enabled: false}");
+        }
+        return "{max_size: " + std::to_string(c.max_size) +
+               ", max_object_size: " + std::to_string(c.max_object_size) +
+               ", x_cache_header: " + (c.x_cache_header ? "true" : "false") +
+               ", coalesce_wait: " + ms_text(c.coalesce_wait) +
+               ", stale_if_error: " + ms_text(c.stale_if_error) +
+               ", heuristic_max: " + ms_text(c.heuristic_max) +
+               ", compress: " + (c.compress ? "true" : "false") +
+               ", compress_workers: " + std::to_string(c.compress_workers) +
+               ", compress_queue: " + std::to_string(c.compress_queue) + "}";
+    };
+    if (cache_text(running.cache) != cache_text(next.cache)) {
+        keep("cache", cache_text(running.cache), cache_text(next.cache));
+        eff.cache = running.cache;
+    }
     if (running.pid_file != next.pid_file) {
         keep("pid_file", "'" + running.pid_file + "'", "'" + next.pid_file + "'");
         eff.pid_file = running.pid_file;

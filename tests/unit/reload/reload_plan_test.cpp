@@ -83,6 +83,22 @@ TEST(ReloadPlan, RestartOnlySettingsKeepTheirRunningValue) {
     EXPECT_EQ(plan.effective.limit.max_connections, 10u);
 }
 
+TEST(ReloadPlan, CacheSettingsNeedARestart) {
+    const std::string nodes = "  - {id: a, url: http://a.example}\n";
+    const auto before = load(nodes, "cache: {enabled: true}\n");
+    EXPECT_TRUE(plan_reload(before, load(nodes, "cache: {enabled: true}\n")).restart_only.empty());
+    const auto plan = plan_reload(before, load(nodes, "cache: {enabled: true, compress: false}\n"));
+    ASSERT_EQ(plan.restart_only.size(), 1u);
+    EXPECT_TRUE(plan.restart_only[0].starts_with("cache: changed from {max_size: "))
+        << plan.restart_only[0];
+    EXPECT_NE(plan.restart_only[0].find("compress: false"), std::string::npos);
+    EXPECT_TRUE(plan.effective.cache.compress);
+    const auto off = plan_reload(before, load(nodes));
+    ASSERT_EQ(off.restart_only.size(), 1u);
+    EXPECT_NE(off.restart_only[0].find("to {enabled: false}"), std::string::npos);
+    EXPECT_TRUE(off.effective.cache.enabled);
+}
+
 TEST(ReloadPlan, NewCertificatePathsOnTheSameListenerApply) {
     const std::string nodes = "  - {id: a, url: http://a.example}\n";
     auto before = load(nodes);
