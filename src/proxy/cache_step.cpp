@@ -616,8 +616,9 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
                               : st == cache::gzip_decoder::status::too_large
                                   ? "larger than max_object_size decoded"
                                   : "not valid gzip";
+            // The path without the query: queries may carry session tokens (as the access log).
             log::get("cache")->warn("node {}: {}: gzip body is {}; relayed, not stored", x.node->id,
-                                    s_.head_.target, why);
+                                    s_.record_.path, why);
         };
         bool ok = true;
         bool overflow = false;
@@ -664,7 +665,7 @@ awaitable<bool> cache_step::fill(cache::leadership& lead, std::time_t request_ti
             x.up->stream.close();
             cache_.mark_oversize(key_);
             log::get("cache")->info("node {}: {}: body over max_object_size; not cached for {} min",
-                                    x.node->id, s_.head_.target,
+                                    x.node->id, s_.record_.path,
                                     cache::shared_cache::oversize_memory.count());
             lead.get().fail(cache::flight::state::failed);
             co_return;
