@@ -3,6 +3,12 @@
 #include "cache/codec.hpp"
 #include "core/log.hpp"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 namespace bcp::cache {
@@ -71,6 +77,13 @@ bool compressor::request(const std::shared_ptr<const body>& b, unsigned wanted, 
 }
 
 void compressor::run() {
+    // Background work: named for top -H and ps, and below the event loops' priority, so a cold
+    // join storm's requests win the CPU over making br (which may take seconds per bundle).
+    pthread_setname_np(pthread_self(), "bcp-compress");
+    errno = 0;
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), background_nice) != 0) {
+        log::get("cache")->debug("compressor thread: setpriority: {}", std::strerror(errno));
+    }
     while (true) {
         job j;
         {

@@ -5,6 +5,7 @@
 // BBB version, not per node). Until a variant is attached the hit path serves the best one there
 // is; identity is always a valid answer, so a full queue drops work instead of growing.
 //
+// The threads are named "bcp-compress" and run at nice 10 (background_nice).
 // Thread-safe. The store must outlive the compressor.
 
 #include "cache/encoding.hpp"
@@ -28,6 +29,9 @@ struct compressor_options {
     std::size_t min_size = 256;  ///< smaller bodies are not worth a variant
     double max_ratio = 0.95;     ///< a variant is kept only if at most this × identity
 };
+
+/// The compressor threads' nice value (Linux: per thread): below the workers' priority.
+inline constexpr int background_nice = 10;
 
 /// Figures for /metrics (each read atomically).
 struct compressor_stats {

@@ -7,7 +7,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -86,6 +89,36 @@ TEST(Compressor, AttachesEveryVariantOnceAndChargesTheStore) {
     s.purge();
     EXPECT_EQ(s.stats().memory, 0u);
     EXPECT_EQ(s.stats().variant_bytes, 0u);
+}
+
+// The threads are background work: named, and at a lower priority than the event loops.
+TEST(Compressor, ThreadsAreNamedAndNiced) {
+    store s({});
+    compressor_options o;
+    o.workers = 2;
+    compressor z(s, o);
+    const auto niced = [] {
+        int found = 0;
+        for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+            std::ifstream comm(task.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            if (name != "bcp-compress") {
+                continue;
+            }
+            // /proc/<pid>/task/<tid>/stat: field 19 is the nice value (after "(comm)").
+            std::ifstream stat(task.path() / "stat");
+            std::string line;
+            std::getline(stat, line);
+            std::istringstream rest(line.substr(line.rfind(')') + 2));
+            std::string field;
+            for (int i = 3; i <= 19 && rest >> field; ++i) {
+            }
+            found += std::stoi(field) == background_nice ? 1 : 0;
+        }
+        return found;
+    };
+    EXPECT_TRUE(eventually([&] { return niced() == 2; })) << niced();
 }
 
 TEST(Compressor, KeepsNoVariantThatIsNotSmaller) {
