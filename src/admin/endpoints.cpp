@@ -263,44 +263,39 @@ std::string metrics_text(const sources& s) {
         e.family("bcp_cache_purged_total", "counter", "Entries removed by a purge.");
         e.sample("bcp_cache_purged_total", {}, c.purged);
 
-        // Content codings (docs/metrics.md "Compression").
-        static constexpr std::array<const char*, cache::coding_count> codings{"identity", "gzip",
-                                                                              "br", "zstd"};
-        e.family("bcp_cache_encoded_bytes_total", "counter",
-                 "Body bytes sent from the cache, by content coding.");
-        for (std::size_t i = 0; i < codings.size(); ++i) {
-            e.sample("bcp_cache_encoded_bytes_total", {{"coding", codings[i]}}, c.coding_bytes[i]);
-        }
-        e.family("bcp_cache_encoded_identity_bytes_total", "counter",
-                 "Identity bytes those responses stand for (their ratio to "
-                 "bcp_cache_encoded_bytes_total is the compression ratio clients see).");
-        for (std::size_t i = 0; i < codings.size(); ++i) {
-            e.sample("bcp_cache_encoded_identity_bytes_total", {{"coding", codings[i]}},
-                     c.coding_identity_bytes[i]);
-        }
-        e.family("bcp_cache_encoded_responses_total", "counter",
-                 "Responses served from stored entries, by content coding.");
-        for (std::size_t i = 0; i < codings.size(); ++i) {
-            e.sample("bcp_cache_encoded_responses_total", {{"coding", codings[i]}},
-                     c.coding_responses[i]);
-        }
-        const auto& z = c.compression;
-        const auto per_coding = [&](const char* name, const char* help, auto value) {
+        // Content codings (docs/metrics.md): one sample per coding, from `first` on (the
+        // compressor makes no identity).
+        const auto per_coding = [&](const char* name, const char* help, cache::coding first,
+                                    auto value) {
             e.family(name, "counter", help);
-            for (std::size_t i = 1; i < codings.size(); ++i) {
-                e.sample(name, {{"coding", codings[i]}}, value(i));
+            for (auto i = static_cast<std::size_t>(first); i < cache::coding_count; ++i) {
+                e.sample(name, {{"coding", cache::to_token(static_cast<cache::coding>(i))}},
+                         value(i));
             }
         };
-        per_coding("bcp_cache_compressions_total", "Variants compressed, by coding.",
+        const auto all = cache::coding::identity;
+        const auto encoded = cache::coding::gzip;
+        per_coding("bcp_cache_encoded_bytes_total",
+                   "Body bytes sent from the cache, by content coding.", all,
+                   [&](std::size_t i) { return c.coding_bytes[i]; });
+        per_coding("bcp_cache_encoded_identity_bytes_total",
+                   "Identity bytes those responses stand for (their ratio to "
+                   "bcp_cache_encoded_bytes_total is the compression ratio clients see).",
+                   all, [&](std::size_t i) { return c.coding_identity_bytes[i]; });
+        per_coding("bcp_cache_encoded_responses_total",
+                   "Responses served from stored entries, by content coding.", all,
+                   [&](std::size_t i) { return c.coding_responses[i]; });
+        const auto& z = c.compression;
+        per_coding("bcp_cache_compressions_total", "Variants compressed, by coding.", encoded,
                    [&](std::size_t i) { return z.runs[i]; });
         per_coding("bcp_cache_compression_input_bytes_total",
-                   "Identity bytes compressed, by coding.",
+                   "Identity bytes compressed, by coding.", encoded,
                    [&](std::size_t i) { return z.bytes_in[i]; });
         per_coding("bcp_cache_compression_output_bytes_total",
-                   "Compressed bytes produced, by coding.",
+                   "Compressed bytes produced, by coding.", encoded,
                    [&](std::size_t i) { return z.bytes_out[i]; });
         per_coding("bcp_cache_compression_cpu_seconds_total",
-                   "CPU time of the compression threads, by coding.",
+                   "CPU time of the compression threads, by coding.", encoded,
                    [&](std::size_t i) { return static_cast<double>(z.cpu_ns[i]) / 1e9; });
         e.family("bcp_cache_compression_queued", "gauge", "Bodies waiting to be compressed.");
         e.sample("bcp_cache_compression_queued", {}, z.queued);

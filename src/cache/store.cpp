@@ -88,8 +88,8 @@ digest sha256::finish() {
 std::size_t entry::charge() const {
     std::size_t n = entry_overhead + key.size() + node_id.size() + head.size() + head_304.size() +
                     etag.size() + last_modified_text.size();
-    for (const auto& line : etags) {
-        n += line.size();
+    for (const auto& tag : etags) {
+        n += tag.size();
     }
     for (const auto& v : vary) {
         n += v.name.size() + (v.value ? v.value->size() : 0) + 32;

@@ -215,20 +215,7 @@ awaitable<bool> cache_step::run() {
         co_return co_await s_.forward(x_);
     }
     credentials_ = h.find("authorization").data() != nullptr || h.find("cookie").data() != nullptr;
-    if (h.count("accept-encoding") <= 1) {
-        accept_encoding_ = h.find("accept-encoding");
-        accept_encoding_present_ = accept_encoding_.data() != nullptr;
-    } else {
-        for (const auto& f : h.fields) {
-            if (http::iequals(f.name, "accept-encoding")) {
-                accept_joined_.append(accept_joined_.empty() ? "" : ", ").append(f.value);
-            }
-        }
-        accept_encoding_ = accept_joined_;
-        accept_encoding_present_ = true;
-    }
-    gzip_upstream_ =
-        cache::accepts(accept_encoding_, accept_encoding_present_, cache::coding::gzip);
+    accept_encoding_ = accept_encoding_of(h, accept_joined_, accept_encoding_present_);
     key_.reserve(x_.node->id.size() + 1 + h.target.size());
     key_.append(x_.node->id).append(" ").append(h.target);
 
@@ -248,9 +235,12 @@ awaitable<bool> cache_step::run() {
 
     // Requests that could be served by the same response coalesce: same key, the same coding
     // asked of the node (gzip or none: a waiter is streamed the node's bytes as they come), and
-    // the same values of the other headers the stored response varies on.
+    // the same values of the other headers the stored response varies on. Decided here, off the
+    // hit path, and reused by send_upstream.
+    x_.upstream_gzip =
+        cache::accepts(accept_encoding_, accept_encoding_present_, cache::coding::gzip);
     std::string flight_key = key_;
-    flight_key.append(gzip_upstream_ ? "\n~gzip" : "\n~identity");
+    flight_key.append(*x_.upstream_gzip ? "\n~gzip" : "\n~identity");
     if (e) {
         for (const auto& v : e->vary) {
             flight_key.append("\n").append(v.name).append(":");
@@ -559,18 +549,12 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
         // node sent identity, or the gzip we asked for: decoded once); otherwise as the node sent
         // it, opaque, varied on Accept-Encoding as before. no-transform forbids changing the
         // coding (RFC 9110 §7.7, RFC 9111 §5.2.2.6).
-        std::string response_cc;
-        for (const auto& f : res) {
-            if (f.name() == bhttp::field::cache_control) {
-                response_cc.append(f.value()).push_back(',');
-            }
-        }
-        const bool no_transform = cache::parse_cache_control(response_cc).no_transform;
+        const bool no_transform = facts.cc.no_transform;  // Cache-Control's, even when targeted
         const auto coding = content_coding(res.base());
         fill_mode mode = fill_mode::opaque;
         if (!no_transform && coding.empty()) {
             mode = fill_mode::identity;
-        } else if (!no_transform && gzip_upstream_ &&
+        } else if (!no_transform && *x.upstream_gzip &&
                    (http::iequals(coding, "gzip") || http::iequals(coding, "x-gzip"))) {
             mode = fill_mode::decode;
         }
@@ -784,27 +768,24 @@ std::shared_ptr<cache::entry> cache_step::stored_entry(const cache::entry& meta,
     }
     const auto names = cache::vary_names(hf);
     e->vary.clear();
-    if (mode == fill_mode::opaque) {
-        for (const auto& name : names) {
+    for (const auto& name : names) {
+        // An encodable entry is negotiated per request: Accept-Encoding selects no entry.
+        if (mode == fill_mode::opaque || name != "accept-encoding") {
             e->vary.push_back({name, cache::vary_value(s_.head_, name)});
         }
-    } else {
-        // Stored as identity, served in whatever coding each client negotiates.
+    }
+    if (mode != fill_mode::opaque) {
+        // Stored as identity, served in whatever coding each client negotiates (make_entry put
+        // Vary: Accept-Encoding in the fields already).
         e->encodable = true;
         std::erase_if(e->fields, [](const auto& f) {
             return http::iequals(f.first, "content-encoding") || http::iequals(f.first, "etag");
         });
-        ensure_vary_accept_encoding(e->fields);
-        for (const auto& name : names) {
-            if (name != "accept-encoding") {
-                e->vary.push_back({name, cache::vary_value(s_.head_, name)});
-            }
-        }
         const auto type = field_value(e->fields, "content-type");
         const auto path = std::string_view(s_.head_.target);
         e->compress = cache::compressible(type, path);
-        e->text = !(type.find("wasm") != std::string_view::npos || type.starts_with("font/") ||
-                    type.find("font") != std::string_view::npos);
+        e->text = type.find("wasm") == std::string_view::npos &&
+                  type.find("font") == std::string_view::npos;
         for (std::size_t i = 0; i < cache::coding_count; ++i) {
             e->etags[i] = cache::variant_etag(b->hash, static_cast<cache::coding>(i));
         }

@@ -88,9 +88,8 @@ class cache_step {
     bool credentials_ = false;
     std::string_view accept_encoding_;  ///< the request's, every field line (RFC 9110 §5.3)
     bool accept_encoding_present_ = false;
-    std::string accept_joined_;   ///< backs accept_encoding_ when it had several lines
-    bool gzip_upstream_ = false;  ///< the node may answer gzip (the client takes it)
-    bool no_transform_ = false;   ///< request Cache-Control: no-transform
+    std::string accept_joined_;  ///< backs accept_encoding_ when it had several lines
+    bool no_transform_ = false;  ///< request Cache-Control: no-transform
 };
 
 }  // namespace bcp::proxy

@@ -19,28 +19,23 @@
 
 namespace bcp::proxy {
 
-/// Calls f(value, present) with the request's Accept-Encoding: every field line joined by ", "
-/// (RFC 9110 §5.3), without building a string for the usual single line.
-template <class F>
-auto with_accept_encoding(const http::request_head& h, F&& f) {
+/// The request's Accept-Encoding: every field line joined by ", " (RFC 9110 §5.3); `storage`
+/// backs the value only when there are several lines (the usual single line is a view into the
+/// head). `present` tells an absent field from an empty one.
+inline std::string_view accept_encoding_of(const http::request_head& h, std::string& storage,
+                                           bool& present) {
     if (h.count("accept-encoding") <= 1) {
         const auto v = h.find("accept-encoding");
-        return f(v, v.data() != nullptr);
+        present = v.data() != nullptr;
+        return v;
     }
-    std::string joined;
     for (const auto& field : h.fields) {
         if (http::iequals(field.name, "accept-encoding")) {
-            joined.append(joined.empty() ? "" : ", ").append(field.value);
+            storage.append(storage.empty() ? "" : ", ").append(field.value);
         }
     }
-    return f(std::string_view(joined), true);
-}
-
-/// Whether the node may send this client's request gzip (the one coding the cache decodes).
-inline bool upstream_gzip(const http::request_head& h) {
-    return with_accept_encoding(h, [](std::string_view v, bool present) {
-        return cache::accepts(v, present, cache::coding::gzip);
-    });
+    present = true;
+    return storage;
 }
 
 using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
@@ -62,6 +57,9 @@ struct session::exchange {
     bool cache_fetch = false;
     std::string extra_fields;
     unsigned failed_status = 0;
+    /// Whether the node may answer gzip (the client takes it): decided once per request, by the
+    /// cache step or else by send_upstream (docs/node-setup.md "Compression").
+    std::optional<bool> upstream_gzip;
 };
 
 }  // namespace bcp::proxy

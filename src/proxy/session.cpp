@@ -349,7 +349,13 @@ awaitable<bool> session::send_upstream(exchange& x) {
     fc.extra_fields = x.extra_fields;
     // gzip or nothing, whatever else the client takes: the cache decodes only gzip, and a node's
     // nginx (BBB's gzip settings) produces nothing else (docs/node-setup.md "Compression").
-    if (!x.gate.websocket && upstream_gzip(head_)) {
+    if (!x.upstream_gzip) {
+        std::string joined;
+        bool present = false;
+        const auto ae = accept_encoding_of(head_, joined, present);
+        x.upstream_gzip = !x.gate.websocket && cache::accepts(ae, present, cache::coding::gzip);
+    }
+    if (*x.upstream_gzip) {
         fc.accept_encoding = "gzip";
     }
     if (scratch_.capacity() == 0 && !tls_) {
