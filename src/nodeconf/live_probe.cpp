@@ -111,7 +111,12 @@ std::string first_asset(const std::string& page, const std::string& base) {
                 return url;
             }
             if (!url.empty() && url[0] != '/' && url.find("://") == std::string::npos) {
-                return base + "/" + url;  // relative to the page (/<id>/html5client/)
+                // Relative to the page (/<id>/html5client/); "./x.js" as the BBB and demo pages
+                // write it (the proxy refuses "." segments, so the probe must resolve them).
+                while (url.starts_with("./")) {
+                    url.erase(0, 2);
+                }
+                return base + "/" + url;
             }
         }
     }

@@ -98,7 +98,7 @@ http::response<http::string_body> bbb_node(const http::request<http::string_body
         res.body() =
             "<html><head><base href=\"/bbb-01/html5client/\">"
             "<script src=\"https://cdn.example/x.js\"></script>"
-            "<script src=\"app.4f2e.js?v=31\"></script></head></html>";
+            "<script src=\"./app.4f2e.js?v=31\"></script></head></html>";
     } else if (target == "/bbb-01/html5client/app.4f2e.js?v=31") {
         res.result(http::status::ok);
         res.body() = std::string(4000, 'x');
