@@ -1,15 +1,21 @@
 // `demo-node`: one simulated BBB node (demo/fake_node) in a process of its own. The browser tests
 // (tests/e2e) run each node this way so they can kill one while the proxy and the other keep
-// going; `demo` runs two nodes and the proxy in one process instead.
+// going; `demo` runs two nodes (bbb-01 static, bbb-02 meteor) and the proxy in one process instead.
 //
 // Once listening it writes {"id":…,"origin":"http://127.0.0.1:PORT","port":PORT} (plus "stats"
 // with --stats-port) to --ready-file (temporary file, then rename: a reader never sees half of
 // it), and runs until SIGINT or SIGTERM (exit 0).
 //
+// --client static|meteor picks the HTML5 client the node imitates (demo::client_kind): static
+// (default) is the BBB 3.0-like client, meteor is BBB 2.x's Meteor app, which adds
+// POST /<id>/<mount>/__meteor__/dynamic-import/fetch, POST /<id>/<mount>/feedback and a dynamic
+// import on the index page (#lazy-status; the contract is in demo/fake_node.hpp).
+//
 // --stats-port P opens a second, loopback-only listener that answers a GET (any path) with the
-// node's counters as JSON, {"requests":…,"websockets":…,"connections":…,"active_connections":…},
-// and closes. It is separate from the node's own port so that asking does not change what is asked
-// about (a stats request on the node's port would count as a request and a connection).
+// node's counters as JSON, {"requests":…,"websockets":…,"connections":…,"active_connections":…,
+// "dynamic_imports":…,"feedbacks":…} (the last two: POSTs to the meteor endpoints), and closes. It
+// is separate from the node's own port so that asking does not change what is asked about (a stats
+// request on the node's port would count as a request and a connection).
 #include "cli/commands.hpp"
 
 #include "core/asio.hpp"
@@ -52,6 +58,7 @@ struct demo_node_flags {
     std::string tls_cert;
     std::string tls_key;
     std::string ready_file;
+    std::string client = "static";
     std::uint16_t stats_port = 0;
     bool stats = false;  ///< --stats-port was given (0 = ephemeral)
 };
@@ -74,10 +81,12 @@ bool is_segment(std::string_view s) {
 std::string counters_json(const demo::node_counters& c) {
     constexpr auto relaxed = std::memory_order_relaxed;
     return fmt::format(
-        R"({{"requests":{},"websockets":{},"connections":{},"active_connections":{}}})"
+        R"({{"requests":{},"websockets":{},"connections":{},"active_connections":{},)"
+        R"("dynamic_imports":{},"feedbacks":{}}})"
         "\n",
         c.requests.load(relaxed), c.websockets.load(relaxed), c.connections.load(relaxed),
-        c.active_connections.load(relaxed));
+        c.active_connections.load(relaxed), c.dynamic_imports.load(relaxed),
+        c.feedbacks.load(relaxed));
 }
 
 /// One stats exchange: read a request, answer the counters (405 to anything but GET), close.
@@ -155,6 +164,13 @@ int run_demo_node(const demo_node_flags& f) {
             return 2;
         }
     }
+    demo::client_kind client = demo::client_kind::static_client;
+    if (f.client == "meteor") {
+        client = demo::client_kind::meteor;
+    } else if (f.client != "static") {
+        std::cerr << "demo-node: --client '" << f.client << "' must be 'static' or 'meteor'\n";
+        return 2;
+    }
     if (f.tls_cert.empty() != f.tls_key.empty()) {
         std::cerr << "demo-node: --tls-cert and --tls-key go together\n";
         return 2;
@@ -175,6 +191,7 @@ int run_demo_node(const demo_node_flags& f) {
     options.mounts = f.mounts;
     options.port = f.port;
     options.tls = tls.get();
+    options.client = client;
     std::optional<demo::fake_node> node;
     tcp::acceptor stats(ioc);
     try {
@@ -208,7 +225,8 @@ int run_demo_node(const demo_node_flags& f) {
         asio::co_spawn(ioc, stats_accept_loop(stats, node->counters()), asio::detached);
     }
 
-    log::get("demo")->info("node {} listening on {}{}", f.id, node->origin(),
+    log::get("demo")->info("node {} listening on {}{}{}", f.id, node->origin(),
+                           client == demo::client_kind::meteor ? " (meteor client)" : "",
                            f.stats ? " (stats on " + stats_url + ")" : std::string());
     if (!f.ready_file.empty()) {
         // The id is a checked path segment: no JSON escaping needed.
@@ -241,6 +259,10 @@ void register_demo_node_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate chain: serve HTTPS/WSS");
     cmd->add_option("--tls-key", flags->tls_key, "PEM private key for --tls-cert");
+    cmd->add_option("--client", flags->client,
+                    "HTML5 client to imitate: static (BBB 3.0-like) or meteor (BBB 2.x, with "
+                    "Meteor's dynamic-import and feedback POSTs)")
+        ->capture_default_str();
     cmd->add_option("--ready-file", flags->ready_file,
                     "Write {\"origin\",\"port\"} as JSON to this file once listening");
     auto* stats = cmd->add_option("--stats-port", flags->stats_port,

@@ -272,6 +272,10 @@ int run_demo(std::uint16_t port) {
     a.id = "bbb-01";
     demo::node_options b;
     b.id = "bbb-02";
+    // One node of each generation, as in a cluster mid-upgrade: bbb-01 serves the BBB 3.0-like
+    // static client, bbb-02 BBB 2.x's Meteor client, whose page POSTs a dynamic import to its
+    // ROOT_URL (through the proxy when opened there).
+    b.client = demo::client_kind::meteor;
     demo::fake_node node1(nodes_ioc, a);
     demo::fake_node node2(nodes_ioc, b);
     node1.start();
@@ -304,9 +308,11 @@ int run_demo(std::uint16_t port) {
             fmt::format("http://127.0.0.1:{}", srv->endpoints().front().port());
         std::cout
             << "bbb-cluster-proxy demo: the proxy in front of two simulated BBB nodes\n\n"
+            << "  bbb-01 runs the BBB 3.0 (static) client, bbb-02 the BBB 2.x (Meteor) client,\n"
+            << "  whose page loads a module by POST (\"Lazy module\" shows the outcome).\n\n"
             << "  through the proxy (one origin, one permission prompt):\n"
-            << "    bbb-01  " << proxy_origin << "/bbb-01/html5client/\n"
-            << "    bbb-02  " << proxy_origin << "/bbb-02/html5client/\n\n"
+            << "    bbb-01  " << proxy_origin << "/bbb-01/html5client/  (3.0, static)\n"
+            << "    bbb-02  " << proxy_origin << "/bbb-02/html5client/  (2.x, Meteor)\n\n"
             << "  the nodes directly (each its own origin, asks again):\n"
             << "    bbb-01  " << node1.origin() << "/bbb-01/html5client/\n"
             << "    bbb-02  " << node2.origin() << "/bbb-02/html5client/\n\n"

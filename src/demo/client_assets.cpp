@@ -490,6 +490,63 @@ footer {
 }
 )css";
 
+// The index page's dynamic import in the meteor client, done the way Meteor's client does it
+// (the contract is in fake_node.hpp). Inline rather than in the app bundle, which stays the same
+// for both clients and all nodes. At the end of <body>, so it runs while the document is still
+// loading and waits for DOMContentLoaded, which comes after the deferred bundles ran.
+constexpr std::string_view meteor_lazy_script = R"html(<script>
+(function () {
+  "use strict";
+  var out = document.getElementById("lazy-status");
+
+  function show(text, state) {
+    out.textContent = text;
+    out.className = "status status-" + state;
+  }
+
+  function load() {
+    // Meteor with a dynamic origin: ROOT_URL is this page's origin plus the path prefix, so the
+    // request goes to whichever origin served the page (the node itself, or the proxy).
+    var config = window.__meteor_runtime_config__ || {};
+    var rootUrl = window.location.origin + (config.ROOT_URL_PATH_PREFIX || "");
+    // As Meteor's dynamic-import client: a plain-text POST (no Content-Type set here, so no CORS
+    // preflight), the body the tree of the missing modules.
+    fetch(rootUrl + "/__meteor__/dynamic-import/fetch", {
+      method: "POST",
+      body: JSON.stringify({ node_modules: { lazy: { "panel.js": 1 } } })
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error(String(response.status));
+      }
+      return response.json();
+    }).then(function (tree) {
+      var lazy = tree && tree.node_modules && tree.node_modules.lazy;
+      var source = lazy && lazy["panel.js"];
+      if (typeof source !== "string") {
+        throw new Error("module missing from the answer");
+      }
+      var module = { id: "/node_modules/lazy/panel.js", exports: {} };
+      function require(name) {
+        throw new Error("cannot require " + name);
+      }
+      // Indirect eval, as Meteor's client: the source runs in the global scope, not in ours.
+      (0, eval)("(" + source + ")")(require, module.exports, module);
+      window.BBB_LAZY = module.exports;
+      show("loaded " + module.exports.node, "loaded");
+    }).catch(function (error) {
+      show("error " + (error && error.message ? error.message : "unknown"), "error");
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", load);
+  } else {
+    load();
+  }
+})();
+</script>
+)html";
+
 asset make_asset(std::string_view stem, std::string_view extension, std::string content_type,
                  std::string body) {
     asset a;
@@ -632,10 +689,11 @@ std::string html_escape(std::string_view text) {
     return out;
 }
 
-std::string render_index_html(std::string_view id, std::string_view origin,
-                              std::string_view mount) {
+std::string render_index_html(std::string_view id, std::string_view origin, std::string_view mount,
+                              client_kind client) {
     // Relative asset URLs: the page works both on the node (/<id>/<mount>/) and through the proxy
     // at the same path.
+    const bool meteor = client == client_kind::meteor;
     std::string page;
     page += "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
@@ -644,6 +702,11 @@ std::string render_index_html(std::string_view id, std::string_view origin,
     page += "<script>window.BBB_NODE={\"id\":" + json_quote(id) +
             ",\"origin\":" + json_quote(origin) + ",\"mount\":" + json_quote(mount) +
             "}</script>\n";
+    if (meteor) {
+        // What a Meteor server puts in every page; the client derives ROOT_URL from it.
+        page += "<script>window.__meteor_runtime_config__={\"ROOT_URL_PATH_PREFIX\":" +
+                json_quote("/" + std::string(id) + "/" + std::string(mount)) + "}</script>\n";
+    }
     page += "<script src=\"./" + vendor_bundle().path + "\" defer></script>\n";
     page += "<script src=\"./" + app_bundle().path + "\" defer></script>\n";
     page += "</head>\n<body>\n";
@@ -656,7 +719,13 @@ std::string render_index_html(std::string_view id, std::string_view origin,
 <dt>Node origin</dt><dd id="node-origin"></dd>
 <dt>WebSocket</dt><dd><span id="ws-status" class="status">connecting</span></dd>
 <dt>Assets</dt><dd><span id="assets-ok" class="status">no</span></dd>
-</dl>
+)html";
+    if (meteor) {
+        page +=
+            "<dt>Lazy module</dt><dd><span id=\"lazy-status\" "
+            "class=\"status\">pending</span></dd>\n";
+    }
+    page += R"html(</dl>
 </section>
 <section class="card">
 <h2>Audio and video</h2>
@@ -669,9 +738,11 @@ std::string render_index_html(std::string_view id, std::string_view origin,
 </section>
 </main>
 <footer><p>Fake HTML5 client of a simulated BBB node (bbb-cluster-proxy demo)</p></footer>
-</body>
-</html>
 )html";
+    if (meteor) {
+        page += meteor_lazy_script;
+    }
+    page += "</body>\n</html>\n";
     return page;
 }
 

@@ -27,7 +27,10 @@ const asset& stylesheet();     ///< style-<hash8>.css
 const asset& logo();           ///< logo-<hash8>.svg
 
 /// The index page for one node and mount. `origin` is the node's own origin (no trailing slash).
-std::string render_index_html(std::string_view id, std::string_view origin, std::string_view mount);
+/// With client_kind::meteor it also has #lazy-status and the script that fills it by a Meteor
+/// dynamic import (fake_node.hpp); the static page is the same as before that option existed.
+std::string render_index_html(std::string_view id, std::string_view origin, std::string_view mount,
+                              client_kind client = client_kind::static_client);
 /// The guest lobby page (/<id>/<mount>/guestWait); fetches ./locale?locale=en.
 std::string render_guest_html(std::string_view id, std::string_view mount);
 /// The locale stub (/<id>/<mount>/locale?locale=xx). `locale` must already be sanitized.

@@ -260,7 +260,7 @@ node_state::node_state(asio::io_context& io, node_options opts)
     for (const auto& mount : options.mounts) {
         mount_pages p;
         p.mount = mount;
-        p.index.body = render_index_html(options.id, origin, mount);
+        p.index.body = render_index_html(options.id, origin, mount, options.client);
         p.index.etag = "\"" + hash8(p.index.body) + "\"";
         p.guest.body = render_guest_html(options.id, mount);
         p.guest.etag = "\"" + hash8(p.guest.body) + "\"";

@@ -27,6 +27,30 @@
 // follows HTTP/1.1 rules (Connection: close and HTTP/1.0 honoured). Every request and connection
 // is counted (tests assert on the counters).
 //
+// options.client picks which BBB client the node imitates. client_kind::static_client (the
+// default) is the BBB 3.0-like client above (no POST endpoint outside /_test/). client_kind::meteor
+// is BBB 2.x's Meteor app: everything above, plus, for each mount,
+//   POST /<id>/<mount>/__meteor__/dynamic-import/fetch
+//        Meteor's lazy module loader. The body (any Content-Type, at most 1 MiB, else 413) is a
+//        JSON tree of module paths, e.g. {"node_modules":{"lazy":{"panel.js":1}}}; the answer is
+//        200 application/json, Access-Control-Allow-Origin: *, no Cache-Control, with the same
+//        tree where each known leaf is that module's source (a string
+//        "function(require,exports,module){...}") and unknown ones are left out. Known modules:
+//        node_modules/lazy/panel.js and node_modules/lazy/chart.js; each sets exports.node to
+//        the node id and exports.name to "panel" / "chart". Not JSON, or not an object: 400.
+//        Other methods: 405 (Allow: POST).
+//   POST /<id>/<mount>/feedback        the logout rating form: 200 application/json
+//                                      {"status":"ok"}, Cache-Control: no-store (the body, at most
+//                                      1 MiB, is ignored); other methods: 405 (Allow: POST)
+//   and the index page has #lazy-status: "pending", then, once the assets ran, the page POSTs
+//   {"node_modules":{"lazy":{"panel.js":1}}} to location.origin + "/<id>/<mount>" (Meteor's
+//   ROOT_URL with a dynamic origin, from window.__meteor_runtime_config__.ROOT_URL_PATH_PREFIX)
+//   + "/__meteor__/dynamic-import/fetch", evaluates the returned source as Meteor does, and shows
+//   "loaded <exports.node>" (e.g. "loaded bbb-02"), or "error <HTTP status or message>".
+//   POSTs to these two paths are counted in dynamic_imports and feedbacks. The page sends no
+//   Content-Security-Policy in either mode (its inline scripts, and Meteor's eval, would need
+//   'unsafe-inline' and 'unsafe-eval', as BBB 2.x's own client does).
+//
 // Threads: the io_context may be run by any number of threads; each connection runs on its own
 // strand, the acceptor on another, and the shared state is immutable or atomic. The io_context
 // must outlive the fake_node.
@@ -43,6 +67,12 @@
 
 namespace bcp::demo {
 
+/// The HTML5 client the node imitates.
+enum class client_kind {
+    static_client,  ///< BBB 3.0-like: static files only, no POST endpoints (the default)
+    meteor,         ///< BBB 2.x: the Meteor app's dynamic-import and feedback POST endpoints
+};
+
 struct node_options {
     std::string id = "bbb-01";
     std::vector<std::string> mounts{"html5client"};
@@ -50,6 +80,7 @@ struct node_options {
     std::uint16_t port = 0;                    ///< 0 = ephemeral
     boost::asio::ssl::context* tls = nullptr;  ///< serve HTTPS/WSS with this context when set
     bool test_endpoints = false;               ///< enable /_test/ behaviours for the test suites
+    client_kind client = client_kind::static_client;
 };
 
 struct node_counters {
@@ -57,6 +88,10 @@ struct node_counters {
     std::atomic<std::uint64_t> requests{0};     ///< HTTP requests read (any path, any method)
     std::atomic<std::uint64_t> websockets{0};   ///< WebSocket sessions accepted
     std::atomic<std::uint64_t> active_connections{0};
+    /// POSTs to /<id>/<mount>/__meteor__/dynamic-import/fetch and /<id>/<mount>/feedback
+    /// (meteor client only; counted whatever the answer, including 400 and 413).
+    std::atomic<std::uint64_t> dynamic_imports{0};
+    std::atomic<std::uint64_t> feedbacks{0};
 };
 
 /// The assets of the fake client, identical for every node and every process: app-<h>.js (~2.5 MB),

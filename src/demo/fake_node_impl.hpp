@@ -15,6 +15,8 @@
 //   fake_node.cpp                  node state, accept loop, the two conn_stream implementations
 //                                  (plain, TLS), the fake_node facade
 //   fake_node_routes.cpp           routing and reply building (pure: no I/O)
+//   fake_node_meteor.cpp           the replies of the Meteor (BBB 2.x) POST endpoints (pure; the
+//                                  only user of nlohmann-json here)
 //   fake_node_session.cpp          the per-connection read loop and reply writing
 //   fake_node_test_endpoints.cpp   the /_test/ endpoints that need the stream (documented there)
 //   fake_node_websocket.cpp        the WebSocket echo and the bad-accept endpoint
@@ -62,6 +64,9 @@ inline constexpr std::string_view immutable_cache = "public, max-age=31536000, i
 // throw instead of failing the parse.
 inline constexpr std::uint32_t header_limit = 60 * 1024;
 inline constexpr std::uint64_t body_limit = 16 * 1024 * 1024;
+// The Meteor POST endpoints take a small JSON tree or form: a body larger than this is refused
+// with 413 before it is read (Content-Length) or as soon as it grows past it (chunked).
+inline constexpr std::uint64_t meteor_body_limit = 1024 * 1024;
 inline constexpr std::uint64_t max_test_bytes = std::uint64_t{1} << 30;
 inline constexpr std::uint64_t max_test_ms = 60'000;
 inline constexpr std::size_t ws_message_limit = 16 * 1024 * 1024;
@@ -145,6 +150,8 @@ enum class route_kind {
     locale,
     asset,
     test,
+    dynamic_import,  ///< meteor client: POST …/__meteor__/dynamic-import/fetch
+    feedback,        ///< meteor client: POST …/feedback
 };
 
 struct route {
@@ -186,6 +193,12 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag);
 /// Replies for every route that needs no special I/O (all but WebSocket and most test routes).
 reply make_reply(const node_state& node, const request& req, const route& r,
                  std::string_view query);
+
+/// The largest request body `r` accepts (meteor_body_limit on the Meteor POST endpoints).
+std::uint64_t body_limit_of(const route& r);
+/// The Meteor endpoints' replies (fake_node_meteor.cpp), for a POST of `req` (body read).
+reply dynamic_import_reply(const node_state& node, const request& req);
+reply feedback_reply();
 
 /// Current time as an IMF-fixdate (RFC 9110 §5.6.7), formatted at most once per second and thread.
 std::string http_date();

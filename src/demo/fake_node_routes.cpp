@@ -139,6 +139,11 @@ route resolve(const node_state& node, std::string_view path) {
             r.kind = route_kind::locale;
         } else if (rest == "/ws" || rest.starts_with("/ws/")) {
             r.kind = route_kind::ws;
+        } else if (node.options.client == client_kind::meteor &&
+                   rest == "/__meteor__/dynamic-import/fetch") {
+            r.kind = route_kind::dynamic_import;
+        } else if (node.options.client == client_kind::meteor && rest == "/feedback") {
+            r.kind = route_kind::feedback;
         } else if (node.options.test_endpoints && rest.starts_with("/_test/")) {
             r.kind = route_kind::test;
             r.test_name = rest.substr(std::string_view("/_test/").size());
@@ -194,8 +199,23 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     return false;
 }
 
+std::uint64_t body_limit_of(const route& r) {
+    return r.kind == route_kind::dynamic_import || r.kind == route_kind::feedback
+               ? meteor_body_limit
+               : body_limit;
+}
+
 reply make_reply(const node_state& node, const request& req, const route& r,
                  std::string_view query) {
+    if (r.kind == route_kind::dynamic_import || r.kind == route_kind::feedback) {
+        if (req.method() != http::verb::post) {
+            auto rep = text_reply(http::status::method_not_allowed, "405 Method Not Allowed\n");
+            rep.fields.set(http::field::allow, "POST");
+            return rep;
+        }
+        return r.kind == route_kind::dynamic_import ? dynamic_import_reply(node, req)
+                                                    : feedback_reply();
+    }
     const bool get_or_head = req.method() == http::verb::get || req.method() == http::verb::head;
     if (r.kind != route_kind::not_found && !get_or_head) {
         auto rep = text_reply(http::status::method_not_allowed, "405 Method Not Allowed\n");
@@ -239,6 +259,8 @@ reply make_reply(const node_state& node, const request& req, const route& r,
         case route_kind::asset:
             return asset_reply(req, *r.file);
         case route_kind::test:
+        case route_kind::dynamic_import:  // answered above
+        case route_kind::feedback:
         case route_kind::not_found:
             break;
     }

@@ -78,7 +78,23 @@ awaitable<next_step> session::serve_one() {
         auto req = parser.release();
         co_return co_await on_upgrade(req);
     }
+    const auto r = resolve(*node_, split_target(parser.get().target()).first);
+    if (parser.get().method() == http::verb::post) {
+        if (r.kind == route_kind::dynamic_import) {
+            node_->counters.dynamic_imports.fetch_add(1, std::memory_order_relaxed);
+        } else if (r.kind == route_kind::feedback) {
+            node_->counters.feedbacks.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
     if (!parser.is_done()) {
+        // The parser already compared a Content-Length with the node-wide limit while reading the
+        // head; a route's own, lower limit is checked here, before any of the body is read. For
+        // a chunked body the parser counts down what is left of the limit set now.
+        const auto limit = body_limit_of(r);
+        if (const auto length = parser.content_length(); length && *length > limit) {
+            co_return co_await on_read_error(http::error::body_limit);
+        }
+        parser.body_limit(limit);
         auto [body_ec, m] = co_await http::async_read(stream_, buffer_, parser, use_nothrow);
         if (body_ec) {
             co_return co_await on_read_error(body_ec);

@@ -17,6 +17,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -661,6 +662,175 @@ TEST(FakeNode, ServesHttpsAndWss) {
     EXPECT_NE(index.body().find("\"origin\":\"" + node->origin() + "\""), std::string::npos);
     EXPECT_EQ(echoed, "over tls");
     EXPECT_EQ(node->counters().websockets, 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The BBB 2.x (Meteor) client mode
+
+node_options meteor_options(std::string id = "bbb-02") {
+    node_options o;
+    o.id = std::move(id);
+    o.client = bcp::demo::client_kind::meteor;
+    return o;
+}
+
+const std::string import_path = "/__meteor__/dynamic-import/fetch";
+
+/// A POST as the browser sends Meteor's fetch(url, {method: "POST", body: JSON.stringify(tree)}).
+request make_post(std::string target, std::string body) {
+    auto req = make_request(std::move(target), http::verb::post);
+    req.set(http::field::content_type, "text/plain;charset=UTF-8");
+    req.body() = std::move(body);
+    return req;
+}
+
+TEST(FakeNodeMeteor, DynamicImportAnswersKnownModulesOnly) {
+    running_node node(meteor_options());
+    const std::string base = "/bbb-02/html5client";
+    const auto res =
+        fetch(node->port(),
+              make_post(base + import_path,
+                        R"({"node_modules":{"lazy":{"panel.js":1,"chart.js":1,"nope.js":1},)"
+                        R"("other":{"x.js":1}},"imports":{"ui":{"a.jsx":1}}})"));
+    ASSERT_EQ(res.result(), http::status::ok);
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+    EXPECT_EQ(res[http::field::access_control_allow_origin], "*");
+    EXPECT_EQ(res.count(http::field::cache_control), 0u);
+    EXPECT_EQ(res[http::field::content_length], std::to_string(res.body().size()));
+
+    const auto tree = nlohmann::json::parse(res.body());
+    // Unknown modules (and the directories left empty without them) are omitted.
+    ASSERT_EQ(tree.size(), 1u) << tree.dump();
+    ASSERT_EQ(tree.at("node_modules").size(), 1u) << tree.dump();
+    const auto& lazy = tree.at("node_modules").at("lazy");
+    ASSERT_EQ(lazy.size(), 2u) << tree.dump();
+    const auto panel = lazy.at("panel.js").get<std::string>();
+    const auto chart = lazy.at("chart.js").get<std::string>();
+    EXPECT_TRUE(panel.starts_with("function(require,exports,module){")) << panel;
+    EXPECT_TRUE(panel.ends_with("}")) << panel;
+    EXPECT_NE(panel.find(R"(exports.node="bbb-02")"), std::string::npos) << panel;
+    EXPECT_NE(panel.find(R"(exports.name="panel")"), std::string::npos) << panel;
+    EXPECT_NE(chart.find(R"(exports.name="chart")"), std::string::npos) << chart;
+
+    // Only what was asked for: one module, and nothing at all for an empty tree.
+    const auto one = fetch(
+        node->port(), make_post(base + import_path, R"({"node_modules":{"lazy":{"chart.js":1}}})"));
+    EXPECT_EQ(nlohmann::json::parse(one.body()).at("node_modules").at("lazy").size(), 1u);
+    EXPECT_EQ(fetch(node->port(), make_post(base + import_path, "{}")).body(), "{}");
+    // A directory where a module was expected is not a module request.
+    EXPECT_EQ(fetch(node->port(),
+                    make_post(base + import_path, R"({"node_modules":{"lazy":{"panel.js":{}}}})"))
+                  .body(),
+              "{}");
+    EXPECT_EQ(node->counters().dynamic_imports, 4u);
+    EXPECT_EQ(node->counters().feedbacks, 0u);
+}
+
+TEST(FakeNodeMeteor, DynamicImportRefusals) {
+    running_node node(meteor_options());
+    const std::string target = "/bbb-02/html5client" + import_path;
+    EXPECT_EQ(fetch(node->port(), make_post(target, "{\"node_modules\":")).result(),
+              http::status::bad_request);
+    EXPECT_EQ(fetch(node->port(), make_post(target, "")).result(), http::status::bad_request);
+    EXPECT_EQ(fetch(node->port(), make_post(target, "[1]")).result(), http::status::bad_request);
+    EXPECT_EQ(fetch(node->port(), make_post(target, std::string(2000, '[') + "1")).result(),
+              http::status::bad_request);
+
+    const auto get_res = get(node->port(), target);
+    EXPECT_EQ(get_res.result(), http::status::method_not_allowed);
+    EXPECT_EQ(get_res[http::field::allow], "POST");
+    EXPECT_EQ(fetch(node->port(), make_request(target, http::verb::put)).result(),
+              http::status::method_not_allowed);
+
+    // Over 1 MiB: refused from the Content-Length, before the body is read.
+    const auto big = fetch(node->port(), make_post(target, std::string((1 << 20) + 1, ' ')));
+    EXPECT_EQ(big.result(), http::status::payload_too_large);
+    // Exactly 1 MiB is read (and is valid JSON: an empty object padded with spaces).
+    auto padded = std::string((1 << 20) - 2, ' ') + "{}";
+    EXPECT_EQ(fetch(node->port(), make_post(target, std::move(padded))).result(), http::status::ok);
+
+    // Every POST counts, whatever its answer; the GET and PUT do not.
+    EXPECT_EQ(node->counters().dynamic_imports, 6u);
+    EXPECT_EQ(node->counters().requests, 8u);
+}
+
+TEST(FakeNodeMeteor, FeedbackAnswersOk) {
+    running_node node(meteor_options());
+    const std::string target = "/bbb-02/html5client/feedback";
+    auto req = make_post(target, R"({"rating":5,"comment":"fine"})");
+    req.set(http::field::content_type, "application/json");
+    const auto res = fetch(node->port(), req);
+    EXPECT_EQ(res.result(), http::status::ok);
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+    EXPECT_EQ(res[http::field::cache_control], "no-store");
+    EXPECT_EQ(res.body(), R"({"status":"ok"})");
+    EXPECT_EQ(fetch(node->port(), make_post(target, "not json either")).result(), http::status::ok);
+    const auto get_res = get(node->port(), target);
+    EXPECT_EQ(get_res.result(), http::status::method_not_allowed);
+    EXPECT_EQ(get_res[http::field::allow], "POST");
+    EXPECT_EQ(node->counters().feedbacks, 2u);
+    EXPECT_EQ(node->counters().dynamic_imports, 0u);
+}
+
+TEST(FakeNodeMeteor, EndpointsExistUnderEveryMountOnly) {
+    auto options = meteor_options();
+    options.mounts = {"html5client", "html5client-next"};
+    running_node node(options);
+    EXPECT_EQ(
+        fetch(node->port(), make_post("/bbb-02/html5client-next" + import_path, "{}")).result(),
+        http::status::ok);
+    EXPECT_EQ(fetch(node->port(), make_post("/bbb-02/html5client-next/feedback", "{}")).result(),
+              http::status::ok);
+    // Not outside a mount, not for another node id, not below the endpoint.
+    EXPECT_EQ(fetch(node->port(), make_post(import_path, "{}")).result(), http::status::not_found);
+    EXPECT_EQ(fetch(node->port(), make_post("/bbb-01/html5client" + import_path, "{}")).result(),
+              http::status::not_found);
+    EXPECT_EQ(
+        fetch(node->port(), make_post("/bbb-02/html5client" + import_path + "/x", "{}")).result(),
+        http::status::not_found);
+    EXPECT_EQ(node->counters().dynamic_imports, 1u);
+    EXPECT_EQ(node->counters().feedbacks, 1u);
+}
+
+TEST(FakeNodeMeteor, StaticClientRefusesTheMeteorPosts) {
+    running_node node(node_options{});  // bbb-01, static client (the default)
+    EXPECT_EQ(node->options().client, bcp::demo::client_kind::static_client);
+    for (const auto* path : {"/__meteor__/dynamic-import/fetch", "/feedback"}) {
+        const auto res =
+            fetch(node->port(), make_post(mount.substr(0, mount.size() - 1) + path, "{}"));
+        EXPECT_EQ(res.result(), http::status::not_found) << path;
+    }
+    EXPECT_EQ(node->counters().dynamic_imports, 0u);
+    EXPECT_EQ(node->counters().feedbacks, 0u);
+}
+
+TEST(FakeNodeMeteor, IndexLoadsALazyModuleOnlyInMeteorMode) {
+    running_node meteor(meteor_options());
+    running_node plain(node_options{});
+    const auto page = get(meteor->port(), "/bbb-02/html5client/");
+    ASSERT_EQ(page.result(), http::status::ok);
+    const auto& html = page.body();
+    EXPECT_NE(html.find(R"(<span id="lazy-status" class="status">pending</span>)"),
+              std::string::npos);
+    EXPECT_NE(html.find(R"(window.__meteor_runtime_config__={"ROOT_URL_PATH_PREFIX":)"
+                        R"("/bbb-02/html5client"})"),
+              std::string::npos);
+    EXPECT_NE(html.find(R"("/__meteor__/dynamic-import/fetch")"), std::string::npos);
+    EXPECT_NE(html.find(R"(JSON.stringify({ node_modules: { lazy: { "panel.js": 1 } } }))"),
+              std::string::npos);
+    EXPECT_NE(html.find(R"js((0, eval)("(" + source + ")")(require, module.exports, module))js"),
+              std::string::npos);
+    EXPECT_EQ(html.find("headers"), std::string::npos) << "Meteor's fetch sets no header";
+    // The ids the browser tests use are all still there.
+    for (const auto* id : {"node-id", "served-origin", "node-origin", "ws-status", "media-button",
+                           "media-status", "permission-status", "assets-ok"}) {
+        EXPECT_NE(html.find("id=\"" + std::string(id) + "\""), std::string::npos) << id;
+    }
+    EXPECT_EQ(page.count("Content-Security-Policy"), 0u);
+
+    const auto static_page = get(plain->port(), mount);
+    EXPECT_EQ(static_page.body().find("lazy-status"), std::string::npos);
+    EXPECT_EQ(static_page.body().find("__meteor"), std::string::npos);
 }
 
 TEST(TestCa, WritesPemFilesThatLoad) {
