@@ -69,9 +69,17 @@ void check_upstream(const http::request_head& client, const http::gate_result& g
                (ctx.accept_encoding.empty() || up.find("accept-encoding") == ctx.accept_encoding),
            "exactly our Accept-Encoding", wire);
     for (const char* name :
-         {"content-length", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection",
-          "forwarded", "x-real-ip", "expect", "proxy-authorization", "x-forwarded-port"}) {
+         {"transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection", "forwarded",
+          "x-real-ip", "expect", "proxy-authorization", "x-forwarded-port"}) {
         expect(up.count(name) == 0, "dropped field forwarded", name);
+    }
+    // A body's length is ours (an allowed POST), never the client's field.
+    if (gate.post) {
+        expect(up.count("content-length") == 1 &&
+                   up.find("content-length") == std::to_string(gate.body_length),
+               "exactly our Content-Length on a POST", wire);
+    } else {
+        expect(up.count("content-length") == 0, "no Content-Length without a body", wire);
     }
     if (gate.websocket) {
         expect(up.count("connection") == 1 && up.find("connection") == "Upgrade" &&
@@ -102,7 +110,7 @@ void check_upstream(const http::request_head& client, const http::gate_result& g
         });
     }
     // What we send must itself pass the gate, with the same WebSocket decision.
-    const auto again = http::inspect(up, {});
+    const auto again = http::inspect(up, {}, {gate.post, gate.body_length});
     expect(again.status == 0, "upstream request passes the gate", again.reason);
     expect(again.websocket == gate.websocket, "WebSocket decision stable");
 }
@@ -151,25 +159,44 @@ void request_gate(const std::uint8_t* data, std::size_t size) {
     http::gate_options open;
     http::gate_options named;
     named.server_names = {"proxy.example.com", "bbb.example.org"};
-    for (const auto* options : {&open, &named}) {
-        const auto gate = http::inspect(head, *options);
+    // Without and with the POST allowance the node table gives its allowlisted paths.
+    const http::post_allowance no_post;
+    const http::post_allowance post{true, 1024};
+    for (const auto& [options, allowance] :
+         {std::pair{&open, &no_post}, std::pair{&named, &no_post}, std::pair{&open, &post}}) {
+        const auto gate = http::inspect(head, *options, *allowance);
         if (gate.status != 0) {
             expect(gate.status == 400 || gate.status == 405 || gate.status == 414 ||
-                       gate.status == 421,
-                   "gate refuses with 400/405/414/421");
+                       gate.status == 421 || gate.status == 411 || gate.status == 413 ||
+                       gate.status == 415 || gate.status == 417,
+                   "gate refuses with 400/405/411/413/414/415/417/421");
             expect(!gate.reason.empty() && !gate.keep_alive, "refusal has a reason and closes");
             continue;
         }
-        expect(head.method == "GET" || head.method == "HEAD", "only GET/HEAD pass");
         expect(head.count("host") <= 1 && head.count("transfer-encoding") == 0,
                "at most one Host, no Transfer-Encoding");
-        expect(head.count("content-length") == 0 || head.find("content-length") == "0",
-               "no request body");
+        if (head.method == "POST") {
+            expect(allowance->allowed && gate.post, "POST passes only where it is allowed");
+            expect(head.count("content-length") == 1 && gate.body_length <= allowance->max_body &&
+                       head.find("content-length") == std::to_string(gate.body_length),
+                   "a POST body has one plain Content-Length within the limit");
+            expect(head.count("content-type") == 1 &&
+                       http::is_post_media_type(head.find("content-type")),
+                   "a POST body is JSON or text");
+        } else {
+            expect(head.method == "GET" || head.method == "HEAD", "only GET/HEAD (and POST) pass");
+            expect(!gate.post, "no body but a POST's");
+            expect(head.count("content-length") == 0 || head.find("content-length") == "0",
+                   "no request body");
+        }
         expect(http::check_target(head.target).status == 0, "target passes check_target");
         http::forward_context ctx{"10.0.0.5:8443", "192.0.2.7", true, "proxy.example.com"};
         // The proxy replaces a client's Accept-Encoding with its own (gzip or none).
         if (head.count("accept-encoding") != 0) {
             ctx.accept_encoding = "gzip";
+        }
+        if (gate.post) {
+            ctx.content_length = gate.body_length;
         }
         std::string wire;
         http::build_upstream_request(head, gate, ctx, wire);

@@ -585,14 +585,10 @@ std::string_view to_string(verdict v) {
     return "?";
 }
 
-verdict storable(const request_facts& req, const response_facts& res, std::uint64_t max_object,
-                 std::int64_t heuristic_cap) {
-    if (!req.get) {
-        return verdict::not_get;
-    }
-    if (req.range || req.no_store) {
-        return verdict::bypass;
-    }
+namespace {
+
+// What the response alone forbids a shared cache to store (RFC 9111 §3), for GET and POST alike.
+verdict refused_by_response(const response_facts& res) {
     if (res.status != 200) {
         return verdict::status;
     }
@@ -607,6 +603,22 @@ verdict storable(const request_facts& req, const response_facts& res, std::uint6
     }
     if (res.vary_star) {
         return verdict::vary_star;
+    }
+    return verdict::store;
+}
+
+}  // namespace
+
+verdict storable(const request_facts& req, const response_facts& res, std::uint64_t max_object,
+                 std::int64_t heuristic_cap) {
+    if (!req.get) {
+        return verdict::not_get;
+    }
+    if (req.range || req.no_store) {
+        return verdict::bypass;
+    }
+    if (const auto v = refused_by_response(res); v != verdict::store) {
+        return v;
     }
     // §3.5 lets public, s-maxage or must-revalidate authorise storing a response to a request
     // with Authorization; we ask for an explicit shared-cache permission (public or s-maxage),
@@ -623,6 +635,29 @@ verdict storable(const request_facts& req, const response_facts& res, std::uint6
         return verdict::too_large;
     }
     return verdict::store;
+}
+
+verdict post_storable(const response_facts& res, std::uint64_t max_object, std::int64_t validity) {
+    if (const auto v = refused_by_response(res); v != verdict::store) {
+        return v;
+    }
+    if (res.cc.no_cache) {
+        return verdict::no_store;  // it would have to be revalidated, and a POST cannot be
+    }
+    if (post_freshness_lifetime(res, validity) <= 0) {
+        return verdict::useless;
+    }
+    if (res.content_length && *res.content_length > max_object) {
+        return verdict::too_large;
+    }
+    return verdict::store;
+}
+
+std::int64_t post_freshness_lifetime(const response_facts& res, std::int64_t validity) {
+    if (res.cc.s_maxage || res.cc.max_age || res.has_expires) {
+        return freshness_lifetime(res, 0);
+    }
+    return validity;
 }
 
 std::int64_t freshness_lifetime(const response_facts& res, std::int64_t heuristic_cap) {

@@ -115,6 +115,19 @@ std::string_view to_string(verdict v);
 verdict storable(const request_facts& req, const response_facts& res, std::uint64_t max_object,
                  std::int64_t heuristic_cap);
 
+/// The answer to a POST on a path the configuration caches (post.cached; docs/architecture.md
+/// "Cached POSTs"). RFC 9111 §4 reuses a POST response only for a later GET; here the operator
+/// declares the path a read whose answer depends on its target and body alone (as BBB's own nginx
+/// does for Meteor's dynamic-import endpoint), so it is stored under a key with the body's hash
+/// unless the node forbids it: only 200, not no-store, private, no-cache (a POST cannot be
+/// revalidated), Set-Cookie or Vary: *, and not larger than `max_object`. Request credentials do
+/// not matter: the answer is shared by configuration. `validity` as in post_freshness_lifetime();
+/// an answer with no lifetime is useless (it cannot be revalidated).
+verdict post_storable(const response_facts& res, std::uint64_t max_object, std::int64_t validity);
+/// Its lifetime: the node's explicit one (s-maxage, max-age, Expires), else `validity` seconds
+/// (post.cache_validity).
+std::int64_t post_freshness_lifetime(const response_facts& res, std::int64_t validity);
+
 /// §4.2.1 for a shared cache: s-maxage, then max-age, then Expires − Date, then the §4.2.2
 /// heuristic (10 % of Date − Last-Modified, at most `heuristic_cap` seconds) only when there is
 /// no explicit expiration at all. Seconds; 0 means stale on arrival.

@@ -85,6 +85,17 @@ digest sha256::finish() {
     return d;
 }
 
+std::string to_hex(const digest& d) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * d.size());
+    for (const auto b : d) {
+        out.push_back(hex[b >> 4]);
+        out.push_back(hex[b & 0x0f]);
+    }
+    return out;
+}
+
 std::size_t entry::charge() const {
     std::size_t n = entry_overhead + key.size() + node_id.size() + head.size() + head_304.size() +
                     etag.size() + last_modified_text.size();

@@ -82,6 +82,9 @@ class sha256 {
     void* ctx_;  // EVP_MD_CTX*
 };
 
+/// `d` in lower-case hex (64 characters).
+std::string to_hex(const digest& d);
+
 /// A request header nominated by the stored response's Vary, and the value the stored response
 /// was selected with (nullopt: the header was absent).
 struct vary_field {

@@ -82,7 +82,8 @@ void register_node_commands(CLI::App& app, int& exit_code) {
     auto* check = node->add_subcommand("check", "Check every item; exit 1 if one fails");
     add_target_flags(check, *check_flags);
     check->add_flag("--live", check_flags->live,
-                    "Also probe over HTTPS: node page, proxy page, bbb-web CORS");
+                    "Also probe over HTTPS: node page, proxy page, bbb-web CORS, compression, "
+                    "Meteor's dynamic-import POST (2.x)");
     check->callback([check_flags, &exit_code, env] {
         auto e = env();
         exit_code = nodeconf::run_check(check_flags->to_request(), check_flags->live, e);

@@ -100,6 +100,24 @@ struct health_override {
     }
 };
 
+// A post: section as written (top level or on a node); unset keys keep the value below them.
+struct post_override {
+    std::optional<std::vector<std::string>> paths, cached;
+    std::optional<std::uint64_t> max_body_size;
+    std::optional<milliseconds> cache_validity;
+
+    void apply(post_options& p) const {
+        p.paths = paths.value_or(p.paths);
+        p.cached = cached.value_or(p.cached);
+        p.max_body_size = max_body_size.value_or(p.max_body_size);
+        p.cache_validity = cache_validity.value_or(p.cache_validity);
+    }
+};
+
+// A request body is held in memory until it is complete: 64 KiB is BBB's need, 1 MiB a ceiling
+// that a typo cannot pass.
+constexpr std::uint64_t max_post_body = 1ull << 20;
+
 // The host as it appears in a Host header: IPv6 literals in brackets.
 std::string header_host(const origin& o) {
     return o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
@@ -213,8 +231,93 @@ class loader {
             {"health", optional_key,
              [this](auto& v, auto& at) { global_health_ = read_health(v, at); }},
             {"pid_file", optional_key, [this](auto& v, auto& at) { read_pid_file(v, at); }},
+            {"post", optional_key, [this](auto& v, auto& at) { global_post_ = read_post(v, at); }},
         };
         r_.read_map(root, top, fields);
+    }
+
+    post_override read_post(const YAML::Node& value, const place& at) {
+        post_override p;
+        const reader::field fields[] = {
+            {"paths", optional_key, [&](auto& v, auto& a) { p.paths = read_post_paths(v, a); }},
+            {"cached", optional_key, [&](auto& v, auto& a) { p.cached = read_post_paths(v, a); }},
+            {"max_body_size", optional_key,
+             [&](auto& v, auto& a) { p.max_body_size = read_body_size(v, a); }},
+            {"cache_validity", optional_key,
+             [&](auto& v, auto& a) { p.cache_validity = r_.duration(v, a, false); }},
+        };
+        r_.read_map(value, at, fields);
+        return p;
+    }
+
+    // Paths below a mount, exactly as the client posts to them: literal segments joined by '/',
+    // without a leading '/' (the mount is in front), query or wildcard. An empty list is allowed.
+    std::optional<std::vector<std::string>> read_post_paths(const YAML::Node& value,
+                                                            const place& at) {
+        std::vector<std::string> out;  // [] turns the exception off
+        bool ok = true;
+        const auto count = r_.read_list(
+            value, at, "paths below a mount", [&](const YAML::Node& item, const place& item_at) {
+                const auto text = r_.scalar(item, item_at, "a path such as feedback");
+                if (!text) {
+                    ok = false;
+                    return;
+                }
+                if (!is_mount_relative_path(*text)) {
+                    ok = false;
+                    r_.error(
+                        item_at,
+                        in_quotes(*text) +
+                            " is not a path below a mount; give literal segments of letters, "
+                            "digits, '.', '_' and '-' joined by '/', without a leading '/', e.g. "
+                            "__meteor__/dynamic-import/fetch");
+                } else if (std::find(out.begin(), out.end(), *text) != out.end()) {
+                    ok = false;
+                    r_.error(item_at, "duplicate path " + in_quotes(*text) + "; list it once");
+                } else {
+                    out.push_back(*text);
+                }
+            });
+        if (!ok || !count) {
+            return std::nullopt;
+        }
+        return out;
+    }
+
+    static bool is_mount_relative_path(std::string_view text) {
+        if (text.empty()) {
+            return false;
+        }
+        std::size_t start = 0;
+        while (true) {
+            const auto slash = text.find('/', start);
+            if (!is_path_segment(text.substr(start, slash - start))) {
+                return false;
+            }
+            if (slash == std::string_view::npos) {
+                return true;
+            }
+            start = slash + 1;
+        }
+    }
+
+    std::optional<std::uint64_t> read_body_size(const YAML::Node& value, const place& at) {
+        const auto text = r_.scalar(value, at, "a size such as 64KiB");
+        if (!text) {
+            return std::nullopt;
+        }
+        auto parsed = parse_size(*text);
+        if (!parsed.ok()) {
+            r_.error(at, std::move(parsed.message));
+            return std::nullopt;
+        }
+        if (*parsed.value > max_post_body) {
+            r_.error(at,
+                     "is more than 1MiB; request bodies are held in memory until complete, "
+                     "and BBB's POSTs are a few KiB (the default is 64KiB)");
+            return std::nullopt;
+        }
+        return *parsed.value;
     }
 
     health_override read_health(const YAML::Node& value, const place& at) {
@@ -268,15 +371,22 @@ class loader {
         cfg_.pid_file = *text;
     }
 
-    // Each node gets the top-level health section with its own keys on top.
+    // Each node gets the top-level health and post sections with its own keys on top.
     void resolve_health() {
         if (global_health_) {
             global_health_->apply(cfg_.health);
+        }
+        if (global_post_) {
+            global_post_->apply(cfg_.post);
         }
         for (std::size_t i = 0; i < cfg_.nodes.size(); ++i) {
             cfg_.nodes[i].health = cfg_.health;
             if (node_health_[i]) {
                 node_health_[i]->apply(cfg_.nodes[i].health);
+            }
+            cfg_.nodes[i].post = cfg_.post;
+            if (node_post_[i]) {
+                node_post_[i]->apply(cfg_.nodes[i].post);
             }
         }
     }
@@ -390,6 +500,7 @@ class loader {
         n.mounts = default_mounts;
         location url_where;
         std::optional<health_override> health;
+        std::optional<post_override> post;
         const reader::field fields[] = {
             {"id", !file_id, [&](auto& v, auto& a) { read_node_id(v, a, n); },
              "give the node's name, the first path segment of its URLs, e.g. id: bbb-01"},
@@ -401,6 +512,7 @@ class loader {
              "give the node's origin, e.g. url: \"https://bbb-01.example.com\""},
             {"mounts", optional_key, [&](auto& v, auto& a) { read_mounts(v, a, n); }},
             {"health", optional_key, [&](auto& v, auto& a) { health = read_health(v, a); }},
+            {"post", optional_key, [&](auto& v, auto& a) { post = read_post(v, a); }},
         };
         if (!r_.read_map(value, at, fields)) {
             return;
@@ -412,6 +524,7 @@ class loader {
         cfg_.nodes.push_back(std::move(n));
         node_url_where_.push_back(url_where);
         node_health_.push_back(std::move(health));
+        node_post_.push_back(std::move(post));
     }
 
     void read_node_id(const YAML::Node& value, const place& at, node& n) {
@@ -509,7 +622,8 @@ class loader {
         }
         std::string stem = path.stem().string();
         const std::string not_a_map =
-            "a node file must be a map with the node's url (and optionally id, mounts, health), "
+            "a node file must be a map with the node's url (and optionally id, mounts, health, "
+            "post), "
             "e.g. url: \"https://" +
             stem + ".example.com\"";
         const source_switch in_file(r_, file);
@@ -800,6 +914,8 @@ class loader {
     std::vector<std::string> node_url_key_;                    // parallel to cfg_.nodes
     std::vector<std::optional<health_override>> node_health_;  // parallel to cfg_.nodes
     std::optional<health_override> global_health_;
+    std::vector<std::optional<post_override>> node_post_;  // parallel to cfg_.nodes
+    std::optional<post_override> global_post_;
     std::map<std::string, location> node_id_where_;  // node id -> its first use
     bool nodes_dir_given_ = false;
     std::optional<place> nodes_dir_at_;

@@ -50,12 +50,27 @@ struct health_options {
                                        ///< also how long a passively marked node stays out
 };
 
+/// The one exception to "GET and HEAD only" (docs/security.md "POST"): the POSTs a BBB 2.x
+/// (Meteor) client makes to its own origin. Top-level `post:`, with per-node overrides.
+struct post_options {
+    /// Exact paths below each of a node's mounts ("feedback" = /<id>/<mount>/feedback) that
+    /// accept POST. Empty: no POST at all.
+    std::vector<std::string> paths{"__meteor__/dynamic-import/fetch", "feedback"};
+    std::uint64_t max_body_size = 64 * 1024;  ///< Content-Length above this: 413
+    /// Of `paths`, those whose answers the cache stores, keyed by the body's hash (a path not in
+    /// `paths` is never posted to, so it is never cached either).
+    std::vector<std::string> cached{"__meteor__/dynamic-import/fetch"};
+    /// A cached POST answer's lifetime when the node gives none (BBB's own nginx: 24 h).
+    milliseconds cache_validity{86'400'000};
+};
+
 struct node {
     std::string id;                   ///< first path segment on the proxy, [A-Za-z0-9._-]+
     std::string url;                  ///< as written, e.g. "https://bbb-01.example.com"
     origin upstream;                  ///< parsed url
     std::vector<std::string> mounts;  ///< second path segments served, default {"html5client"}
     health_options health;            ///< the top-level health section with this node's overrides
+    post_options post;                ///< the top-level post section with this node's overrides
     location where;
 };
 
@@ -135,6 +150,7 @@ struct proxy_config {
     unsigned workers = 0;  ///< 0 = one per core
     std::string log_level = "info";
     health_options health;  ///< the top-level health section (each node has its resolved copy)
+    post_options post;      ///< the top-level post section (each node has its resolved copy)
     std::string pid_file;   ///< absolute path; empty = none (`serve --pid-file` overrides)
     std::optional<admin_options> admin;            ///< absent = no admin listener
     std::optional<access_log_options> access_log;  ///< absent = no access log

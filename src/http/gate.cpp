@@ -146,24 +146,86 @@ bool is_hop_by_hop(std::string_view name) {
     return false;
 }
 
-gate_result inspect(const request_head& head, const gate_options& options) {
-    const bool get = head.method == "GET";
-    const bool head_method = head.method == "HEAD";
-    if (!get && !head_method) {
-        // Method names are case-sensitive (RFC 9110 §9.1): "get" is an unknown method.
-        return refuse(405, is_known_method(head.method) ? "method not allowed" : "unknown method");
-    }
+bool is_post_media_type(std::string_view content_type) {
+    const auto type = trim_ows(content_type.substr(0, content_type.find(';')));
+    return iequals(type, "application/json") || iequals(type, "text/plain");
+}
 
-    // No request bodies, ever: this also defuses every CL/TE smuggling shape (SECURITY.md).
+namespace {
+
+// The body of an allowed POST: one Content-Length of plain digits, never Transfer-Encoding (so no
+// CL/TE smuggling shape exists here either), a JSON or text type, and an Expect we can honour.
+gate_result inspect_post_body(const request_head& head, const post_allowance& post) {
+    gate_result r;
     if (head.count("transfer-encoding") != 0) {
-        return refuse(400, "request body not accepted (Transfer-Encoding)");
+        return refuse(400, "Transfer-Encoding not accepted; send the body with Content-Length");
     }
     const std::size_t content_lengths = head.count("content-length");
     if (content_lengths > 1) {
         return refuse(400, "duplicate Content-Length");
     }
-    if (content_lengths == 1 && head.find("content-length") != "0") {
-        return refuse(400, "request body not accepted (Content-Length)");
+    if (content_lengths == 0) {
+        return refuse(411, "POST without Content-Length");
+    }
+    const auto length = head.find("content-length");
+    constexpr std::size_t max_digits = 18;  // no overflow; far above any limit
+    if (length.empty() || length.size() > max_digits ||
+        length.find_first_not_of("0123456789") != std::string_view::npos) {
+        return refuse(400, "invalid Content-Length");
+    }
+    std::uint64_t n = 0;
+    for (const char c : length) {
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (n > post.max_body) {
+        return refuse(413, "request body larger than post.max_body_size");
+    }
+    if (head.count("content-type") != 1 || !is_post_media_type(head.find("content-type"))) {
+        return refuse(415, "POST body is not application/json or text/plain");
+    }
+    if (const std::size_t expects = head.count("expect"); expects != 0) {
+        // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
+        if (expects != 1 || !iequals(head.find("expect"), "100-continue")) {
+            return refuse(417, "unsupported Expect");
+        }
+        r.expect_continue = head.version == 11;
+    }
+    r.post = true;
+    r.body_length = n;
+    return r;
+}
+
+}  // namespace
+
+gate_result inspect(const request_head& head, const gate_options& options,
+                    const post_allowance& post) {
+    const bool get = head.method == "GET";
+    const bool head_method = head.method == "HEAD";
+    const bool post_method = head.method == "POST";
+    if ((!get && !head_method && !post_method) || (post_method && !post.allowed)) {
+        // Method names are case-sensitive (RFC 9110 §9.1): "get" is an unknown method.
+        return refuse(405, is_known_method(head.method) ? "method not allowed" : "unknown method");
+    }
+
+    gate_result body;
+    if (post_method) {
+        body = inspect_post_body(head, post);
+        if (body.status != 0) {
+            return body;
+        }
+    } else {
+        // No other request bodies, ever: this also defuses every CL/TE smuggling shape
+        // (SECURITY.md).
+        if (head.count("transfer-encoding") != 0) {
+            return refuse(400, "request body not accepted (Transfer-Encoding)");
+        }
+        const std::size_t content_lengths = head.count("content-length");
+        if (content_lengths > 1) {
+            return refuse(400, "duplicate Content-Length");
+        }
+        if (content_lengths == 1 && head.find("content-length") != "0") {
+            return refuse(400, "request body not accepted (Content-Length)");
+        }
     }
 
     for (const auto& f : head.fields) {
@@ -195,6 +257,9 @@ gate_result inspect(const request_head& head, const gate_options& options) {
     }
     r.head_method = head_method;
     r.host = host;
+    r.post = body.post;
+    r.body_length = body.body_length;
+    r.expect_continue = body.expect_continue;
 
     // Connection options: a client may not nominate framing or routing fields for removal.
     bool close = false;

@@ -13,9 +13,18 @@ std::string_view explanation(unsigned status) {
             return "There is no BigBlueButton client at this address. Check the link you were "
                    "given, or join the meeting again from its invitation.";
         case 405:
-            return "This proxy only serves the BigBlueButton client (GET and HEAD requests).";
+            return "This proxy only serves the BigBlueButton client (GET and HEAD requests, and "
+                   "POST to the few addresses its client posts to).";
+        case 411:
+            return "The request body must be sent with a Content-Length.";
+        case 413:
+            return "The request body is too large.";
         case 414:
             return "The requested address is too long.";
+        case 415:
+            return "The request body must be JSON or text.";
+        case 417:
+            return "The request's expectation cannot be met.";
         case 421:
             return "This proxy does not serve that host name.";
         case 429:
@@ -71,8 +80,16 @@ std::string_view reason_phrase(unsigned status) {
             return "Method Not Allowed";
         case 408:
             return "Request Timeout";
+        case 411:
+            return "Length Required";
+        case 413:
+            return "Content Too Large";
         case 414:
             return "URI Too Long";
+        case 415:
+            return "Unsupported Media Type";
+        case 417:
+            return "Expectation Failed";
         case 421:
             return "Misdirected Request";
         case 429:

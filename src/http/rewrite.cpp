@@ -74,6 +74,9 @@ void build_upstream_request(const request_head& head, const gate_result& gate,
     if (!ctx.accept_encoding.empty()) {
         append_field(out, "Accept-Encoding", ctx.accept_encoding);
     }
+    if (ctx.content_length) {
+        append_field(out, "Content-Length", std::to_string(*ctx.content_length));
+    }
     if (gate.websocket) {
         append_field(out, "Connection", "Upgrade");
         append_field(out, "Upgrade", "websocket");

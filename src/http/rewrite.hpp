@@ -9,6 +9,7 @@
 #include <boost/beast/http/fields.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ struct forward_context {
     /// gzip; empty = none, i.e. identity): the node may only use a coding the proxy can decode
     /// for its cache (docs/node-setup.md "Compression").
     std::string_view accept_encoding;
+    /// The length of the request body that follows (an allowed POST): sent as our own
+    /// Content-Length. Without one, the request has no body and no Content-Length.
+    std::optional<std::uint64_t> content_length;
 };
 
 /// Writes the request for the node into `out` (cleared first): request line with the validated raw

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 #include <thread>
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (its frame allocator
@@ -30,9 +31,9 @@ std::string lower(std::string s) {
     return s;
 }
 
-awaitable<void> fetch(ssl::context& tls, origin o, std::string target,
-                      std::map<std::string, std::string> headers, std::chrono::seconds timeout,
-                      expected<http_response>& out) {
+awaitable<void> fetch(ssl::context& tls, origin o, http::verb method, std::string target,
+                      std::map<std::string, std::string> headers, std::string body,
+                      std::chrono::seconds timeout, expected<http_response>& out) {
     auto ex = co_await asio::this_coro::executor;
     auto fail = [&](const std::string& step, const error_code& ec) {
         out = problem{{}, 0, o.to_string() + target + ": " + step + ": " + ec.message()};
@@ -61,12 +62,14 @@ awaitable<void> fetch(ssl::context& tls, origin o, std::string target,
         fail("TLS handshake", hec);
         co_return;
     }
-    http::request<http::empty_body> req{http::verb::get, target, 11};
+    http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, o.authority());
     req.set(http::field::user_agent, "bbb-cluster-proxy node check --live");
     for (const auto& [name, value] : headers) {
         req.set(name, value);
     }
+    req.body() = std::move(body);
+    req.prepare_payload();  // Content-Length for a POST; nothing for a body-less GET
     auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
     (void)wn;
     if (wec) {
@@ -131,11 +134,10 @@ std::string coding_of(const http_response& r) {
     return it->second;
 }
 
-}  // namespace
-
-expected<http_response> https_get(const origin& o, const std::string& target,
-                                  const std::map<std::string, std::string>& headers,
-                                  std::chrono::seconds timeout, const std::string& ca_file) {
+expected<http_response> https_request(const origin& o, http::verb method, const std::string& target,
+                                      const std::map<std::string, std::string>& headers,
+                                      const std::string& body, std::chrono::seconds timeout,
+                                      const std::string& ca_file) {
     ssl::context tls(ssl::context::tls_client);
     error_code ec;
     if (ca_file.empty()) {
@@ -148,9 +150,87 @@ expected<http_response> https_get(const origin& o, const std::string& target,
     }
     asio::io_context io;
     expected<http_response> out = problem{{}, 0, "no answer"};
-    asio::co_spawn(io, fetch(tls, o, target, headers, timeout, out), asio::detached);
+    asio::co_spawn(io, fetch(tls, o, method, target, headers, body, timeout, out), asio::detached);
     io.run();
     return out;
+}
+
+std::string dynamic_import_probe_name(const std::string& target) {
+    return "proxy passes the Meteor dynamic import (POST " + target + ")";
+}
+
+}  // namespace
+
+expected<http_response> https_get(const origin& o, const std::string& target,
+                                  const std::map<std::string, std::string>& headers,
+                                  std::chrono::seconds timeout, const std::string& ca_file) {
+    return https_request(o, http::verb::get, target, headers, {}, timeout, ca_file);
+}
+
+expected<http_response> https_post(const origin& o, const std::string& target,
+                                   const std::map<std::string, std::string>& headers,
+                                   const std::string& body, std::chrono::seconds timeout,
+                                   const std::string& ca_file) {
+    return https_request(o, http::verb::post, target, headers, body, timeout, ca_file);
+}
+
+bool meteor_client(const bbb_version& v, std::string_view page) {
+    if (v.major != 0) {
+        return v.major < 3;
+    }
+    return page.find("__meteor_runtime_config__") != std::string_view::npos;
+}
+
+probe_result judge_dynamic_import(const expected<http_response>& answer,
+                                  const std::string& target) {
+    probe_result r{dynamic_import_probe_name(target), false, {}, {}};
+    if (!answer) {
+        r.detail = answer.error().to_string();
+        r.fix = "is the proxy running?";
+        return r;
+    }
+    const int status = answer->status;
+    r.detail = "HTTP " + std::to_string(status);
+    if (status >= 200 && status < 300) {
+        r.ok = true;
+        r.detail += " (" + std::to_string(answer->body.size()) + " bytes)";
+        return r;
+    }
+    switch (status) {
+        case 405:
+            r.detail += ": the proxy refuses POST there";
+            r.fix =
+                "the proxy refuses POST there: add __meteor__/dynamic-import/fetch to post.paths "
+                "(docs/config-reference.md \"post\"); without it BBB 2.x clients miss their "
+                "lazily loaded code";
+            break;
+        case 404:
+            r.fix =
+                "the proxy does not route this path, or the node's html5client is not the Meteor "
+                "client: check the node's mounts in the proxy config and the BBB version";
+            break;
+        case 411:
+        case 413:
+        case 415:
+            r.detail += status == 411   ? " Length Required"
+                        : status == 413 ? " Content Too Large"
+                                        : " Unsupported Media Type";
+            r.fix =
+                "the proxy refuses a 2-byte text/plain POST: check post.max_body_size and "
+                "the proxy's version (docs/config-reference.md \"post\")";
+            break;
+        case 502:
+        case 503:
+        case 504:
+            r.fix = "the proxy did not get an answer from the node: is bbb-html5 running there?";
+            break;
+        default:
+            r.fix =
+                "the node or the proxy answered the dynamic import with an error: see their "
+                "logs (bbb-html5 on the node)";
+            break;
+    }
+    return r;
 }
 
 std::vector<probe_result> live_probe(const settings& s, std::chrono::seconds timeout,
@@ -249,6 +329,36 @@ std::vector<probe_result> live_probe(const settings& s, std::chrono::seconds tim
         }
     }
     out.push_back(cors);
+
+    // BBB 2.x's client POSTs for its lazily loaded code to <ROOT_URL>/__meteor__/dynamic-import/
+    // fetch, and ROOT_URL is under the proxy: the proxy must pass that POST on (config "post").
+    const std::string import_target = base + std::string(meteor_dynamic_import_path);
+    std::string_view client_page;
+    if (direct && direct->status == 200) {
+        client_page = direct->body;
+    } else if (via && via->status == 200) {
+        client_page = via->body;
+    }
+    if (!meteor_client(s.version.version, client_page)) {
+        probe_result skip{dynamic_import_probe_name(import_target), true, {}, {}, true};
+        if (s.version.version.major >= 3) {
+            skip.detail = "skipped: BBB " + s.version.version.series() +
+                          " has no Meteor client (it POSTs nothing to the proxy)";
+        } else if (client_page.empty()) {
+            skip.detail = "skipped: no client page to tell a Meteor client by (see above)";
+        } else {
+            skip.detail = "skipped: the client page is not Meteor's (no __meteor_runtime_config__)";
+        }
+        out.push_back(skip);
+        return out;
+    }
+    // What Meteor's client sends: a plain-text JSON tree of the modules it wants (an empty one
+    // here, which Meteor answers with an empty tree), from a page on the proxy origin.
+    auto imported =
+        https_post(s.proxy, import_target,
+                   {{"Content-Type", "text/plain;charset=UTF-8"}, {"Origin", s.proxy.to_string()}},
+                   "{}", timeout, ca_file);
+    out.push_back(judge_dynamic_import(imported, import_target));
     return out;
 }
 

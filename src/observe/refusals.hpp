@@ -24,14 +24,20 @@ enum class refusal : std::size_t {
     idle_timeout,       ///< timeouts.client_idle on a keep-alive connection
     send_timeout,       ///< timeouts.client_send (client stopped reading)
     tunnel_idle,        ///< timeouts.tunnel_idle closed a WebSocket tunnel
+    length_required,    ///< 411: an allowed POST without Content-Length
+    body_too_large,     ///< 413: an allowed POST's body over post.max_body_size
+    media_type,         ///< 415: an allowed POST's body is not JSON or text
+    expectation,        ///< 417: an Expect other than 100-continue
+    body_timeout,       ///< an allowed POST's body not complete within timeouts.client_head
     count_
 };
 
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(refusal::count_)>
-    refusal_names{"connection_cap", "ip_connection_cap", "ip_rate",      "bad_request",
-                  "method",         "target_too_long",   "misdirected",  "header_too_large",
-                  "version",        "head_timeout",      "idle_timeout", "send_timeout",
-                  "tunnel_idle"};
+    refusal_names{"connection_cap", "ip_connection_cap", "ip_rate",        "bad_request",
+                  "method",         "target_too_long",   "misdirected",    "header_too_large",
+                  "version",        "head_timeout",      "idle_timeout",   "send_timeout",
+                  "tunnel_idle",    "length_required",   "body_too_large", "media_type",
+                  "expectation",    "body_timeout"};
 
 struct refusal_counters {
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(refusal::count_)> by_reason{};
@@ -49,8 +55,16 @@ struct refusal_counters {
                 return refusal::bad_request;
             case 405:
                 return refusal::method;
+            case 411:
+                return refusal::length_required;
+            case 413:
+                return refusal::body_too_large;
             case 414:
                 return refusal::target_too_long;
+            case 415:
+                return refusal::media_type;
+            case 417:
+                return refusal::expectation;
             case 421:
                 return refusal::misdirected;
             case 429:

@@ -134,6 +134,9 @@ bool cache_step::keep_alive() const {
 }
 
 bool cache_step::not_modified(std::string_view etag, const cache::entry& e) const {
+    if (post_) {
+        return false;  // RFC 9110 §13.2.1: conditionals are evaluated for GET and HEAD only here
+    }
     const auto inm = s_.head_.find("if-none-match");
     return cache::not_modified(inm, inm.data() != nullptr, s_.head_.find("if-modified-since"), etag,
                                e.last_modified);
@@ -210,14 +213,27 @@ awaitable<bool> cache_step::run() {
         request_cc.empty() ? cache::cache_control{} : cache::parse_cache_control(request_cc);
     const bool no_store = rcc.no_store;
     no_transform_ = rcc.no_transform;
+    if (x_.gate.post && !x_.post->cached) {
+        co_return co_await s_.forward(x_);  // a POST that is not a read (feedback): never stored
+    }
+    post_ = x_.gate.post;
     if (x_.gate.websocket || no_store || h.find("range").data() != nullptr) {
         counters_.bypass.fetch_add(1, std::memory_order_relaxed);
         co_return co_await s_.forward(x_);
     }
-    credentials_ = h.find("authorization").data() != nullptr || h.find("cookie").data() != nullptr;
     accept_encoding_ = accept_encoding_of(h, accept_joined_, accept_encoding_present_);
     key_.reserve(x_.node->id.size() + 1 + h.target.size());
     key_.append(x_.node->id).append(" ").append(h.target);
+    if (post_) {
+        // The body selects the answer: its hash is part of the key (a GET key has no second
+        // space after the target's start, which is always '/').
+        cache::sha256 hash;
+        hash.update(s_.body_.data(), s_.body_.size());
+        key_.append(" POST ").append(cache::to_hex(hash.finish()));
+    } else {
+        credentials_ =
+            h.find("authorization").data() != nullptr || h.find("cookie").data() != nullptr;
+    }
 
     const auto now = std::time(nullptr);
     auto e = cache_.entries().find(key_, h);
@@ -490,7 +506,7 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
                                  std::shared_ptr<const cache::entry> stale) {
     auto& x = x_;
     x.cache_fetch = true;
-    if (stale) {
+    if (stale && !post_) {  // a POST is not revalidated: a stale answer is fetched anew
         // §4.3.1: validate with what the stored response carries.
         if (!stale->etag.empty()) {
             x.extra_fields.append("If-None-Match: ").append(stale->etag).append("\r\n");
@@ -537,7 +553,9 @@ awaitable<bool> cache_step::lead(cache::leadership& lead,
         rq.cookie = s_.head_.find("cookie").data() != nullptr;
         const auto facts = cache::facts_from(status, view_of(res.base()), response_time);
         const auto& o = cache_.options();
-        const auto verdict = cache::storable(rq, facts, o.store.max_object, o.heuristic_max);
+        const auto verdict = post_
+                                 ? cache::post_storable(facts, o.store.max_object, post_validity())
+                                 : cache::storable(rq, facts, o.store.max_object, o.heuristic_max);
         if (verdict != cache::verdict::store) {
             lead.get().fail(cache::flight::state::uncacheable);
             lead.close();
@@ -859,11 +877,13 @@ void cache_step::finish_entry(cache::entry& e, std::string_view age, std::time_t
     }
     const auto facts = cache::facts_from(200, hf, response_time);
     e.cc = facts.cc;
-    e.lifetime = cache::freshness_lifetime(facts, cache_.options().heuristic_max);
+    e.lifetime = post_ ? cache::post_freshness_lifetime(facts, post_validity())
+                       : cache::freshness_lifetime(facts, cache_.options().heuristic_max);
     e.initial_age = cache::corrected_initial_age(facts, request_time, response_time);
     e.response_time = response_time;
     e.last_modified = facts.last_modified;
-    e.explicitly_public = facts.cc.is_public || facts.cc.s_maxage.has_value();
+    // A cached POST's answer is shared by configuration (post.cached).
+    e.explicitly_public = post_ || facts.cc.is_public || facts.cc.s_maxage.has_value();
     if (!e.encodable) {
         e.etag.clear();  // an encodable entry keeps the node's ETag outside its fields
     }
@@ -876,6 +896,10 @@ void cache_step::finish_entry(cache::entry& e, std::string_view age, std::time_t
         }
     }
     build_heads(e);
+}
+
+std::int64_t cache_step::post_validity() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(x_.node->post_cache_validity).count();
 }
 
 void cache_step::build_heads(cache::entry& e) {

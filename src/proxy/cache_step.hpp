@@ -67,6 +67,8 @@ class cache_step {
     void finish_entry(cache::entry& e, std::string_view age, std::time_t request_time,
                       std::time_t response_time);
     void build_heads(cache::entry& e);
+    /// post.cache_validity of the node, in seconds.
+    std::int64_t post_validity() const;
     bool keep_alive() const;
     /// Whether the client's conditionals match `etag` (the representation it would get) or
     /// e's Last-Modified.
@@ -90,6 +92,7 @@ class cache_step {
     bool accept_encoding_present_ = false;
     std::string accept_joined_;  ///< backs accept_encoding_ when it had several lines
     bool no_transform_ = false;  ///< request Cache-Control: no-transform
+    bool post_ = false;          ///< a POST on a cached path: keyed by its body, never revalidated
 };
 
 }  // namespace bcp::proxy

@@ -60,6 +60,8 @@ struct session::exchange {
     /// Whether the node may answer gzip (the client takes it): decided once per request, by the
     /// cache step or else by send_upstream (docs/node-setup.md "Compression").
     std::optional<bool> upstream_gzip;
+    /// An allowed POST's rule (docs/security.md "POST"); nullptr for every other method.
+    const registry::post_rule* post = nullptr;
 };
 
 }  // namespace bcp::proxy

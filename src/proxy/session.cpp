@@ -11,6 +11,7 @@
 #include "proxy/health_checker.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -25,9 +26,24 @@
 #include <optional>
 #include <span>
 
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;
 using namespace boost::asio::experimental::awaitable_operators;
+
+const registry::post_rule* post_rule_of(const registry::node_entry& node,
+                                        const http::target_check& t) {
+    // "/<first>/<second>/<rest>": the rule is for <rest> exactly.
+    const std::size_t prefix = 1 + t.first.size() + 1 + t.second.size() + 1;
+    if (t.second.empty() || t.path.size() <= prefix) {
+        return nullptr;
+    }
+    return node.find_post(t.second, t.path.substr(prefix));
+}
 
 namespace {
 
@@ -158,8 +174,10 @@ awaitable<void> session::run(std::unique_ptr<session> self) {
         s.last_request_ = s.record_.start;
         const bool keep = co_await s.handle_request();
         s.finish_request();
-        s.in_.consume(s.head_.size);
+        s.in_.consume(s.head_.size + s.body_buffered_);
         s.head_.clear();
+        s.release_body();
+        s.head_deadline_ = {};
         if (!keep || s.env_.draining) {
             break;
         }
@@ -188,7 +206,7 @@ session::idle_step session::read_idle() {
     if (n > 0) {
         in_.commit(static_cast<std::size_t>(n));
         idle_ = false;
-        client_dog_.arm(settings_->timeout.client_head);  // from the first byte (slowloris)
+        arm_head_deadline();  // from the first byte (slowloris)
         return idle_step::ready;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -208,11 +226,13 @@ awaitable<bool> session::read_head(bool first) {
     if (waiting_for_first_byte && in_.capacity() > idle_read) {
         in_.shrink_to_fit();  // idle connections hold a small buffer only (finding 6)
     }
-    if (waiting_for_first_byte) {
-        client_dog_.arm(first ? s.timeout.client_head : s.timeout.client_idle);
-        idle_ = !first;
+    if (waiting_for_first_byte && !first) {
+        client_dog_.arm(s.timeout.client_idle);
+        idle_ = true;
+    } else if (!waiting_for_first_byte && head_deadline_ != net::watchdog::clock::time_point{}) {
+        client_dog_.arm_at(head_deadline_);  // read_idle() got the first bytes and armed it
     } else {
-        client_dog_.arm(s.timeout.client_head);
+        arm_head_deadline();  // a new connection, or a pipelined request already buffered
     }
     while (true) {
         if (in_.size() != 0) {
@@ -267,7 +287,7 @@ awaitable<bool> session::read_head(bool first) {
             // The idle wait is over; the head deadline runs from the first byte (slowloris).
             waiting_for_first_byte = false;
             idle_ = false;
-            client_dog_.arm(s.timeout.client_head);
+            arm_head_deadline();
         }
     }
 }
@@ -296,6 +316,62 @@ awaitable<bool> session::reply(unsigned status, bool keep_alive, std::string_vie
     co_return ok&& keep_alive;
 }
 
+void session::arm_head_deadline() {
+    head_deadline_ = net::watchdog::clock::now() + settings_->timeout.client_head;
+    client_dog_.arm_at(head_deadline_);
+}
+
+http::post_allowance session::post_allowance_for(const registry::node_table& table) const {
+    const auto t = http::check_target(head_.target);
+    if (t.status != 0) {
+        return {};
+    }
+    const auto* node = table.find(t.first);
+    if (node == nullptr || post_rule_of(*node, t) == nullptr) {
+        return {};
+    }
+    return {true, node->post_max_body};
+}
+
+// The body follows the head on the connection: what came with the head is in in_ (consumed with
+// the head when the request ends), the rest is read straight into body_, exactly as much as
+// announced, so a pipelined next request stays on the socket for read_head. The head's deadline
+// covers the body too: a slow body is a slow request (slowloris).
+awaitable<bool> session::read_body(const http::gate_result& gate) {
+    const auto length = static_cast<std::size_t>(gate.body_length);
+    const std::size_t buffered = std::min(in_.size() - head_.size, length);
+    const auto* start = static_cast<const char*>(in_.data().data()) + head_.size;
+    body_.assign(start, buffered);
+    body_buffered_ = buffered;
+    if (buffered == length) {
+        co_return true;
+    }
+    // RFC 9110 §10.1.1: a client that expects 100-continue may wait for it before sending.
+    if (gate.expect_continue && !co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) {
+        co_return false;
+    }
+    body_.resize(length);
+    client_dog_.arm_at(head_deadline_);
+    auto [ec, n] = co_await asio::async_read(
+        client_, asio::buffer(body_.data() + buffered, length - buffered), use_nothrow);
+    client_dog_.disarm();
+    if (ec) {
+        if (client_dog_.fired()) {
+            observe::bump(env_.counters->client_timeouts);
+            env_.counters->refusals.bump(observe::refusal::body_timeout);
+        }
+        co_return false;
+    }
+    co_return true;
+}
+
+void session::release_body() {
+    body_buffered_ = 0;
+    if (body_.capacity() != 0) {
+        std::string().swap(body_);
+    }
+}
+
 awaitable<bool> session::handle_request() {
     // Every request costs a token, refused ones included: a flood of bad requests is a flood.
     if (const unsigned wait = env_.per_ip->take_request(peer_key_); wait != 0) {
@@ -305,14 +381,19 @@ awaitable<bool> session::handle_request() {
         co_return co_await reply(429, false, {}, retry);
     }
     exchange x;
-    x.gate = http::inspect(head_, settings_->gate);
+    x.table = env_.table;
+    const auto post =
+        head_.method == "POST" ? post_allowance_for(*x.table) : http::post_allowance{};
+    x.gate = http::inspect(head_, settings_->gate, post);
     if (x.gate.status != 0) {
         observe::bump(env_.counters->rejected);
         env_.counters->refusals.bump_status(x.gate.status);
         const std::string_view allow = x.gate.status == 405 ? "Allow: GET, HEAD\r\n" : "";
         co_return co_await reply(x.gate.status, false, {}, allow);
     }
-    x.table = env_.table;
+    if (x.gate.post && !co_await read_body(x.gate)) {
+        co_return false;  // the client did not send its body in time (or failed)
+    }
     x.node = x.table->find(x.gate.target.first);
     if (x.node == nullptr || !x.node->has_mount(x.gate.target.second)) {
         // Routing miss: a legitimate client may still send good requests on this connection.
@@ -320,6 +401,9 @@ awaitable<bool> session::handle_request() {
         co_return co_await reply(404, x.gate.keep_alive && !x.gate.websocket);
     }
     record_.node = x.node->id;
+    if (x.gate.post) {
+        x.post = post_rule_of(*x.node, x.gate.target);  // never null: the gate asked the same
+    }
     if (!x.node->health->admits()) {
         // Marked unhealthy: answer at once instead of letting the browser wait for a timeout.
         observe::bump(env_.counters->node_unavailable);
@@ -358,6 +442,13 @@ awaitable<bool> session::send_upstream(exchange& x) {
     if (*x.upstream_gzip) {
         fc.accept_encoding = "gzip";
     }
+    if (x.gate.post) {
+        fc.content_length = body_.size();  // ours: the client's was checked, then dropped
+    }
+    // A POST that is not a read (anything but a cached path, e.g. feedback) is never sent on a
+    // pooled connection: a pooled connection may turn out closed by the node, and only a request
+    // that may be repeated can then be retried (RFC 9110 §9.2.2).
+    const bool retryable = !x.gate.post || (x.post != nullptr && x.post->cached);
     if (scratch_.capacity() == 0 && !tls_) {
         scratch_.reserve(scratch_reserved);  // released while idle: one allocation, no regrowth
     }
@@ -366,7 +457,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
 
     for (int attempt = 0; attempt < 2; ++attempt) {
         // The retry always connects afresh: the pool may hold more connections the node closed.
-        x.up = attempt == 0 ? env_.pool->take(node.pool_key) : nullptr;
+        x.up = attempt == 0 && retryable ? env_.pool->take(node.pool_key) : nullptr;
         x.pooled = x.up != nullptr;
         if (!x.up) {
             const upstream::target t{node.pool_key, node.upstream.host, node.upstream.port,
@@ -398,8 +489,9 @@ awaitable<bool> session::send_upstream(exchange& x) {
 
         x.up->dog.reset();
         x.up->dog.arm(s.timeout.upstream_response);
-        auto [wec, wn] =
-            co_await asio::async_write(x.up->stream, asio::buffer(scratch_), use_nothrow);
+        const std::array<asio::const_buffer, 2> request{asio::buffer(scratch_),
+                                                        asio::buffer(body_)};
+        auto [wec, wn] = co_await asio::async_write(x.up->stream, request, use_nothrow);
         if (!wec) {
             x.parser.emplace();
             x.parser->header_limit(static_cast<std::uint32_t>(s.max_response_header_bytes));

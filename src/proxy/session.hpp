@@ -27,6 +27,10 @@ namespace bcp::proxy {
 class session;
 class cache_step;
 
+/// The POST rule of `node` for a validated target routed to it, or nullptr.
+const registry::post_rule* post_rule_of(const registry::node_entry& node,
+                                        const http::target_check& t);
+
 /// Per-worker state shared by its sessions. Owned by the worker; outlives every session.
 struct worker_env {
     std::shared_ptr<const settings> config;  ///< replaced on reload (new sessions see the new one)
@@ -70,6 +74,13 @@ class session {
     idle_step read_idle();
     awaitable<bool> read_head(bool first);
     awaitable<bool> handle_request();
+    /// Arms the client's deadline for a request head (and an allowed POST's body) from now.
+    void arm_head_deadline();
+    /// For a POST: whether the node table allows it on the target (checked again by the gate).
+    http::post_allowance post_allowance_for(const registry::node_table& table) const;
+    /// Reads an allowed POST's body into body_ within the head's deadline. False: close.
+    awaitable<bool> read_body(const http::gate_result& gate);
+    void release_body();
     awaitable<bool> write_client(std::string_view bytes);
     awaitable<bool> reply(unsigned status, bool keep_alive, std::string_view node_id = {},
                           std::string_view extra_headers = {});
@@ -92,6 +103,9 @@ class session {
     boost::beast::flat_buffer in_;
     http::request_head head_;
     std::string scratch_;
+    std::string body_;               ///< an allowed POST's body (docs/security.md "POST")
+    std::size_t body_buffered_ = 0;  ///< how much of it came with the head, in in_
+    net::watchdog::clock::time_point head_deadline_{};  ///< {} = not armed for this request
     std::string peer_;
     observe::request_record record_;  ///< the request being served (see request_record.hpp)
     ip_key peer_key_;

@@ -8,6 +8,18 @@ bool node_entry::has_mount(std::string_view mount) const {
     return std::find(mounts.begin(), mounts.end(), mount) != mounts.end();
 }
 
+const post_rule* node_entry::find_post(std::string_view mount, std::string_view rest) const {
+    if (post.empty() || !has_mount(mount)) {
+        return nullptr;
+    }
+    for (const auto& rule : post) {
+        if (rule.path == rest) {
+            return &rule;
+        }
+    }
+    return nullptr;
+}
+
 node_table::node_table(const std::vector<config::node>& nodes) : node_table(nodes, nullptr) {}
 
 node_table::node_table(const std::vector<config::node>& nodes, const node_table* previous) {
@@ -20,6 +32,13 @@ node_table::node_table(const std::vector<config::node>& nodes, const node_table*
         e.authority = n.upstream.authority();
         e.mounts = n.mounts;
         e.pool_key = n.id + " " + e.origin_text;
+        for (const auto& path : n.post.paths) {
+            const bool cached =
+                std::find(n.post.cached.begin(), n.post.cached.end(), path) != n.post.cached.end();
+            e.post.push_back({path, cached});
+        }
+        e.post_max_body = n.post.max_body_size;
+        e.post_cache_validity = n.post.cache_validity;
         const node_entry* before = previous != nullptr ? previous->find(n.id) : nullptr;
         if (before != nullptr && before->pool_key == e.pool_key) {
             e.health = before->health;

@@ -7,6 +7,7 @@
 #include "core/origin.hpp"
 #include "health/node_health.hpp"
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +15,12 @@
 #include <vector>
 
 namespace bcp::registry {
+
+/// A path below a node's mounts that accepts POST (docs/security.md "POST").
+struct post_rule {
+    std::string path;     ///< below the mount, without a leading '/': "feedback"
+    bool cached = false;  ///< answers are stored by the cache, keyed by the body's hash
+};
 
 struct node_entry {
     std::string id;
@@ -26,8 +33,14 @@ struct node_entry {
     std::string pool_key;
     /// Never null. Shared with the health checker; kept across reloads while pool_key stays.
     std::shared_ptr<health::node_health> health;
+    std::vector<post_rule> post;      ///< empty: every POST to the node is refused (405)
+    std::uint64_t post_max_body = 0;  ///< larger POST bodies: 413
+    std::chrono::milliseconds post_cache_validity{0};  ///< of a cached POST answer without one
 
     bool has_mount(std::string_view mount) const;
+    /// The POST rule for /<id>/<mount>/<rest> (the path without its query), or nullptr when
+    /// POST is not accepted there.
+    const post_rule* find_post(std::string_view mount, std::string_view rest) const;
 };
 
 class node_table {

@@ -5,12 +5,9 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-
-import { chromium } from 'playwright-core';
 
 import * as h from './harness.mjs';
 
@@ -82,26 +79,12 @@ describe('admin status page', () => {
             });
             assert.ok(ready.admin, 'the ready file names the admin listener');
             adminOrigin = `http://${ready.admin}`;
-            browser = await chromium.launch({
-                executablePath: h.chromiumPath,
-                args: h.chromiumArgs,
-                headless: true,
-                timeout: HOOK_TIMEOUT_MS,
-            });
+            browser = await h.launchChromium(HOOK_TIMEOUT_MS);
         },
         { timeout: HOOK_TIMEOUT_MS },
     );
 
-    after(
-        async () => {
-            await browser?.close().catch(() => {});
-            await procs?.stopAll();
-            if (dir) {
-                await fsp.rm(dir, { recursive: true, force: true });
-            }
-        },
-        { timeout: HOOK_TIMEOUT_MS },
-    );
+    after(() => h.tearDown({ browser, procs, dir }), { timeout: HOOK_TIMEOUT_MS });
 
     async function get(url) {
         const r = await fetch(url, { cache: 'no-store' });

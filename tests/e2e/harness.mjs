@@ -17,6 +17,8 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
+import { chromium } from 'playwright-core';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const sourceDir = path.resolve(here, '..', '..');
 
@@ -295,6 +297,26 @@ export function makeTlsMaterial(dir, name = 'leaf') {
     });
     const spkiHash = createHash('sha256').update(spki).digest('base64');
     return { ca, cert, chain, key, spkiHash };
+}
+
+/// Chromium as every suite launches it: headless, chromiumArgs and then `extraArgs`.
+export async function launchChromium(timeoutMs, extraArgs = []) {
+    return chromium.launch({
+        executablePath: chromiumPath,
+        args: [...chromiumArgs, ...extraArgs],
+        headless: true,
+        timeout: timeoutMs,
+    });
+}
+
+/// The end of every suite: the browser, then every process it started, then its temporary
+/// directory (each may be missing when the suite's setup failed half-way).
+export async function tearDown({ browser, procs, dir }) {
+    await browser?.close().catch(() => {});
+    await procs?.stopAll();
+    if (dir) {
+        await fsp.rm(dir, { recursive: true, force: true });
+    }
 }
 
 export async function makeTempDir(prefix) {

@@ -9,11 +9,8 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-
-import { chromium } from 'playwright-core';
 
 import * as h from './harness.mjs';
 
@@ -73,16 +70,10 @@ for (const scheme of ['http', 'https']) {
                 // switch certificate checking off for every server. A pin on our one SPKI is an
                 // honest "trust this certificate": any other certificate is still refused (the
                 // "not pinned" test below proves it).
-                const args = [...h.chromiumArgs];
-                if (tls) {
-                    args.push(`--ignore-certificate-errors-spki-list=${material.spkiHash}`);
-                }
-                browser = await chromium.launch({
-                    executablePath: h.chromiumPath,
-                    args,
-                    headless: true,
-                    timeout: HOOK_TIMEOUT_MS,
-                });
+                const pin = tls
+                    ? [`--ignore-certificate-errors-spki-list=${material.spkiHash}`]
+                    : [];
+                browser = await h.launchChromium(HOOK_TIMEOUT_MS, pin);
                 context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
                 // The one grant of the whole run: microphone and camera, for the proxy's origin.
                 await context.grantPermissions(['microphone', 'camera'], { origin: proxyOrigin });
@@ -90,16 +81,7 @@ for (const scheme of ['http', 'https']) {
             { timeout: HOOK_TIMEOUT_MS },
         );
 
-        after(
-            async () => {
-                await browser?.close().catch(() => {});
-                await procs?.stopAll();
-                if (dir) {
-                    await fsp.rm(dir, { recursive: true, force: true });
-                }
-            },
-            { timeout: HOOK_TIMEOUT_MS },
-        );
+        after(() => h.tearDown({ browser, procs, dir }), { timeout: HOOK_TIMEOUT_MS });
 
         function proxyConfig(port) {
             const lines = [

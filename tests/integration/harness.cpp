@@ -16,12 +16,14 @@ namespace bcp::test {
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 
-node_set::node_set(std::vector<std::string> ids, asio::ssl::context* tls) {
+node_set::node_set(std::vector<std::string> ids, asio::ssl::context* tls,
+                   demo::client_kind client) {
     for (const auto& id : ids) {
         demo::node_options o;
         o.id = id;
         o.test_endpoints = true;
         o.tls = tls;
+        o.client = client;
         nodes_.push_back(std::make_unique<demo::fake_node>(ioc_, o));
         nodes_.back()->start();
     }

@@ -27,7 +27,8 @@ using response = boost::beast::http::response<boost::beast::http::string_body>;
 /// Simulated BBB nodes (test endpoints on), served by one background thread.
 class node_set {
   public:
-    explicit node_set(std::vector<std::string> ids, boost::asio::ssl::context* tls = nullptr);
+    explicit node_set(std::vector<std::string> ids, boost::asio::ssl::context* tls = nullptr,
+                      demo::client_kind client = demo::client_kind::static_client);
     ~node_set();
     demo::fake_node& operator[](std::size_t i) { return *nodes_[i]; }
     std::size_t size() const { return nodes_.size(); }

@@ -38,9 +38,14 @@ proxy_process::proxy_process(const std::string& yaml, std::vector<std::string> e
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < end) {
         if (std::filesystem::exists(ready)) {
-            const std::string text = slurp(ready);  // {"listen":["127.0.0.1:PORT"]}
+            // {"listen":["127.0.0.1:PORT"]} or {"listen":[…],"admin":"127.0.0.1:PORT"}
+            const std::string text = slurp(ready);
             const auto colon = text.find(':', text.find("127.0.0.1"));
             port_ = static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)));
+            if (const auto admin = text.find("\"admin\":\""); admin != std::string::npos) {
+                const auto admin_colon = text.find(':', admin + 9);
+                admin_port_ = static_cast<std::uint16_t>(std::stoi(text.substr(admin_colon + 1)));
+            }
             return;
         }
         int status = 0;

@@ -22,6 +22,8 @@ class proxy_process {
     ~proxy_process();
     bool ok() const { return port_ != 0; }
     std::uint16_t port() const { return port_; }
+    /// The admin listener's port when the config has one (else 0).
+    std::uint16_t admin_port() const { return admin_port_; }
     pid_t pid() const { return pid_; }
 
     /// Entries in /proc/PID/fd.
@@ -40,6 +42,7 @@ class proxy_process {
     temp_dir dir_{"bcp-proc"};
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
+    std::uint16_t admin_port_ = 0;
     bool exited_ = false;
 };
 

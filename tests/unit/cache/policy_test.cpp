@@ -214,6 +214,47 @@ TEST(Freshness, LifetimeTable) {
     }
 }
 
+// A POST on a configured path (post.cached): stored unless the node forbids it, for the node's
+// explicit lifetime or else the configured validity; credentials and heuristics play no part.
+TEST(PostCache, StorableAndLifetime) {
+    constexpr std::int64_t day = 86'400;
+    const std::string date = "Tue, 14 Nov 2023 22:13:20 GMT";  // t0
+    const struct {
+        const char* name;
+        std::vector<std::pair<std::string, std::string>> fields;
+        unsigned status;
+        verdict v;
+        std::int64_t lifetime;
+    } cases[] = {
+        {"Meteor's answer: no caching fields", {{"Content-Type", "application/json"}}, 200,
+         verdict::store, day},
+        {"explicit max-age wins", {{"Cache-Control", "max-age=60"}}, 200, verdict::store, 60},
+        {"s-maxage wins", {{"Cache-Control", "max-age=60, s-maxage=30"}}, 200, verdict::store, 30},
+        {"Expires", {{"Date", date}, {"Expires", "Tue, 14 Nov 2023 23:13:20 GMT"}}, 200,
+         verdict::store, 3600},
+        {"no heuristic from Last-Modified",
+         {{"Date", date}, {"Last-Modified", "Tue, 14 Nov 2023 12:13:20 GMT"}}, 200, verdict::store,
+         day},
+        {"max-age=0 is useless", {{"Cache-Control", "max-age=0"}}, 200, verdict::useless, 0},
+        {"expired Expires is useless", {{"Date", date}, {"Expires", "0"}}, 200, verdict::useless,
+         0},
+        {"no-store", {{"Cache-Control", "no-store"}}, 200, verdict::no_store, day},
+        {"no-cache: a POST cannot be revalidated", {{"Cache-Control", "no-cache"}}, 200,
+         verdict::no_store, day},
+        {"private", {{"Cache-Control", "private"}}, 200, verdict::is_private, day},
+        {"Set-Cookie", {{"Set-Cookie", "a=b"}}, 200, verdict::set_cookie, day},
+        {"Vary: *", {{"Vary", "*"}}, 200, verdict::vary_star, day},
+        {"400 (bad body)", {}, 400, verdict::status, day},
+        {"500", {}, 500, verdict::status, day},
+        {"too large", {{"Content-Length", "2000"}}, 200, verdict::too_large, day},
+    };
+    for (const auto& c : cases) {
+        const auto f = facts(c.fields, c.status);
+        EXPECT_EQ(post_storable(f, 1000, day), c.v) << c.name;
+        EXPECT_EQ(post_freshness_lifetime(f, day), c.lifetime) << c.name;
+    }
+}
+
 TEST(Freshness, CorrectedInitialAge) {
     // Age header plus the request's round trip, or the apparent age, whichever is larger.
     auto f = facts({{"Age", "100"}, {"Date", "Tue, 14 Nov 2023 22:13:20 GMT"}});

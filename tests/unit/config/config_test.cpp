@@ -1151,7 +1151,8 @@ TEST(NodesDir, DocumentLevelErrorsNameTheNodeFileLineAndColumn) {
         std::string message;
     };
     const std::string not_a_map =
-        "a node file must be a map with the node's url (and optionally id, mounts, health), "
+        "a node file must be a map with the node's url (and optionally id, mounts, health, "
+        "post), "
         "e.g. url: \"https://bbb-01.example.com\"";
     const file_case cases[] = {
         {"syntax error", lines({"url: https://bbb-01.example.com", "mounts: [html5client"}), 3, 1,
@@ -1234,6 +1235,82 @@ TEST(ConfigExamples, EveryExampleLoadsWithoutDiagnostics) {
         ++count;
     }
     EXPECT_GE(count, 3u);
+}
+
+// The POST exception (docs/config-reference.md "post"): defaults, the global section, per-node
+// overrides of single keys, and the paths' syntax.
+TEST(Post, DefaultsAreTheMeteorPaths) {
+    const auto r = load(minimal);
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& p = r.config->nodes[0].post;
+    EXPECT_EQ(p.paths, (std::vector<std::string>{"__meteor__/dynamic-import/fetch", "feedback"}));
+    EXPECT_EQ(p.cached, (std::vector<std::string>{"__meteor__/dynamic-import/fetch"}));
+    EXPECT_EQ(p.max_body_size, 65'536u);
+    EXPECT_EQ(p.cache_validity, 24h);
+}
+
+TEST(Post, GlobalSectionAndNodeOverrides) {
+    const auto r = load(lines({
+        "public_url: https://proxy.example.com",
+        "listen:",
+        "  - address: \"0.0.0.0:80\"",
+        "post:",
+        "  paths: [feedback, a/b-c/d_e.f]",
+        "  max_body_size: 8KiB",
+        "  cache_validity: 1h",
+        "nodes:",
+        "  - id: bbb-01",
+        "    url: https://bbb-01.example.com",
+        "  - id: bbb-02",
+        "    url: https://bbb-02.example.com",
+        "    post:",
+        "      paths: []",
+        "  - id: bbb-03",
+        "    url: https://bbb-03.example.com",
+        "    post: {max_body_size: 1MiB, cached: [feedback]}",
+    }));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& n = r.config->nodes;
+    EXPECT_EQ(n[0].post.paths, (std::vector<std::string>{"feedback", "a/b-c/d_e.f"}));
+    EXPECT_EQ(n[0].post.max_body_size, 8192u);
+    EXPECT_EQ(n[0].post.cache_validity, 1h);
+    EXPECT_EQ(n[0].post.cached, (std::vector<std::string>{"__meteor__/dynamic-import/fetch"}));
+    EXPECT_TRUE(n[1].post.paths.empty());  // [] turns the exception off for this node
+    EXPECT_EQ(n[1].post.max_body_size, 8192u);
+    EXPECT_EQ(n[2].post.paths, n[0].post.paths);
+    EXPECT_EQ(n[2].post.max_body_size, 1u << 20);
+    EXPECT_EQ(n[2].post.cached, (std::vector<std::string>{"feedback"}));
+}
+
+TEST(Post, NodesDirFilesMayOverrideToo) {
+    dir_setup s(minimal + lines({"nodes_dir: nodes.d", "post:", "  paths: [feedback]"}));
+    s.node("bbb-00.yaml", lines({"url: https://bbb-00.example.com", "post:", "  paths: []"}));
+    const auto r = load_file(s.config.string());
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.config->nodes[0].post.paths, (std::vector<std::string>{"feedback"}));
+    EXPECT_TRUE(r.config->nodes[1].post.paths.empty());
+}
+
+TEST(Post, BadValuesNameTheirPlace) {
+    const auto with = [](std::string_view section) { return minimal + std::string(section); };
+    expect_only(load(with("post:\n  paths: [/feedback]\n")),
+                {"post.paths[0]", 8, 11, "without a leading '/'"});
+    expect_only(load(with("post:\n  paths: [\"a//b\"]\n")),
+                {"post.paths[0]", 8, 11, "is not a path below a mount"});
+    expect_only(load(with("post:\n  paths: [\"a/../b\"]\n")),
+                {"post.paths[0]", 8, 11, "is not a path below a mount"});
+    expect_only(load(with("post:\n  paths: [\"fetch?x=1\"]\n")),
+                {"post.paths[0]", 8, 11, "is not a path below a mount"});
+    expect_only(load(with("post:\n  paths: [\"a/*\"]\n")),
+                {"post.paths[0]", 8, 11, "is not a path below a mount"});
+    expect_only(load(with("post:\n  paths: [feedback, feedback]\n")),
+                {"post.paths[1]", 8, 21, "duplicate path 'feedback'"});
+    expect_only(load(with("post:\n  paths: feedback\n")), {"post.paths", 8, 10, "list"});
+    expect_only(load(with("post:\n  max_body_size: 2MiB\n")),
+                {"post.max_body_size", 8, 18, "is more than 1MiB"});
+    expect_only(load(with("post:\n  max_body_size: lots\n")), {"post.max_body_size", 8, 18, ""});
+    expect_only(load(with("post:\n  cache_validity: 0s\n")), {"post.cache_validity", 8, 19, ""});
+    expect_only(load(with("post:\n  path: [feedback]\n")), {"post.path", 8, 3, "paths"});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace bcp::http {
 namespace {
@@ -23,12 +24,13 @@ struct gated {
     gate_result result;
 };
 
-gate_result run_gate(std::string raw, std::unique_ptr<gated>& keep, const gate_options& o = {}) {
+gate_result run_gate(std::string raw, std::unique_ptr<gated>& keep, const gate_options& o = {},
+                     const post_allowance& post = {}) {
     keep = std::make_unique<gated>();
     keep->raw = std::move(raw);
     const auto pr = parse_request_head(keep->raw, {}, keep->head);
     EXPECT_EQ(pr.state, parse_state::complete) << keep->raw;
-    keep->result = inspect(keep->head, o);
+    keep->result = inspect(keep->head, o, post);
     return keep->result;
 }
 
@@ -190,6 +192,133 @@ TEST(Gate, HopByHop) {
 
 TEST(Gate, WebSocketAcceptMatchesRfc6455Example) {
     EXPECT_EQ(websocket_accept(key), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+// The one exception to GET/HEAD (docs/security.md "POST"): the node table's allowance decides
+// whether a POST may pass at all; then its body must be announced by exactly one plain
+// Content-Length within the limit, with a JSON or text type.
+TEST(GatePost, RefusedWithoutAnAllowanceWhateverItsFraming) {
+    std::unique_ptr<gated> h;
+    const std::string line = "POST /bbb-01/html5client/feedback HTTP/1.1";
+    for (const std::string& headers :
+         {std::string("Host: p\r\nContent-Length: 2\r\nContent-Type: application/json\r\n"),
+          std::string("Host: p\r\nTransfer-Encoding: chunked\r\n"), std::string("Host: p\r\n"),
+          std::string("Host: p\r\nContent-Length: 999999999\r\n")}) {
+        EXPECT_EQ(run_gate(req(line, headers), h).status, 405u) << headers;
+    }
+}
+
+TEST(GatePost, AllowedPostCarriesItsBodyLength) {
+    std::unique_ptr<gated> h;
+    const post_allowance allowed{true, 65'536};
+    auto g = run_gate(req("POST /bbb-01/html5client/__meteor__/dynamic-import/fetch HTTP/1.1",
+                          "Host: p\r\nContent-Length: 42\r\n"
+                          "Content-Type: text/plain;charset=UTF-8\r\n"),
+                      h, {}, allowed);
+    EXPECT_EQ(g.status, 0u) << g.reason;
+    EXPECT_TRUE(g.post);
+    EXPECT_EQ(g.body_length, 42u);
+    EXPECT_FALSE(g.expect_continue);
+    EXPECT_TRUE(g.keep_alive);
+    EXPECT_FALSE(g.head_method);
+    EXPECT_EQ(g.target.second, "html5client");
+    // GET stays body-less even where POST is allowed.
+    g = run_gate(
+        req("GET /bbb-01/html5client/feedback HTTP/1.1", "Host: p\r\nContent-Length: 2\r\n"), h, {},
+        allowed);
+    EXPECT_EQ(g.status, 400u);
+    EXPECT_FALSE(g.post);
+}
+
+TEST(GatePost, FramingAndTypeRules) {
+    const post_allowance allowed{true, 1024};
+    const std::string line = "POST /bbb-01/html5client/feedback HTTP/1.1";
+    const std::string json = "Content-Type: application/json\r\n";
+    const std::vector<gate_case> cases{
+        {"exact limit", req(line, "Host: p\r\nContent-Length: 1024\r\n" + json), 0},
+        {"empty body", req(line, "Host: p\r\nContent-Length: 0\r\n" + json), 0},
+        {"json with charset",
+         req(line,
+             "Host: p\r\nContent-Length: 2\r\nContent-Type: Application/JSON ; charset=utf-8\r\n"),
+         0},
+        {"one over the limit", req(line, "Host: p\r\nContent-Length: 1025\r\n" + json), 413},
+        {"huge length", req(line, "Host: p\r\nContent-Length: 99999999999999999\r\n" + json), 413},
+        {"length beyond 18 digits",
+         req(line, "Host: p\r\nContent-Length: 9999999999999999999999\r\n" + json), 400},
+        {"no length", req(line, "Host: p\r\n" + json), 411},
+        {"chunked", req(line, "Host: p\r\nTransfer-Encoding: chunked\r\n" + json), 400},
+        {"CL and TE",
+         req(line, "Host: p\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n" + json), 400},
+        {"TE identity",
+         req(line, "Host: p\r\nContent-Length: 2\r\nTransfer-Encoding: identity\r\n" + json), 400},
+        {"two lengths", req(line, "Host: p\r\nContent-Length: 2\r\nContent-Length: 2\r\n" + json),
+         400},
+        {"length list", req(line, "Host: p\r\nContent-Length: 2, 2\r\n" + json), 400},
+        {"signed length", req(line, "Host: p\r\nContent-Length: +2\r\n" + json), 400},
+        {"hex length", req(line, "Host: p\r\nContent-Length: 0x2\r\n" + json), 400},
+        {"underscore TE",
+         req(line, "Host: p\r\nContent-Length: 2\r\nTransfer_Encoding: chunked\r\n" + json), 400},
+        {"no type", req(line, "Host: p\r\nContent-Length: 2\r\n"), 415},
+        {"form type",
+         req(line,
+             "Host: p\r\nContent-Length: 2\r\nContent-Type: application/x-www-form-urlencoded\r\n"),
+         415},
+        {"multipart",
+         req(line,
+             "Host: p\r\nContent-Length: 2\r\nContent-Type: multipart/form-data; boundary=x\r\n"),
+         415},
+        {"json prefix trick",
+         req(line, "Host: p\r\nContent-Length: 2\r\nContent-Type: application/jsonx\r\n"), 415},
+        {"two types", req(line, "Host: p\r\nContent-Length: 2\r\n" + json + json), 415},
+        {"expect continue",
+         req(line, "Host: p\r\nContent-Length: 2\r\nExpect: 100-continue\r\n" + json), 0},
+        {"other expectation",
+         req(line, "Host: p\r\nContent-Length: 2\r\nExpect: 200-ok\r\n" + json), 417},
+        {"websocket over POST",
+         req(line,
+             "Host: p\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: "
+             "websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
+                 std::string(key) + "\r\n" + json),
+         400},
+        {"connection names length",
+         req(line, "Host: p\r\nContent-Length: 2\r\nConnection: content-length\r\n" + json), 400},
+        {"bad host", req(line, "Host: a b\r\nContent-Length: 2\r\n" + json), 400},
+        {"lower-case method",
+         req("post /bbb-01/html5client/feedback HTTP/1.1",
+             "Host: p\r\nContent-Length: 2\r\n" + json),
+         405},
+    };
+    for (const auto& c : cases) {
+        std::unique_ptr<gated> h;
+        const auto g = run_gate(c.raw, h, {}, allowed);
+        EXPECT_EQ(g.status, c.status) << c.name << ": " << g.reason;
+        if (c.status != 0) {
+            EXPECT_FALSE(g.keep_alive) << c.name;  // the body was not read: the connection ends
+            EXPECT_FALSE(g.post) << c.name;
+        }
+    }
+}
+
+TEST(GatePost, ExpectContinueOnlyForHttp11) {
+    std::unique_ptr<gated> h;
+    const post_allowance allowed{true, 1024};
+    const std::string fields =
+        "Host: p\r\nContent-Length: 2\r\nExpect: 100-Continue\r\nContent-Type: text/plain\r\n";
+    EXPECT_TRUE(run_gate(req("POST /a/b/c HTTP/1.1", fields), h, {}, allowed).expect_continue);
+    // HTTP/1.0 clients cannot take a 1xx (RFC 9110 §15.2): the body is simply read.
+    const auto g = run_gate(req("POST /a/b/c HTTP/1.0", fields), h, {}, allowed);
+    EXPECT_EQ(g.status, 0u);
+    EXPECT_FALSE(g.expect_continue);
+}
+
+TEST(GatePost, MediaTypes) {
+    EXPECT_TRUE(is_post_media_type("application/json"));
+    EXPECT_TRUE(is_post_media_type("text/plain;charset=UTF-8"));
+    EXPECT_TRUE(is_post_media_type(" TEXT/PLAIN "));
+    EXPECT_FALSE(is_post_media_type(""));
+    EXPECT_FALSE(is_post_media_type("text/html"));
+    EXPECT_FALSE(is_post_media_type("application/json-patch+json"));
+    EXPECT_FALSE(is_post_media_type("text/plain, application/json"));
 }
 
 }  // namespace
