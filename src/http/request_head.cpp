@@ -11,12 +11,6 @@ parse_result invalid(unsigned status, std::string_view reason) {
     return {parse_state::invalid, status, reason};
 }
 
-// Field-value bytes (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB. Everything else (NUL, bare CR/LF,
-// other controls, DEL) makes the request invalid.
-bool is_field_value_byte(unsigned char c) {
-    return c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f);
-}
-
 // Request-target bytes: the gate validates the path strictly later; here we only refuse what can
 // never appear in a request line (controls, space, DEL, non-ASCII).
 bool is_target_byte(unsigned char c) {
@@ -96,6 +90,10 @@ parse_result parse_field_line(std::string_view line, request_head& out) {
 }
 
 }  // namespace
+
+bool is_field_value_byte(unsigned char c) {
+    return c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f);
+}
 
 bool is_tchar(char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {

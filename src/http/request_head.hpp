@@ -53,6 +53,9 @@ parse_result parse_request_head(std::string_view raw, const head_limits& limits,
 
 /// RFC 9110 §5.6.2 tchar.
 bool is_tchar(char c);
+/// Field-value bytes (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB. Everything else (NUL, bare CR/LF,
+/// other controls, DEL) makes a request invalid.
+bool is_field_value_byte(unsigned char c);
 /// ASCII case-insensitive equality. Inline: called for every field of every request and
 /// response, mostly with names of another length (docs/benchmarks.md, "Round 4").
 inline bool iequals(std::string_view a, std::string_view b) {
