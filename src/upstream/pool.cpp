@@ -1,5 +1,6 @@
 #include "upstream/pool.hpp"
 
+#include "net/connect.hpp"
 #include "net/listener.hpp"
 #include "net/tls.hpp"
 #include "net/watchdog.hpp"
@@ -102,34 +103,16 @@ void pool::watch(idle_list& list, connection& c) {
 }
 
 awaitable<pool::connect_result> pool::connect(const target& t) {
-    tcp::resolver resolver(executor_);
-    tcp::socket socket(executor_);
-    net::watchdog dog(executor_, [&] {
-        resolver.cancel();
-        error_code ignored;
-        socket.close(ignored);
-    });
-    dog.arm(options_.connect_timeout);
-
     connect_result out;
     auto work = [&]() -> awaitable<void> {
-        auto [rec, endpoints] =
-            co_await resolver.async_resolve(t.host, std::to_string(t.port), use_nothrow);
-        if (rec) {
-            out.ec = rec;
-            out.message = "cannot resolve " + t.host + ": " + rec.message();
+        auto tcp_conn = co_await net::connect_tcp(t.host, t.port, options_.connect_timeout);
+        if (!tcp_conn.socket) {
+            out.ec = tcp_conn.ec;
+            out.message = std::move(tcp_conn.message);
             co_return;
         }
-        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
-        if (cec) {
-            out.ec = cec;
-            out.message =
-                "cannot connect to " + t.host + ":" + std::to_string(t.port) + ": " + cec.message();
-            co_return;
-        }
-        net::tune_socket(socket);
         if (!t.tls) {
-            out.conn = std::make_unique<connection>(net::stream(std::move(socket)));
+            out.conn = std::make_unique<connection>(net::stream(std::move(*tcp_conn.socket)));
             co_return;
         }
         if (options_.tls == nullptr) {
@@ -137,15 +120,14 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
             out.message = "no TLS client context for https node " + t.host;
             co_return;
         }
-        auto conn = std::make_unique<connection>(net::stream(std::move(socket), *options_.tls));
+        auto conn =
+            std::make_unique<connection>(net::stream(std::move(*tcp_conn.socket), *options_.tls));
         SSL* ssl = conn->stream.native_handle();
         if (!net::prepare_client(ssl, t.host, options_.verify)) {
             out.ec = errc::upstream_failed;
             out.message = "cannot set TLS server name " + t.host;
             co_return;
         }
-        // The socket moved into the stream: from here on tls_dog guards the handshake.
-        dog.disarm();
         auto* raw = conn.get();
         net::watchdog tls_dog(executor_, [raw] { raw->stream.close(); });
         tls_dog.arm(options_.connect_timeout);
@@ -162,10 +144,6 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
         out.conn = std::move(conn);
     };
     co_await work();
-    if (dog.fired() && !out.conn) {
-        out.ec = errc::timeout;
-        out.message = "connecting to " + t.host + ":" + std::to_string(t.port) + " timed out";
-    }
     if (out.conn) {
         ++stats_.connects;
     } else {

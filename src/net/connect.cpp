@@ -1,0 +1,53 @@
+#include "net/connect.hpp"
+
+#include "core/error.hpp"
+#include "net/listener.hpp"
+#include "net/watchdog.hpp"
+
+#include <boost/asio/connect.hpp>
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace bcp::net {
+
+awaitable<connect_outcome> connect_tcp(const std::string& host, std::uint16_t port,
+                                       std::chrono::milliseconds timeout) {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver(executor);
+    tcp::socket socket(executor);
+    watchdog dog(executor, [&] {
+        resolver.cancel();
+        error_code ignored;
+        socket.close(ignored);
+    });
+    dog.arm(timeout);
+    connect_outcome out;
+    const std::string where = host + ":" + std::to_string(port);
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(host, std::to_string(port), use_nothrow);
+    if (rec) {
+        out.ec = rec;
+        out.message = "cannot resolve " + host + ": " + rec.message();
+    } else {
+        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
+        if (cec) {
+            out.ec = cec;
+            out.message = "cannot connect to " + where + ": " + cec.message();
+        }
+    }
+    if (dog.fired()) {
+        out.ec = make_error_code(errc::timeout);
+        out.message = "connecting to " + where + " timed out";
+    }
+    if (!out.ec) {
+        dog.disarm();
+        tune_socket(socket);
+        out.socket.emplace(std::move(socket));
+    }
+    co_return out;
+}
+
+}  // namespace bcp::net
