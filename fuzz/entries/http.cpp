@@ -177,8 +177,16 @@ void request_gate(const std::uint8_t* data, std::size_t size) {
                "at most one Host, no Transfer-Encoding");
         if (head.method == "POST") {
             expect(allowance->allowed && gate.post, "POST passes only where it is allowed");
-            expect(head.count("content-length") == 1 && gate.body_length <= allowance->max_body &&
-                       head.find("content-length") == std::to_string(gate.body_length),
+            // 1*DIGIT (RFC 9110 §8.6), leading zeros included: "08" is 8.
+            const auto cl = head.find("content-length");
+            std::uint64_t value = 0;
+            bool digits = !cl.empty() && cl.size() <= 18;
+            for (const char c : cl) {
+                digits = digits && c >= '0' && c <= '9';
+                value = value * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            expect(head.count("content-length") == 1 && digits && value == gate.body_length &&
+                       gate.body_length <= allowance->max_body,
                    "a POST body has one plain Content-Length within the limit");
             expect(head.count("content-type") == 1 &&
                        http::is_post_media_type(head.find("content-type")),

@@ -1,0 +1,389 @@
+#include "discovery/redis.hpp"
+
+#include "net/connect.hpp"
+#include "net/stream.hpp"
+#include "net/tls.hpp"
+#include "net/watchdog.hpp"
+
+#include <hiredis/hiredis.h>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <charconv>
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace bcp::discovery {
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// Userinfo may carry any byte percent-encoded (a password with '@' or ':').
+std::optional<std::string> percent_decode(std::string_view in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out.push_back(in[i]);
+            continue;
+        }
+        if (i + 2 >= in.size()) {
+            return std::nullopt;
+        }
+        const int hi = hex_value(in[i + 1]);
+        const int lo = hex_value(in[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return std::nullopt;
+        }
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+    }
+    return out;
+}
+
+redis_url_parse fail(std::string message) {
+    return {std::nullopt, std::move(message)};
+}
+
+redis_reply convert(const redisReply& r) {
+    redis_reply out;
+    switch (r.type) {
+        case REDIS_REPLY_STRING:
+            out.type = redis_reply::kind::string;
+            out.text.assign(r.str, r.len);
+            break;
+        case REDIS_REPLY_STATUS:
+            out.type = redis_reply::kind::status;
+            out.text.assign(r.str, r.len);
+            break;
+        case REDIS_REPLY_ERROR:
+            out.type = redis_reply::kind::error;
+            out.text.assign(r.str, r.len);
+            break;
+        case REDIS_REPLY_INTEGER:
+            out.type = redis_reply::kind::integer;
+            out.integer = r.integer;
+            break;
+        case REDIS_REPLY_ARRAY:
+            out.type = redis_reply::kind::array;
+            out.elements.reserve(r.elements);
+            for (std::size_t i = 0; i < r.elements; ++i) {
+                out.elements.push_back(convert(*r.element[i]));
+            }
+            break;
+        default:
+            out.type = redis_reply::kind::nil;
+            break;
+    }
+    return out;
+}
+
+constexpr std::size_t read_chunk = 16 * 1024;
+
+}  // namespace
+
+std::string redis_url::redacted() const {
+    std::string out = tls ? "rediss://" : "redis://";
+    if (!user.empty() || !password.empty()) {
+        out += user;
+        out += password.empty() ? "@" : ":***@";
+    }
+    out += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    out += ":" + std::to_string(port) + "/" + std::to_string(database);
+    return out;
+}
+
+redis_url_parse parse_redis_url(std::string_view text) {
+    redis_url u;
+    std::string_view rest;
+    if (text.starts_with("redis://")) {
+        rest = text.substr(8);
+    } else if (text.starts_with("rediss://")) {
+        rest = text.substr(9);
+        u.tls = true;
+    } else {
+        return fail(
+            "is not a Redis URL; give redis://[:password@]host[:port][/database] (or "
+            "rediss:// for TLS)");
+    }
+    if (rest.find_first_of("?#") != std::string_view::npos) {
+        return fail("has a query or fragment; give redis://[:password@]host[:port][/database]");
+    }
+    const auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        const auto db = rest.substr(slash + 1);
+        unsigned value = 0;
+        const auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), value);
+        if (db.empty() || ec != std::errc() || end != db.data() + db.size() || value > 100'000) {
+            return fail("has a path other than a database number (/0, /1, ...)");
+        }
+        u.database = value;
+    }
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        const auto userinfo = authority.substr(0, at);
+        authority = authority.substr(at + 1);
+        const auto colon = userinfo.find(':');
+        if (colon == std::string_view::npos) {
+            return fail("has a user without a password; give user:password@ or :password@");
+        }
+        auto user = percent_decode(userinfo.substr(0, colon));
+        auto password = percent_decode(userinfo.substr(colon + 1));
+        if (!user || !password) {
+            return fail("has an invalid %-escape in its user or password");
+        }
+        u.user = std::move(*user);
+        u.password = std::move(*password);
+    }
+    std::string_view host = authority;
+    std::string_view port;
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            return fail("has an unclosed '[' in its host");
+        }
+        host = authority.substr(1, close - 1);
+        const auto after = authority.substr(close + 1);
+        if (!after.empty() && !after.starts_with(':')) {
+            return fail("has something after the IPv6 address that is not a port");
+        }
+        port = after.empty() ? after : after.substr(1);
+    } else if (authority.find(':') != authority.rfind(':')) {
+        return fail("has an invalid host (put an IPv6 address in brackets)");
+    } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+    }
+    if (host.empty()) {
+        return fail("has no host");
+    }
+    for (const char c : host) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == ':';
+        if (!ok) {
+            return fail("has an invalid host");
+        }
+    }
+    u.host = std::string(host);
+    if (authority.find('[') == std::string_view::npos && u.host.find(':') != std::string::npos) {
+        return fail("has an invalid host (put an IPv6 address in brackets)");
+    }
+    if (!port.empty() || authority.ends_with(':')) {
+        unsigned value = 0;
+        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
+            value > 65535) {
+            return fail("has an invalid port");
+        }
+        u.port = static_cast<std::uint16_t>(value);
+    }
+    return {std::move(u), {}};
+}
+
+std::string format_command(std::span<const std::string> argv) {
+    std::vector<const char*> args;
+    std::vector<std::size_t> lengths;
+    args.reserve(argv.size());
+    lengths.reserve(argv.size());
+    for (const auto& a : argv) {
+        args.push_back(a.data());
+        lengths.push_back(a.size());
+    }
+    char* command = nullptr;
+    const int n = redisFormatCommandArgv(&command, static_cast<int>(args.size()), args.data(),
+                                         lengths.data());
+    if (n < 0 || command == nullptr) {
+        throw std::bad_alloc();
+    }
+    std::string out(command, static_cast<std::size_t>(n));
+    redisFreeCommand(command);
+    return out;
+}
+
+reply_reader::reply_reader() : reader_(redisReaderCreate()) {
+    if (reader_ == nullptr) {
+        throw std::bad_alloc();
+    }
+}
+
+reply_reader::~reply_reader() {
+    redisReaderFree(static_cast<redisReader*>(reader_));
+}
+
+bool reply_reader::feed(std::string_view bytes) {
+    return redisReaderFeed(static_cast<redisReader*>(reader_), bytes.data(), bytes.size()) ==
+           REDIS_OK;
+}
+
+std::optional<redis_reply> reply_reader::next(std::string& error) {
+    auto* r = static_cast<redisReader*>(reader_);
+    void* raw = nullptr;
+    if (redisReaderGetReply(r, &raw) != REDIS_OK) {
+        error = r->errstr[0] != '\0' ? std::string(r->errstr) : "protocol error";
+        return std::nullopt;
+    }
+    if (raw == nullptr) {
+        return std::nullopt;
+    }
+    const std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
+                                                             freeReplyObject);
+    return convert(*reply);
+}
+
+redis_connection::redis_connection(std::unique_ptr<net::stream> stream,
+                                   const redis_options& options)
+    : stream_(std::move(stream)), options_(options) {}
+
+redis_connection::~redis_connection() = default;
+
+bool redis_connection::is_open() const {
+    return stream_ && stream_->socket().is_open();
+}
+
+void redis_connection::close() {
+    if (stream_) {
+        stream_->close();
+    }
+}
+
+awaitable<std::unique_ptr<redis_connection>> redis_connection::open(const redis_url& url,
+                                                                    const redis_options& options,
+                                                                    redis_error& error) {
+    auto ex = co_await asio::this_coro::executor;
+    const std::string where = url.redacted();
+    auto tcp_conn = co_await net::connect_tcp(url.host, url.port, options.connect_timeout);
+    if (!tcp_conn.socket) {
+        error = {
+            tcp_conn.ec == errc::timeout ? redis_error::kind::timeout : redis_error::kind::connect,
+            where + ": " + tcp_conn.message};
+        co_return nullptr;
+    }
+    auto& socket = *tcp_conn.socket;
+    std::unique_ptr<net::stream> stream;
+    if (url.tls) {
+        if (options.tls == nullptr) {
+            error = {redis_error::kind::connect, where + ": no TLS client context"};
+            co_return nullptr;
+        }
+        stream = std::make_unique<net::stream>(std::move(socket), *options.tls);
+        if (!net::prepare_client(stream->native_handle(), url.host, options.verify)) {
+            error = {redis_error::kind::connect, where + ": cannot set the TLS server name"};
+            co_return nullptr;
+        }
+        net::watchdog tls_dog(ex, [&] { stream->close(); });
+        tls_dog.arm(options.connect_timeout);
+        auto [hec] = co_await stream->async_handshake(net::stream::role::client, use_nothrow);
+        if (hec) {
+            error = {tls_dog.fired() ? redis_error::kind::timeout : redis_error::kind::connect,
+                     where + ": TLS handshake failed: " +
+                         (tls_dog.fired() ? std::string("timed out") : hec.message())};
+            co_return nullptr;
+        }
+    } else {
+        stream = std::make_unique<net::stream>(std::move(socket));
+    }
+    std::unique_ptr<redis_connection> conn(new redis_connection(std::move(stream), options));
+
+    std::vector<std::vector<std::string>> hello;
+    if (!url.password.empty()) {
+        hello.push_back(url.user.empty()
+                            ? std::vector<std::string>{"AUTH", url.password}
+                            : std::vector<std::string>{"AUTH", url.user, url.password});
+    }
+    if (url.database != 0) {
+        hello.push_back({"SELECT", std::to_string(url.database)});
+    }
+    if (hello.empty()) {
+        co_return conn;
+    }
+    auto replies = co_await conn->pipeline(hello, error);
+    if (!replies) {
+        error.message = where + ": " + error.message;
+        co_return nullptr;
+    }
+    for (std::size_t i = 0; i < replies->size(); ++i) {
+        const auto& r = (*replies)[i];
+        if (r.type == redis_reply::kind::error) {
+            const bool auth = hello[i][0] == "AUTH";
+            error = {auth ? redis_error::kind::auth : redis_error::kind::reply,
+                     where + ": " + hello[i][0] + " refused: " + r.text +
+                         (auth ? " (check the user and password in the URL)"
+                               : " (check the database number)")};
+            conn->close();
+            co_return nullptr;
+        }
+    }
+    co_return conn;
+}
+
+awaitable<std::optional<std::vector<redis_reply>>> redis_connection::pipeline(
+    std::span<const std::vector<std::string>> commands, redis_error& error) {
+    std::string out;
+    for (const auto& c : commands) {
+        out += format_command(c);
+    }
+    auto ex = co_await asio::this_coro::executor;
+    net::watchdog dog(ex, [this] { stream_->close(); });
+    dog.arm(options_.read_timeout);
+    const auto failed = [&](redis_error::kind k, std::string message) {
+        error = {dog.fired() ? redis_error::kind::timeout : k,
+                 dog.fired()
+                     ? "no answer within " + std::to_string(options_.read_timeout.count()) + " ms"
+                     : std::move(message)};
+        stream_->close();
+    };
+    auto [wec, wn] = co_await asio::async_write(*stream_, asio::buffer(out), use_nothrow);
+    if (wec) {
+        failed(redis_error::kind::io, "cannot send: " + wec.message());
+        co_return std::nullopt;
+    }
+    std::vector<redis_reply> replies;
+    replies.reserve(commands.size());
+    std::array<char, read_chunk> buffer;
+    std::size_t received = 0;
+    std::string why;
+    while (replies.size() < commands.size()) {
+        if (auto r = reader_.next(why)) {
+            replies.push_back(std::move(*r));
+            continue;
+        }
+        if (!why.empty()) {
+            failed(redis_error::kind::protocol, "not the Redis protocol: " + why);
+            co_return std::nullopt;
+        }
+        auto [rec, n] = co_await stream_->async_read_some(
+            asio::buffer(buffer.data(), buffer.size()), use_nothrow);
+        received += n;
+        if (received > options_.max_reply_bytes) {
+            failed(redis_error::kind::protocol,
+                   "replies larger than " + std::to_string(options_.max_reply_bytes) + " bytes");
+            co_return std::nullopt;
+        }
+        if (n != 0 && !reader_.feed({buffer.data(), n})) {
+            failed(redis_error::kind::protocol, "out of memory reading replies");
+            co_return std::nullopt;
+        }
+        if (rec && n == 0) {
+            failed(redis_error::kind::io, rec == asio::error::eof
+                                              ? "the server closed the connection"
+                                              : "read failed: " + rec.message());
+            co_return std::nullopt;
+        }
+    }
+    co_return replies;
+}
+
+}  // namespace bcp::discovery

@@ -1,0 +1,449 @@
+// The Redis client against a real redis-server (Debian's), started here on a free loopback port
+// with a password and a read-only ACL user, holding records shaped as Scalelite writes them
+// (issue 17); and against servers that misbehave: silent, closing, not Redis.
+#include "discovery/redis.hpp"
+#include "child.hpp"
+#include "harness.hpp"
+#include "support/test_ca.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/write.hpp>
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bcp::test {
+namespace {
+
+using discovery::redis_connection;
+using discovery::redis_error;
+using discovery::redis_options;
+using discovery::redis_reply;
+using discovery::redis_url;
+
+constexpr const char* redis_binary = "/usr/bin/redis-server";
+
+// redis-server on 127.0.0.1:<free port>, no persistence, password "s3cret", and a user "reader"
+// allowed only what discovery needs (the operator guide's ACL).
+class redis_server {
+  public:
+    /// With `tls`, the port speaks TLS only (rediss://), presenting these files.
+    explicit redis_server(const pem_files* tls = nullptr) {
+        port_ = closed_port();
+        std::vector<std::string> args{redis_binary,
+                                      "--bind",
+                                      "127.0.0.1",
+                                      "--requirepass",
+                                      "s3cret",
+                                      "--save",
+                                      "",
+                                      "--dir",
+                                      dir_.path().string(),
+                                      "--appendonly",
+                                      "no",
+                                      "--user",
+                                      "reader",
+                                      "on",
+                                      ">r3ader",
+                                      "~scalelite:*",
+                                      "+smembers",
+                                      "+hgetall",
+                                      "+type",
+                                      "+ping",
+                                      "+select",
+                                      "--databases",
+                                      "4"};
+        if (tls != nullptr) {
+            for (const std::string& a :
+                 {std::string("--port"), std::string("0"), std::string("--tls-port"),
+                  std::to_string(port_), std::string("--tls-cert-file"), tls->cert.string(),
+                  std::string("--tls-key-file"), tls->key.string(),
+                  std::string("--tls-ca-cert-file"), tls->ca_cert.string(),
+                  std::string("--tls-auth-clients"), std::string("no")}) {
+                args.push_back(a);
+            }
+        } else {
+            args.push_back("--port");
+            args.push_back(std::to_string(port_));
+        }
+        pid_ = spawn_child(args, dir_.path() / "out.txt", dir_.path() / "err.txt");
+        up_ = eventually([&] { return accepts(port_); }, 10s);
+    }
+    ~redis_server() { stop(); }
+    void stop() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            wait_child(pid_);
+            pid_ = -1;
+        }
+    }
+    bool up() const { return up_; }
+    std::uint16_t port() const { return port_; }
+    std::string url(const std::string& userinfo, const std::string& db = "") const {
+        return "redis://" + userinfo + "127.0.0.1:" + std::to_string(port_) + db;
+    }
+
+    static bool accepts(std::uint16_t port) {
+        asio::io_context io;
+        tcp::socket s(io);
+        error_code ec;
+        s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+        return !ec;
+    }
+
+  private:
+    temp_dir dir_{"bcp-redis"};
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+    bool up_ = false;
+};
+
+// Runs `body` as a coroutine on a fresh io_context until it finishes.
+void run(std::function<awaitable<void>()> body) {
+    asio::io_context io;
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            co_await body();
+            done = true;
+        },
+        asio::detached);
+    io.run();
+    EXPECT_TRUE(done);
+}
+
+redis_url url_of(const std::string& text) {
+    auto parsed = discovery::parse_redis_url(text);
+    EXPECT_TRUE(parsed.value) << parsed.message;
+    return *parsed.value;
+}
+
+using command = std::vector<std::string>;
+
+// Opens (and closes again) a connection on an io_context of its own: whether it worked.
+bool try_open(const std::string& url, redis_error& error, const redis_options& options = {}) {
+    bool opened = false;
+    run([&]() -> awaitable<void> {
+        auto c = co_await redis_connection::open(url_of(url), options, error);
+        opened = c != nullptr;
+    });
+    return opened;
+}
+
+TEST(RedisClient, ReadsScaleliteRecordsInOnePipeline) {
+    redis_server redis;
+    ASSERT_TRUE(redis.up());
+    asio::io_context io;
+    redis_error error;
+    std::unique_ptr<redis_connection> c;
+    std::vector<redis_reply> wrote, read;
+    constexpr int servers = 500;
+    // As Scalelite writes them: a set of ids, a hash per server.
+    std::vector<command> setup;
+    for (int i = 0; i < servers; ++i) {
+        const std::string id = "id-" + std::to_string(i);
+        setup.push_back(command{"SADD", "scalelite:servers", id});
+        setup.push_back(
+            command{"HSET", "scalelite:server:" + id, "url",
+                    "https://bbb-" + std::to_string(i) + ".example.com/bigbluebutton/api", "secret",
+                    "x", "online", "true", "state", "cordoned"});
+    }
+    const std::vector<command> members{command{"SMEMBERS", "scalelite:servers"}};
+    const std::string prefix = "scalelite:server:";
+    const std::string hgetall = "HGETALL";
+    const auto url = url_of(redis.url(":s3cret@"));
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            c = co_await redis_connection::open(url, {}, error);
+            if (!c) {
+                co_return;
+            }
+            auto w = co_await c->pipeline(setup, error);
+            if (!w) {
+                co_return;
+            }
+            wrote = std::move(*w);
+            // What discovery will do: SMEMBERS, then every HGETALL in one round trip.
+            auto ids = co_await c->pipeline(members, error);
+            if (!ids) {
+                co_return;
+            }
+            std::vector<command> gets;
+            for (const auto& id : ids->front().elements) {
+                gets.push_back(command{hgetall, prefix + id.text});
+            }
+            auto r = co_await c->pipeline(gets, error);
+            if (r) {
+                read = std::move(*r);
+            }
+        },
+        asio::detached);
+    io.run();
+    ASSERT_FALSE(error) << error.message;
+    ASSERT_EQ(wrote.size(), 2u * servers);
+    ASSERT_EQ(read.size(), static_cast<std::size_t>(servers));
+    for (const auto& h : read) {
+        ASSERT_EQ(h.type, redis_reply::kind::array);
+        ASSERT_EQ(h.elements.size(), 8u);
+        EXPECT_EQ(h.elements[0].text, "url");
+        EXPECT_TRUE(h.elements[1].text.starts_with("https://bbb-"));
+        EXPECT_EQ(h.elements[7].text, "cordoned");
+    }
+}
+
+TEST(RedisClient, AReadOnlyAclUserReadsAndAnErrorReplyIsAReply) {
+    redis_server redis;
+    ASSERT_TRUE(redis.up());
+    asio::io_context io;
+    redis_error error;
+    std::vector<redis_reply> replies;
+    const auto url = url_of(redis.url("reader:r3ader@"));
+    const std::vector<command> commands{command{"SMEMBERS", "scalelite:servers"},
+                                        command{"SET", "scalelite:x", "1"}, command{"PING"}};
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            auto c = co_await redis_connection::open(url, {}, error);
+            if (!c) {
+                co_return;
+            }
+            auto r = co_await c->pipeline(commands, error);
+            if (r) {
+                replies = std::move(*r);
+            }
+        },
+        asio::detached);
+    io.run();
+    ASSERT_FALSE(error) << error.message;
+    ASSERT_EQ(replies.size(), 3u);
+    EXPECT_EQ(replies[0].type, redis_reply::kind::array);
+    EXPECT_EQ(replies[1].type, redis_reply::kind::error);  // NOPERM: the user is read-only
+    EXPECT_NE(replies[1].text.find("NOPERM"), std::string::npos) << replies[1].text;
+    EXPECT_EQ(replies[2].text, "PONG");
+}
+
+TEST(RedisClient, AWrongPasswordIsAClearErrorWithoutThePassword) {
+    redis_server redis;
+    ASSERT_TRUE(redis.up());
+    for (const std::string userinfo : {":wrong-pw@", "reader:wrong-pw@", ""}) {
+        redis_error error;
+        const bool opened = try_open(redis.url(userinfo), error);
+        if (userinfo.empty()) {
+            // No password: connecting works (there is no AUTH to refuse); commands get NOAUTH.
+            EXPECT_TRUE(opened) << error.message;
+            continue;
+        }
+        EXPECT_FALSE(opened);
+        EXPECT_EQ(error.what, redis_error::kind::auth) << error.message;
+        EXPECT_NE(error.message.find("AUTH refused: WRONGPASS"), std::string::npos)
+            << error.message;
+        EXPECT_NE(error.message.find(":***@127.0.0.1"), std::string::npos) << error.message;
+        EXPECT_EQ(error.message.find("wrong-pw"), std::string::npos) << error.message;
+    }
+}
+
+TEST(RedisClient, TheDatabaseIndexIsSelected) {
+    redis_server redis;
+    ASSERT_TRUE(redis.up());
+    asio::io_context io;
+    redis_error error;
+    std::string in3, in0, bad;
+    const auto db3 = url_of(redis.url(":s3cret@", "/3"));
+    const auto db0 = url_of(redis.url(":s3cret@", "/0"));
+    const auto db9 = url_of(redis.url(":s3cret@", "/9"));  // --databases 4
+    const std::vector<command> set{command{"SET", "k", "three"}};
+    const std::vector<command> get{command{"GET", "k"}};
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            auto c3 = co_await redis_connection::open(db3, {}, error);
+            auto c0 = co_await redis_connection::open(db0, {}, error);
+            if (!c3 || !c0) {
+                co_return;
+            }
+            co_await c3->pipeline(set, error);
+            auto a = co_await c3->pipeline(get, error);
+            auto b = co_await c0->pipeline(get, error);
+            in3 = a ? a->front().text : std::string("<failed>");
+            in0 = b && b->front().type == redis_reply::kind::nil ? "<nil>" : "<not nil>";
+            redis_error select_error;
+            auto c9 = co_await redis_connection::open(db9, {}, select_error);
+            bad = c9 ? std::string("<opened>") : select_error.message;
+        },
+        asio::detached);
+    io.run();
+    ASSERT_FALSE(error) << error.message;
+    EXPECT_EQ(in3, "three");
+    EXPECT_EQ(in0, "<nil>");
+    EXPECT_NE(bad.find("SELECT refused"), std::string::npos) << bad;
+}
+
+TEST(RedisClient, RedissIsTlsVerifiedLikeNodes) {
+    temp_dir certs("bcp-redis-tls");
+    const auto ca = test_ca::create();
+    const auto files = write_pem_files(certs.path(), ca, ca.issue({"localhost"}, {"127.0.0.1"}));
+    redis_server redis(&files);
+    ASSERT_TRUE(redis.up());
+    auto trusted = make_client_context(ca);
+    const auto other = test_ca::create();
+    auto untrusted = make_client_context(other);
+    const std::string url = "rediss://:s3cret@localhost:" + std::to_string(redis.port());
+    {
+        redis_options o;
+        o.tls = &trusted;
+        redis_error error;
+        std::string pong;
+        const auto u = url_of(url);
+        const std::vector<command> ping{command{"PING"}};
+        run([&]() -> awaitable<void> {
+            auto c = co_await redis_connection::open(u, o, error);
+            if (c) {
+                auto r = co_await c->pipeline(ping, error);
+                pong = r ? r->front().text : std::string();
+            }
+        });
+        EXPECT_FALSE(error) << error.message;
+        EXPECT_EQ(pong, "PONG");
+    }
+    {
+        // A certificate from another CA: refused, and said so.
+        redis_options o;
+        o.tls = &untrusted;
+        o.connect_timeout = 2s;
+        redis_error error;
+        EXPECT_FALSE(try_open(url, error, o));
+        EXPECT_EQ(error.what, redis_error::kind::connect) << error.message;
+        EXPECT_NE(error.message.find("TLS handshake failed"), std::string::npos) << error.message;
+    }
+    {
+        // Plain redis:// to a TLS port: no Redis answer, a protocol or I/O error, never a hang.
+        redis_options o;
+        o.connect_timeout = 1s;
+        o.read_timeout = 1s;
+        redis_error error;
+        EXPECT_FALSE(
+            try_open("redis://:s3cret@127.0.0.1:" + std::to_string(redis.port()), error, o));
+        EXPECT_TRUE(error) << error.message;
+    }
+}
+
+// A listener that accepts and then does `behave` with each connection, on its own thread.
+class odd_server {
+  public:
+    explicit odd_server(std::function<void(tcp::socket&)> behave) : behave_(std::move(behave)) {
+        acceptor_.open(tcp::v4());
+        acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+        acceptor_.listen();
+        thread_ = std::thread([this] {
+            error_code ec;
+            tcp::socket s(io_);
+            acceptor_.accept(s, ec);
+            if (!ec) {
+                behave_(s);
+            }
+        });
+    }
+    ~odd_server() {
+        error_code ignored;
+        acceptor_.close(ignored);
+        thread_.join();
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  private:
+    asio::io_context io_;
+    tcp::acceptor acceptor_{io_};
+    std::function<void(tcp::socket&)> behave_;
+    std::thread thread_;
+};
+
+TEST(RedisClient, FailuresAreNamedAndBounded) {
+    redis_options quick;
+    quick.connect_timeout = 500ms;
+    quick.read_timeout = 500ms;
+    {
+        redis_error error;
+        EXPECT_FALSE(try_open("redis://127.0.0.1:" + std::to_string(closed_port()), error, quick));
+        EXPECT_EQ(error.what, redis_error::kind::connect) << error.message;
+        EXPECT_NE(error.message.find("cannot connect"), std::string::npos) << error.message;
+    }
+    {
+        // Accepts, reads, never answers: the AUTH times out within the deadline.
+        odd_server silent([](tcp::socket& s) {
+            char buf[256];
+            error_code ec;
+            s.read_some(asio::buffer(buf), ec);
+            std::this_thread::sleep_for(1500ms);
+        });
+        redis_error error;
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_FALSE(
+            try_open("redis://:pw@127.0.0.1:" + std::to_string(silent.port()), error, quick));
+        EXPECT_EQ(error.what, redis_error::kind::timeout) << error.message;
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 1400ms);
+    }
+    {
+        // Not Redis at all.
+        odd_server http([](tcp::socket& s) {
+            char buf[256];
+            error_code ec;
+            s.read_some(asio::buffer(buf), ec);
+            asio::write(s, asio::buffer(std::string("HTTP/1.1 400 Bad Request\r\n\r\n")), ec);
+            std::this_thread::sleep_for(200ms);
+        });
+        redis_error error;
+        EXPECT_FALSE(
+            try_open("redis://:pw@127.0.0.1:" + std::to_string(http.port()), error, quick));
+        EXPECT_EQ(error.what, redis_error::kind::protocol) << error.message;
+    }
+    {
+        // Closes mid-answer.
+        odd_server closing([](tcp::socket& s) {
+            char buf[256];
+            error_code ec;
+            s.read_some(asio::buffer(buf), ec);
+            asio::write(s, asio::buffer(std::string("*2\r\n$3\r\nabc\r\n")), ec);
+        });
+        redis_error error;
+        EXPECT_FALSE(
+            try_open("redis://:pw@127.0.0.1:" + std::to_string(closing.port()), error, quick));
+        EXPECT_EQ(error.what, redis_error::kind::io) << error.message;
+        EXPECT_NE(error.message.find("closed the connection"), std::string::npos) << error.message;
+    }
+}
+
+TEST(RedisClient, ARedisThatDiesIsAnErrorOnTheNextPipeline) {
+    redis_server redis;
+    ASSERT_TRUE(redis.up());
+    asio::io_context io;
+    redis_error first, second;
+    const auto url = url_of(redis.url(":s3cret@"));
+    const std::vector<command> ping{command{"PING"}};
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            auto c = co_await redis_connection::open(url, {}, first);
+            if (!c) {
+                co_return;
+            }
+            co_await c->pipeline(ping, first);
+            redis.stop();
+            co_await c->pipeline(ping, second);
+        },
+        asio::detached);
+    io.run();
+    EXPECT_FALSE(first) << first.message;
+    EXPECT_EQ(second.what, redis_error::kind::io) << second.message;
+}
+
+}  // namespace
+}  // namespace bcp::test
