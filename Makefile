@@ -40,7 +40,8 @@ test: deps
 # Suppressions: tests/tsan.supp (each one explained).
 TSAN_TESTS = proxy_integration_test cache_integration_test cli_integration_test \
              reload_integration_test admin_integration_test encoding_integration_test \
-             early_hints_integration_test post_integration_test cache_test
+             early_hints_integration_test post_integration_test discovery_integration_test \
+             cache_test
 test-tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DBCP_SANITIZE=thread >/dev/null

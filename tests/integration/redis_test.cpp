@@ -3,6 +3,7 @@
 // (issue 17); and against servers that misbehave: silent, closing, not Redis.
 #include "discovery/redis.hpp"
 #include "child.hpp"
+#include "discovery/poller.hpp"
 #include "harness.hpp"
 #include "support/test_ca.hpp"
 
@@ -443,6 +444,114 @@ TEST(RedisClient, ARedisThatDiesIsAnErrorOnTheNextPipeline) {
     io.run();
     EXPECT_FALSE(first) << first.message;
     EXPECT_EQ(second.what, redis_error::kind::io) << second.message;
+}
+
+// Writes (or removes) Scalelite records with the client itself, on an io_context of its own.
+class scalelite_writer {
+  public:
+    explicit scalelite_writer(const std::string& url) : url_(url_of(url)) {}
+    bool run(const std::vector<command>& commands) {
+        redis_error error;
+        bool ok = false;
+        test::run([&]() -> awaitable<void> {
+            auto c = co_await redis_connection::open(url_, {}, error);
+            if (c) {
+                ok = (co_await c->pipeline(commands, error)).has_value();
+            }
+        });
+        EXPECT_FALSE(error) << error.message;
+        return ok;
+    }
+    bool add(const std::string& id, const std::string& host, const std::string& state = "enabled") {
+        return run({command{"SADD", "scalelite:servers", id},
+                    command{"HSET", "scalelite:server:" + id, "url",
+                            "https://" + host + "/bigbluebutton/api", "secret", "x", "online",
+                            "true", "state", state}});
+    }
+    bool remove(const std::string& id) {
+        return run(
+            {command{"SREM", "scalelite:servers", id}, command{"DEL", "scalelite:server:" + id}});
+    }
+
+  private:
+    redis_url url_;
+};
+
+std::vector<std::string> ids_of(const std::vector<discovery::discovered_node>& nodes) {
+    std::vector<std::string> out;
+    for (const auto& n : nodes) {
+        out.push_back(n.id);
+    }
+    return out;
+}
+
+TEST(ScalelitePoller, FollowsTheRegistryKeepsTheTableThroughFailuresAndRestoresItsSnapshot) {
+    temp_dir dir("bcp-poller");
+    const auto snapshot = (dir.path() / "scalelite-nodes.json").string();
+    auto redis = std::make_unique<redis_server>();
+    ASSERT_TRUE(redis->up());
+    scalelite_writer writer(redis->url(":s3cret@"));
+    ASSERT_TRUE(writer.add("uuid-1", "bbb-01.example.com"));
+    ASSERT_TRUE(writer.add("uuid-2", "bbb-02.example.com", "cordoned"));
+    // A bad record of its own kind: reported, never in the way of the others.
+    ASSERT_TRUE(writer.run({command{"SADD", "scalelite:servers", "broken"},
+                            command{"SET", "scalelite:server:broken", "not a hash"}}));
+
+    discovery::poller_options o;
+    o.redis = url_of(redis->url("reader:r3ader@"));  // the read-only ACL user is enough
+    o.interval = 100ms;
+    o.removal_grace = 400ms;
+    o.snapshot = snapshot;
+    o.connection.connect_timeout = 500ms;
+    o.connection.read_timeout = 500ms;
+    o.max_backoff = 200ms;
+    std::mutex mutex;
+    std::vector<std::vector<std::string>> changes;
+    auto poller = std::make_unique<discovery::scalelite_poller>(
+        o, [&](const std::vector<discovery::discovered_node>& nodes) {
+            std::lock_guard lock(mutex);
+            changes.push_back(ids_of(nodes));
+        });
+    EXPECT_TRUE(poller->nodes().empty());  // no snapshot yet
+    poller->start();
+    const auto served = [&] { return ids_of(poller->nodes()); };
+    using ids = std::vector<std::string>;
+    ASSERT_TRUE(eventually([&] { return served() == ids{"bbb-01", "bbb-02"}; }, 5s));
+    auto st = poller->state();
+    EXPECT_TRUE(st.up);
+    ASSERT_EQ(st.skipped.size(), 1u);
+    EXPECT_EQ(st.skipped[0].scalelite_id, "broken");
+
+    // Added: served within an interval or two. Removed: kept for the grace, then gone.
+    ASSERT_TRUE(writer.add("uuid-3", "bbb-03.example.com"));
+    EXPECT_TRUE(eventually([&] { return served() == ids{"bbb-01", "bbb-02", "bbb-03"}; }, 2s));
+    ASSERT_TRUE(writer.remove("uuid-1"));
+    std::this_thread::sleep_for(250ms);
+    EXPECT_EQ(served(), (ids{"bbb-01", "bbb-02", "bbb-03"}));  // within its grace
+    EXPECT_TRUE(eventually([&] { return served() == ids{"bbb-02", "bbb-03"}; }, 2s));
+
+    // Redis dies: the table stays, the state says so.
+    redis->stop();
+    EXPECT_TRUE(eventually([&] { return !poller->state().up; }, 3s));
+    st = poller->state();
+    EXPECT_GE(st.errors, 1u);
+    EXPECT_FALSE(st.last_error.empty());
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(served(), (ids{"bbb-02", "bbb-03"}));
+    poller->stop();
+
+    // A restart while Redis is still down serves the snapshot.
+    discovery::scalelite_poller restarted(o, {});
+    EXPECT_EQ(ids_of(restarted.nodes()), (ids{"bbb-02", "bbb-03"}));
+    EXPECT_TRUE(restarted.state().from_snapshot);
+    restarted.start();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(ids_of(restarted.nodes()), (ids{"bbb-02", "bbb-03"}));
+    EXPECT_FALSE(restarted.state().up);
+    restarted.stop();
+    std::lock_guard lock(mutex);
+    ASSERT_GE(changes.size(), 3u);
+    EXPECT_EQ(changes.front(), (ids{"bbb-01", "bbb-02"}));
 }
 
 }  // namespace
