@@ -238,6 +238,26 @@ std::string metrics_text(const sources& s) {
         }
     }
 
+    if (const auto d = s.discovery ? s.discovery() : std::nullopt) {
+        e.family("bcp_discovery_up", "gauge",
+                 "1 when the last poll of the discovery source succeeded.");
+        e.sample("bcp_discovery_up", {{"source", d->source}}, std::uint64_t{d->up ? 1u : 0u});
+        e.family("bcp_discovery_last_success_timestamp_seconds", "gauge",
+                 "When a poll last succeeded (0: never since start).");
+        e.sample("bcp_discovery_last_success_timestamp_seconds", {{"source", d->source}},
+                 d->last_success);
+        e.family("bcp_discovery_polls_total", "counter", "Polls of the discovery source.");
+        e.sample("bcp_discovery_polls_total", {{"source", d->source}}, d->polls);
+        e.family("bcp_discovery_errors_total", "counter",
+                 "Polls that failed (the last good table stays in service).");
+        e.sample("bcp_discovery_errors_total", {{"source", d->source}}, d->errors);
+        e.family("bcp_discovery_skipped_records", "gauge",
+                 "Records of the last successful poll that are not served (see the log).");
+        e.sample("bcp_discovery_skipped_records", {{"source", d->source}}, d->skipped);
+        e.family("bcp_discovery_nodes", "gauge", "Nodes the source adds to the configured ones.");
+        e.sample("bcp_discovery_nodes", {{"source", d->source}}, d->nodes);
+    }
+
     if (g.cache) {
         const auto& c = *g.cache;
         e.family("bcp_cache_requests_total", "counter", "Cacheable lookups, by result.");
@@ -329,6 +349,7 @@ std::string status_json(const sources& s, bool nodes_only) {
         n["configured"] = entry != nullptr;
         n["origin"] = entry ? json(entry->origin_text) : json(nullptr);
         n["mounts"] = entry ? json(entry->mounts) : json::array();
+        n["source"] = entry ? json(entry->source) : json(nullptr);
         if (const auto h = g.health.find(id); h != g.health.end()) {
             const auto& hv = h->second;
             n["health"] = {
@@ -397,6 +418,20 @@ std::string status_json(const sources& s, bool nodes_only) {
                      {"upstream_failures", t.upstream_errors + t.upstream_timeouts},
                      {"refusals", refusals}};
     out["nodes"] = std::move(nodes);
+    if (const auto d = s.discovery ? s.discovery() : std::nullopt) {
+        out["discovery"] = {
+            {"source", d->source},
+            {"up", d->up},
+            {"last_success", d->last_success != 0 ? json(d->last_success) : json(nullptr)},
+            {"polls", d->polls},
+            {"errors", d->errors},
+            {"last_error", d->last_error},
+            {"skipped", d->skipped},
+            {"nodes", d->nodes},
+            {"from_snapshot", d->from_snapshot}};
+    } else {
+        out["discovery"] = nullptr;
+    }
     if (g.cache) {
         const auto& c = *g.cache;
         out["cache"] = {{"hits", c.hits},

@@ -32,10 +32,24 @@ using node_health_view = health::status;
 /// Cache figures (the cache's stats()).
 using cache_view = cache::snapshot;
 
+/// A discovery source's figures (issue 17), for /metrics and /status.json.
+struct discovery_view {
+    std::string source;             ///< "scalelite"
+    bool up = false;                ///< the last poll succeeded
+    std::int64_t last_success = 0;  ///< seconds since the epoch; 0 = never
+    std::uint64_t polls = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t skipped = 0;  ///< records of the last successful poll that are not served
+    std::uint64_t nodes = 0;    ///< nodes it adds now
+    std::string last_error;
+    bool from_snapshot = false;
+};
+
 struct sources {
-    proxy::server* proxy = nullptr;                         ///< required; outlives the listener
-    std::function<std::vector<node_health_view>()> health;  ///< optional
-    std::function<std::optional<cache_view>()> cache;       ///< optional
+    proxy::server* proxy = nullptr;                            ///< required; outlives the listener
+    std::function<std::vector<node_health_view>()> health;     ///< optional
+    std::function<std::optional<cache_view>()> cache;          ///< optional
+    std::function<std::optional<discovery_view>()> discovery;  ///< optional
     /// Drops all cached entries (empty id) or one node's; the count, or nullopt when the cache
     /// is off. Optional: without it there is no POST /cache/purge.
     std::function<std::optional<std::size_t>(std::string_view node_id)> purge_cache;

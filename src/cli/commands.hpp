@@ -12,5 +12,6 @@ void register_nginx_config_command(CLI::App& app, int& exit_code);  // nginx-con
 void register_demo_node_command(CLI::App& app, int& exit_code);     // demo-node
 void register_reload_command(CLI::App& app, int& exit_code);        // reload
 void register_cache_command(CLI::App& app, int& exit_code);         // cache purge
+void register_discovery_command(CLI::App& app, int& exit_code);     // discovery test
 
 }  // namespace bcp::cli

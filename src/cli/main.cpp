@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     bcp::cli::register_demo_node_command(app, exit_code);
     bcp::cli::register_reload_command(app, exit_code);
     bcp::cli::register_cache_command(app, exit_code);
+    bcp::cli::register_discovery_command(app, exit_code);
     app.add_subcommand("version", "Print the version")->callback([] {
         std::cout << "bbb-cluster-proxy " << BCP_VERSION << "\n";
     });

@@ -163,7 +163,8 @@ void publish_started(const std::string& pid_file, const proxy::server& srv) {
 
 proxy::reload_result reload_from_file(proxy::server& srv, const std::string& config_path,
                                       const std::string& level_override,
-                                      const std::string& pid_file, const sd::notifier& notify) {
+                                      const std::string& pid_file, const sd::notifier& notify,
+                                      const std::function<void(config::proxy_config&)>& amend) {
     notify.reloading("reloading " + config_path);
     const auto logger = log::get("proxy");
     logger->info("reloading {}", config_path);
@@ -177,6 +178,9 @@ proxy::reload_result reload_from_file(proxy::server& srv, const std::string& con
             "reload refused: {} error(s) in {}; the running configuration stays in effect",
             loaded.diagnostics.size(), config_path);
     } else {
+        if (amend) {
+            amend(*loaded.config);
+        }
         r = srv.reload(*loaded.config);
         if (r.ok && level_override.empty() && !log::set_level(loaded.config->log_level)) {
             r.warnings.push_back("log_level: cannot set " + loaded.config->log_level);

@@ -8,6 +8,7 @@
 #include "core/sd_notify.hpp"
 #include "proxy/server.hpp"
 
+#include <functional>
 #include <string>
 
 namespace bcp::cli {
@@ -23,9 +24,12 @@ bool write_pid_file(const std::string& path, std::string& error);
 /// READY=1 after (also after a refusal: the old configuration is serving). Logs the outcome, sets
 /// the log level from the new file unless `level_override` is set, and publishes the status next
 /// to `pid_file` (when not empty).
+/// `amend`, when given, completes a loaded configuration before it is applied (discovery adds
+/// the nodes it found: cli/discovery_link.hpp).
 proxy::reload_result reload_from_file(proxy::server& srv, const std::string& config_path,
                                       const std::string& level_override,
-                                      const std::string& pid_file, const sd::notifier& notify);
+                                      const std::string& pid_file, const sd::notifier& notify,
+                                      const std::function<void(config::proxy_config&)>& amend = {});
 
 /// Publishes the start-up state (generation 0) next to `pid_file`.
 void publish_started(const std::string& pid_file, const proxy::server& srv);

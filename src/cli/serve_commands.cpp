@@ -2,6 +2,7 @@
 #include "admin/endpoints.hpp"
 #include "admin/listener.hpp"
 #include "cli/commands.hpp"
+#include "cli/discovery_link.hpp"
 #include "cli/reload_control.hpp"
 #include "config/config.hpp"
 #include "core/dir_watch.hpp"
@@ -69,7 +70,8 @@ void watch_nodes_dir(dir_watcher& watcher, const proxy::server& srv) {
 // default action, which ends the process.
 void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::notifier(),
                         const std::function<void()>& on_reload = {},
-                        const std::function<void()>& on_ready = {}) {
+                        const std::function<void()>& on_ready = {},
+                        discovery_link* discovery = nullptr) {
     asio::io_context signals_ioc(1);
     asio::signal_set usr1(signals_ioc, SIGUSR1);
     reopen_on_sigusr1(usr1, srv);
@@ -103,11 +105,23 @@ void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::not
         srv.stop();
     };
     signals.async_wait(handle);
+    if (discovery != nullptr && on_reload) {
+        // A change in Scalelite is a reload like SIGHUP, on this thread, one at a time.
+        discovery->on_change([&] {
+            asio::post(signals_ioc, [&] {
+                log::get("discovery")->info("Scalelite's servers changed; reloading");
+                reload();
+            });
+        });
+    }
     if (on_ready) {
         on_ready();
     }
     std::thread waiter([&] { signals_ioc.run(); });
     srv.wait();
+    if (discovery != nullptr) {
+        discovery->stop();  // no more reload requests for the io_context that is about to go
+    }
     usr1.cancel();
     signals_ioc.stop();
     waiter.join();
@@ -117,7 +131,8 @@ void serve_until_signal(proxy::server& srv, const sd::notifier& notify = sd::not
 // The admin listener with the built-in endpoints, bound but not started; nullptr when the config
 // has none, or on error (then `error` names the key).
 std::unique_ptr<admin::listener> start_admin(const config::proxy_config& cfg, proxy::server& srv,
-                                             std::string& error) {
+                                             std::string& error,
+                                             const discovery_link* discovery = nullptr) {
     if (!cfg.admin) {
         return nullptr;
     }
@@ -140,6 +155,25 @@ std::unique_ptr<admin::listener> start_admin(const config::proxy_config& cfg, pr
     s->health = [&srv] { return srv.node_health(); };
     s->cache = [&srv] { return srv.cache_stats(); };
     s->purge_cache = [&srv](std::string_view node) { return srv.purge_cache(node); };
+    if (discovery != nullptr) {
+        s->discovery = [discovery]() -> std::optional<admin::discovery_view> {
+            const auto st = discovery->state();
+            if (!st) {
+                return std::nullopt;
+            }
+            admin::discovery_view v;
+            v.source = "scalelite";
+            v.up = st->up;
+            v.last_success = st->last_success;
+            v.polls = st->polls;
+            v.errors = st->errors;
+            v.skipped = st->skipped.size();
+            v.nodes = discovery->node_count();
+            v.last_error = st->last_error;
+            v.from_snapshot = st->from_snapshot;
+            return v;
+        };
+    }
     admin::register_endpoints(*l, s);
     return l;
 }
@@ -157,6 +191,9 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
         print_diagnostics(loaded);
         return 1;
     }
+    // Nodes from a discovery source join the configured ones (its snapshot, until it answers).
+    discovery_link discovery;
+    discovery.amend(*loaded.config);
     const auto& cfg = *loaded.config;
     if (!log::set_level(level.empty() ? cfg.log_level : level)) {
         std::cerr << "unknown log level '" << level << "'\n";
@@ -168,12 +205,13 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
         std::cerr << "bbb-cluster-proxy: " << error << "\n";
         return 1;
     }
-    auto admin_listener = start_admin(cfg, *srv, error);
+    auto admin_listener = start_admin(cfg, *srv, error, &discovery);
     if (cfg.admin && !admin_listener) {
         std::cerr << "bbb-cluster-proxy: " << error << "\n";
         return 1;
     }
     srv->start();
+    discovery.start();
     if (admin_listener) {
         admin_listener->start();
         log::get("admin")->info("admin listener on http://{}",
@@ -223,8 +261,11 @@ int run_serve(const std::string& path, const std::string& ready_file, const std:
             log::get("proxy")->warn("systemd notification failed: {}", notify_send_error);
         }
     };
-    const auto on_reload = [&] { reload_from_file(*srv, path, level, pid_file, notify); };
-    serve_until_signal(*srv, notify, on_reload, on_ready);
+    const auto on_reload = [&] {
+        reload_from_file(*srv, path, level, pid_file, notify,
+                         [&](config::proxy_config& next) { discovery.amend(next); });
+    };
+    serve_until_signal(*srv, notify, on_reload, on_ready, &discovery);
     if (!pid_file.empty()) {
         if (pid_written) {
             std::remove(pid_file.c_str());

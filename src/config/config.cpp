@@ -210,15 +210,17 @@ class loader {
     void read_root(const YAML::Node& root, const place& top) {
         // With a nodes_dir, the nodes may all come from there.
         nodes_dir_given_ = static_cast<bool>(root["nodes_dir"]);
+        discovery_given_ = static_cast<bool>(root["discovery"]);
         const reader::field fields[] = {
             {"public_url", required, [this](auto& v, auto& at) { read_public_url(v, at); },
              "add the origin browsers use, e.g. public_url: https://bbb-proxy.example.com"},
             {"server_names", optional_key, [this](auto& v, auto& at) { read_server_names(v, at); }},
             {"listen", required, [this](auto& v, auto& at) { read_listeners(v, at); },
              "add at least one listener, e.g. listen: [{address: \"0.0.0.0:80\"}]"},
-            {"nodes", !nodes_dir_given_, [this](auto& v, auto& at) { read_nodes(v, at); },
+            {"nodes", !nodes_dir_given_ && !discovery_given_,
+             [this](auto& v, auto& at) { read_nodes(v, at); },
              "add at least one BBB node with an id and a url (or a nodes_dir with one file per "
-             "node)"},
+             "node, or a discovery source)"},
             {"nodes_dir", optional_key, [this](auto& v, auto& at) { read_nodes_dir_key(v, at); }},
             {"upstream", optional_key, [this](auto& v, auto& at) { read_upstream(v, at); }},
             {"timeouts", optional_key, [this](auto& v, auto& at) { read_timeouts(v, at); }},
@@ -232,8 +234,106 @@ class loader {
              [this](auto& v, auto& at) { global_health_ = read_health(v, at); }},
             {"pid_file", optional_key, [this](auto& v, auto& at) { read_pid_file(v, at); }},
             {"post", optional_key, [this](auto& v, auto& at) { global_post_ = read_post(v, at); }},
+            {"discovery", optional_key, [this](auto& v, auto& at) { read_discovery(v, at); }},
         };
         r_.read_map(root, top, fields);
+    }
+
+    void read_discovery(const YAML::Node& value, const place& at) {
+        const reader::field fields[] = {
+            {"scalelite", required, [this](auto& v, auto& a) { read_scalelite(v, a); },
+             "add the source, e.g. scalelite: {redis_url: \"redis://:PASSWORD@10.0.0.5:6379/0\"}"},
+        };
+        r_.read_map(value, at, fields);
+    }
+
+    void read_scalelite(const YAML::Node& value, const place& at) {
+        scalelite_discovery d;
+        d.where = at.where;
+        bool url_ok = false;
+        const reader::field fields[] = {
+            {"redis_url", required,
+             [&](auto& v, auto& a) {
+                 const auto text = r_.scalar(v, a, "redis://[:password@]host[:port][/database]");
+                 if (!text) {
+                     return;
+                 }
+                 auto parsed = parse_redis_url(*text);
+                 if (!parsed.value) {
+                     r_.error(a, std::move(parsed.message));
+                     return;
+                 }
+                 d.redis = std::move(*parsed.value);
+                 url_ok = true;
+             },
+             "give Scalelite's Redis, e.g. redis_url: \"redis://:PASSWORD@10.0.0.5:6379/0\""},
+            {"namespace", optional_key,
+             [&](auto& v, auto& a) {
+                 const auto text = r_.scalar(v, a, "Scalelite's REDIS_NAMESPACE, e.g. scalelite");
+                 if (text &&
+                     (text->empty() || text->find_first_of(" \t\r\n*?[]") != std::string::npos)) {
+                     r_.error(a, in_quotes(*text) +
+                                     " is not a key prefix; give Scalelite's REDIS_NAMESPACE "
+                                     "(default scalelite)");
+                 } else if (text) {
+                     d.namespace_prefix = *text;
+                 }
+             }},
+            {"interval", optional_key,
+             [&](auto& v, auto& a) {
+                 const auto ms = r_.duration(v, a, false);
+                 if (ms && *ms < std::chrono::milliseconds(100)) {
+                     r_.error(a,
+                              "is shorter than 100ms; Scalelite itself rewrites its records "
+                              "every 60s (5s is plenty)");
+                 } else {
+                     store(ms, d.interval);
+                 }
+             }},
+            {"removal_grace", optional_key,
+             [&](auto& v, auto& a) { store(r_.duration(v, a, true), d.removal_grace); }},
+            {"snapshot", optional_key,
+             [&](auto& v, auto& a) {
+                 const auto text = r_.scalar(v, a, "a file path, or \"\" for none");
+                 if (text) {
+                     d.snapshot = text->empty() ? std::string() : r_.resolve(*text);
+                 }
+             }},
+            {"ids", optional_key, [&](auto& v, auto& a) { read_discovery_ids(v, a, d); }},
+        };
+        if (r_.read_map(value, at, fields) && url_ok) {
+            cfg_.discovery.scalelite = std::move(d);
+        }
+    }
+
+    // Scalelite id or URL host → node id: a map whose keys are data, not schema.
+    void read_discovery_ids(const YAML::Node& value, const place& at, scalelite_discovery& d) {
+        if (value.IsNull()) {
+            return;
+        }
+        if (!value.IsMap()) {
+            r_.error(at,
+                     "must be a map from a Scalelite server id or URL host to a node id, e.g. "
+                     "ids: {bbb-01.example.com: bbb-01}");
+            return;
+        }
+        for (const auto& entry : value) {
+            const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "";
+            const place item{at.child_path(key), r_.locate(entry.second)};
+            const auto id = r_.scalar(entry.second, item, "a node id such as bbb-01");
+            if (!id) {
+                continue;
+            }
+            if (key.empty()) {
+                r_.error(item, "the key must be a Scalelite server id or a URL host");
+            } else if (!is_path_segment(*id)) {
+                r_.error(item, in_quotes(*id) +
+                                   " is not a valid node id; use only letters, digits, '.', '_' "
+                                   "and '-'");
+            } else {
+                d.ids[key] = *id;
+            }
+        }
     }
 
     post_override read_post(const YAML::Node& value, const place& at) {
@@ -484,7 +584,7 @@ class loader {
         const auto count = r_.read_list(
             value, at, "nodes",
             [this](const YAML::Node& item, const place& item_at) { read_node(item, item_at); });
-        if (count == 0u && !nodes_dir_given_) {
+        if (count == 0u && !nodes_dir_given_ && !discovery_given_) {
             r_.error(at,
                      "is empty; add at least one BBB node, e.g. - {id: bbb-01, url: "
                      "\"https://bbb-01.example.com\"}");
@@ -918,6 +1018,7 @@ class loader {
     std::optional<post_override> global_post_;
     std::map<std::string, location> node_id_where_;  // node id -> its first use
     bool nodes_dir_given_ = false;
+    bool discovery_given_ = false;
     std::optional<place> nodes_dir_at_;
     std::map<std::string, int> listen_line_;  // canonical address -> line of its first use
 };

@@ -3,10 +3,12 @@
 // yaml-cpp. Loading never throws; it returns every diagnostic it found, each with file:line:col.
 // The key reference is docs/config-reference.md (keep it and this file in step).
 
+#include "config/redis_url.hpp"
 #include "core/origin.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +73,7 @@ struct node {
     std::vector<std::string> mounts;  ///< second path segments served, default {"html5client"}
     health_options health;            ///< the top-level health section with this node's overrides
     post_options post;                ///< the top-level post section with this node's overrides
+    std::string source = "static";    ///< "static" (the file, nodes_dir) or "scalelite"
     location where;
 };
 
@@ -134,6 +137,21 @@ struct cache_options {
     location where;
 };
 
+/// Nodes from Scalelite's server registry in Redis (docs/config-reference.md "discovery").
+struct scalelite_discovery {
+    redis_url redis;  ///< parsed `redis_url` (it may hold a password: log redis.redacted())
+    std::string namespace_prefix = "scalelite";
+    milliseconds interval{5'000};             ///< poll period
+    milliseconds removal_grace{15 * 60'000};  ///< a server gone from `servers` is kept this long
+    std::string snapshot = "/var/lib/bbb-cluster-proxy/scalelite-nodes.json";  ///< "" = none
+    std::map<std::string, std::string> ids;  ///< Scalelite id or URL host → node id
+    location where;
+};
+
+struct discovery_options {
+    std::optional<scalelite_discovery> scalelite;
+};
+
 struct proxy_config {
     std::string source;  ///< the file it was loaded from ("<string>" for load_string)
     std::string public_url;
@@ -154,6 +172,7 @@ struct proxy_config {
     std::string pid_file;   ///< absolute path; empty = none (`serve --pid-file` overrides)
     std::optional<admin_options> admin;            ///< absent = no admin listener
     std::optional<access_log_options> access_log;  ///< absent = no access log
+    discovery_options discovery;                   ///< where else nodes come from
 
     /// The node with this id, or nullptr.
     const node* find_node(std::string_view id) const;

@@ -15,6 +15,32 @@
 
 namespace bcp::discovery {
 
+awaitable<std::optional<derivation>> read_registry(redis_connection& connection,
+                                                   const std::string& namespace_prefix,
+                                                   const std::map<std::string, std::string>& ids,
+                                                   redis_error& error) {
+    const std::vector<std::vector<std::string>> members{
+        {"SMEMBERS", namespace_prefix + ":servers"}};
+    auto set = co_await connection.pipeline(members, error);
+    if (!set) {
+        co_return std::nullopt;
+    }
+    const auto server_ids = member_ids(set->front());
+    if (!server_ids) {
+        error = {redis_error::kind::reply,
+                 namespace_prefix + ":servers is not a set of ids" +
+                     (set->front().type == redis_reply::kind::error ? ": " + set->front().text
+                                                                    : std::string())};
+        co_return std::nullopt;
+    }
+    auto hashes =
+        co_await connection.pipeline(hgetall_commands(namespace_prefix, *server_ids), error);
+    if (!hashes) {
+        co_return std::nullopt;
+    }
+    co_return derive_nodes(records_from(*server_ids, *hashes), ids);
+}
+
 struct scalelite_poller::impl {
     impl(poller_options o, change_handler h)
         : options(std::move(o)), on_change(std::move(h)), track(options.removal_grace) {}
@@ -78,26 +104,7 @@ struct scalelite_poller::impl {
                 co_return std::nullopt;
             }
         }
-        const std::vector<std::vector<std::string>> members{
-            {"SMEMBERS", options.namespace_prefix + ":servers"}};
-        auto set = co_await connection->pipeline(members, error);
-        if (!set) {
-            co_return std::nullopt;
-        }
-        const auto ids = member_ids(set->front());
-        if (!ids) {
-            error = {redis_error::kind::reply,
-                     options.namespace_prefix + ":servers is not a set of ids" +
-                         (set->front().type == redis_reply::kind::error ? ": " + set->front().text
-                                                                        : std::string())};
-            co_return std::nullopt;
-        }
-        auto hashes =
-            co_await connection->pipeline(hgetall_commands(options.namespace_prefix, *ids), error);
-        if (!hashes) {
-            co_return std::nullopt;
-        }
-        co_return derive_nodes(records_from(*ids, *hashes), options.ids);
+        co_return co_await read_registry(*connection, options.namespace_prefix, options.ids, error);
     }
 
     void log_skips(const std::vector<skipped_record>& skipped) {

@@ -33,6 +33,13 @@ struct poller_options {
     std::chrono::milliseconds max_backoff{60'000};  ///< between retries after failures
 };
 
+/// One read of Scalelite's registry on an open connection: SMEMBERS, then every HGETALL in one
+/// pipeline, derived into nodes. nullopt with `error` when Redis failed or `servers` is not a set.
+awaitable<std::optional<derivation>> read_registry(redis_connection& connection,
+                                                   const std::string& namespace_prefix,
+                                                   const std::map<std::string, std::string>& ids,
+                                                   redis_error& error);
+
 /// What /metrics and the status page show about the source.
 struct poller_state {
     bool up = false;                ///< the last poll succeeded

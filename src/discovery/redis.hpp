@@ -8,6 +8,7 @@
 // A connection sends each batch of commands in one write and reads as many replies (a pipeline:
 // one round trip for SMEMBERS and the HGETALL of every server, not one wait per server).
 
+#include "config/redis_url.hpp"
 #include "core/asio.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -27,24 +28,8 @@ class stream;
 
 namespace bcp::discovery {
 
-/// Where Redis is: `redis://[[user]:password@]host[:port][/database]`, or `rediss://` for TLS.
-struct redis_url {
-    std::string host;  ///< reg-name or IP literal (IPv6 without brackets)
-    std::uint16_t port = 6379;
-    bool tls = false;
-    std::string user;      ///< ACL user; empty = the default user
-    std::string password;  ///< empty = no AUTH
-    unsigned database = 0;
-
-    /// The URL for logs and messages, the password replaced by "***".
-    std::string redacted() const;
-};
-
-struct redis_url_parse {
-    std::optional<redis_url> value;
-    std::string message;  ///< what is wrong, in an operator's words (never the password)
-};
-redis_url_parse parse_redis_url(std::string_view text);
+using redis_url = config::redis_url;
+using config::parse_redis_url;
 
 /// One reply (RESP2), as a value.
 struct redis_reply {

@@ -31,6 +31,7 @@ node_table::node_table(const std::vector<config::node>& nodes, const node_table*
         e.origin_text = n.upstream.to_string();
         e.authority = n.upstream.authority();
         e.mounts = n.mounts;
+        e.source = n.source;
         e.pool_key = n.id + " " + e.origin_text;
         for (const auto& path : n.post.paths) {
             const bool cached =

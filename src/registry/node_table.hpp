@@ -28,6 +28,7 @@ struct node_entry {
     std::string origin_text;  ///< upstream.to_string(): for Location rewriting
     std::string authority;    ///< upstream.authority(): the Host header we send
     std::vector<std::string> mounts;
+    std::string source;  ///< where the node came from: "static" or "scalelite"
     /// Identifies "the same node at the same address": upstream pools are keyed by it, so a node
     /// whose URL changes on reload never reuses connections to its old address.
     std::string pool_key;

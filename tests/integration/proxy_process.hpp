@@ -35,6 +35,8 @@ class proxy_process {
     /// Waits up to `timeout` for the exit; returns the exit code, or -1 (still running: killed)
     /// or -2 (killed by a signal).
     int wait_exit(std::chrono::milliseconds timeout);
+    /// The configuration file it was started with (rewrite it, then signal(SIGHUP) to reload).
+    std::string config_path() const { return (dir_.path() / "config.yaml").string(); }
     /// The child's stderr so far.
     std::string log() const;
 

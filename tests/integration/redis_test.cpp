@@ -5,6 +5,7 @@
 #include "child.hpp"
 #include "discovery/poller.hpp"
 #include "harness.hpp"
+#include "proxy_process.hpp"
 #include "support/test_ca.hpp"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -552,6 +554,221 @@ TEST(ScalelitePoller, FollowsTheRegistryKeepsTheTableThroughFailuresAndRestoresI
     std::lock_guard lock(mutex);
     ASSERT_GE(changes.size(), 3u);
     EXPECT_EQ(changes.front(), (ids{"bbb-01", "bbb-02"}));
+}
+
+// The real binary with `discovery.scalelite` in front of simulated nodes registered in Redis as
+// Scalelite registers them (ids as `servers:sync` may set them; IP-literal URLs, so the id is the
+// Scalelite id).
+struct discovery_setup {
+    node_set nodes{{"bbb-01", "bbb-02", "bbb-03"}};
+    temp_dir dir{"bcp-discovery"};
+    std::unique_ptr<redis_server> redis = std::make_unique<redis_server>();
+
+    std::string api_url(std::size_t i) {
+        return "http://127.0.0.1:" + std::to_string(nodes[i].port()) + "/bigbluebutton/api";
+    }
+    bool add(std::size_t i, const std::string& state = "enabled") {
+        scalelite_writer w(redis->url(":s3cret@"));
+        const std::string id = "bbb-0" + std::to_string(i + 1);
+        return w.run({command{"SADD", "scalelite:servers", id},
+                      command{"HSET", "scalelite:server:" + id, "url", api_url(i), "secret", "x",
+                              "online", "true", "state", state}});
+    }
+    bool remove(std::size_t i) {
+        return scalelite_writer(redis->url(":s3cret@")).remove("bbb-0" + std::to_string(i + 1));
+    }
+    std::string yaml(const std::string& userinfo = "reader:r3ader@") {
+        return "public_url: \"https://proxy.example.com\"\nlisten:\n  - address: \"127.0.0.1:0\"\n"
+               "admin: {address: \"127.0.0.1:0\"}\n"
+               "discovery:\n  scalelite:\n    redis_url: \"" +
+               redis->url(userinfo) +
+               "\"\n    interval: 200ms\n    removal_grace: 1s\n    snapshot: \"" +
+               (dir.path() / "scalelite-nodes.json").string() + "\"\n";
+    }
+};
+
+int status_of(std::uint16_t port, const std::string& node) {
+    const auto r = http_get(port, "/" + node + "/html5client/");
+    return r ? r->result_int() : -1;
+}
+
+std::string metrics_of(std::uint16_t admin_port) {
+    const auto r = http_get(admin_port, "/metrics");
+    return r ? r->body() : std::string();
+}
+
+bool has_line(const std::string& metrics, const std::string& line) {
+    return metrics.find("\n" + line + "\n") != std::string::npos;
+}
+
+TEST(ScaleliteDiscovery, TheProxyFollowsScaleliteThroughChangesFailuresAndRestarts) {
+    discovery_setup s;
+    ASSERT_TRUE(s.redis->up());
+    ASSERT_TRUE(s.add(0));
+    {
+        proxy_process p(s.yaml());
+        ASSERT_TRUE(p.ok()) << p.log();
+        EXPECT_TRUE(eventually([&] { return status_of(p.port(), "bbb-01") == 200; }, 5s))
+            << p.log();
+        EXPECT_EQ(status_of(p.port(), "bbb-02"), 404);
+        // Added (cordoned servers still host meetings): served within an interval or two.
+        ASSERT_TRUE(s.add(1, "cordoned"));
+        EXPECT_TRUE(eventually([&] { return status_of(p.port(), "bbb-02") == 200; }, 3s));
+        std::string m;
+        EXPECT_TRUE(eventually(
+            [&] {
+                m = metrics_of(p.admin_port());
+                return has_line(m, R"(bcp_discovery_nodes{source="scalelite"} 2)");
+            },
+            3s))
+            << m;
+        EXPECT_TRUE(has_line(m, R"(bcp_discovery_up{source="scalelite"} 1)")) << m;
+        const auto nodes = http_get(p.admin_port(), "/nodes");
+        ASSERT_TRUE(nodes);
+        EXPECT_NE(nodes->body().find(R"("source": "scalelite")"), std::string::npos)
+            << nodes->body();
+        // Removed: still routed for the grace (1 s), then gone.
+        ASSERT_TRUE(s.remove(0));
+        std::this_thread::sleep_for(500ms);
+        EXPECT_EQ(status_of(p.port(), "bbb-01"), 200);
+        EXPECT_TRUE(eventually([&] { return status_of(p.port(), "bbb-01") == 404; }, 3s));
+        // Redis gone: nothing changes but the figures.
+        s.redis->stop();
+        EXPECT_TRUE(eventually(
+            [&] {
+                m = metrics_of(p.admin_port());
+                return has_line(m, R"(bcp_discovery_up{source="scalelite"} 0)");
+            },
+            3s))
+            << m;
+        EXPECT_EQ(status_of(p.port(), "bbb-02"), 200);
+        EXPECT_NE(p.log().find("serving the last table"), std::string::npos) << p.log();
+    }
+    {
+        // Restarted while Redis is still down: the snapshot serves at once.
+        proxy_process p(s.yaml());
+        ASSERT_TRUE(p.ok()) << p.log();
+        EXPECT_EQ(status_of(p.port(), "bbb-02"), 200) << p.log();
+        EXPECT_EQ(status_of(p.port(), "bbb-01"), 404);
+    }
+}
+
+TEST(ScaleliteDiscovery, TwoProxiesConvergeAndAWrongPasswordIsClear) {
+    discovery_setup s;
+    ASSERT_TRUE(s.redis->up());
+    ASSERT_TRUE(s.add(0));
+    temp_dir other_dir("bcp-discovery-b");
+    auto second_yaml = s.yaml();
+    second_yaml.replace(second_yaml.find(s.dir.path().string()), s.dir.path().string().size(),
+                        other_dir.path().string());
+    proxy_process a(s.yaml());
+    proxy_process b(second_yaml);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.log() << b.log();
+    ASSERT_TRUE(s.add(2));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(eventually(
+        [&] {
+            return status_of(a.port(), "bbb-03") == 200 && status_of(b.port(), "bbb-03") == 200;
+        },
+        3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // interval (200 ms) + a reload
+
+    // Its own snapshot (none): with the others' it would serve their table, as it should.
+    auto wrong_yaml = s.yaml("reader:not-the-password@");
+    wrong_yaml.replace(wrong_yaml.find("snapshot: \""), std::string::npos, "snapshot: \"\"\n");
+    proxy_process wrong(wrong_yaml);
+    ASSERT_TRUE(wrong.ok()) << wrong.log();
+    std::string m;
+    EXPECT_TRUE(eventually(
+        [&] {
+            m = metrics_of(wrong.admin_port());
+            return m.find("bcp_discovery_errors_total{source=\"scalelite\"} 0") ==
+                       std::string::npos &&
+                   has_line(m, R"(bcp_discovery_up{source="scalelite"} 0)");
+        },
+        3s))
+        << m;
+    EXPECT_NE(wrong.log().find("AUTH refused: WRONGPASS"), std::string::npos) << wrong.log();
+    EXPECT_EQ(wrong.log().find("not-the-password"), std::string::npos) << wrong.log();
+    EXPECT_EQ(status_of(wrong.port(), "bbb-01"), 404);
+}
+
+TEST(ScaleliteDiscovery, StaticNodesWinAndTheSectionItselfReloads) {
+    discovery_setup s;
+    ASSERT_TRUE(s.redis->up());
+    ASSERT_TRUE(s.add(0));  // bbb-01 in Scalelite points at node 0
+    ASSERT_TRUE(s.add(1));
+    // A configured bbb-01 pointing at node 2: the configured node is served.
+    auto yaml = s.yaml() + "nodes:\n  - id: bbb-01\n    url: \"http://127.0.0.1:" +
+                std::to_string(s.nodes[2].port()) + "\"\n";
+    proxy_process p(yaml);
+    ASSERT_TRUE(p.ok()) << p.log();
+    ASSERT_TRUE(eventually([&] { return status_of(p.port(), "bbb-02") == 200; }, 5s));
+    // Node 2 is the simulated "bbb-03": asked for /bbb-01/ it answers its own 404, which only the
+    // configured bbb-01 can reach (Scalelite's bbb-01, node 0, would answer 200).
+    const auto configured = [&] {
+        const auto page = http_get(p.port(), "/bbb-01/html5client/");
+        return page && page->result_int() == 404 &&
+               (*page)[boost::beast::http::field::server] == "bbb-fake-node";
+    };
+    EXPECT_TRUE(configured());
+    EXPECT_NE(p.log().find("has the id of a configured node"), std::string::npos) << p.log();
+
+    // Reloading with another namespace: the new source is polled (nothing there), so the
+    // discovered bbb-02 goes after its grace while the configured bbb-01 stays.
+    std::string next = yaml;
+    next.replace(next.find("    interval:"), 0, "    namespace: other\n");
+    // The read-only user may read scalelite:* only (the operator guide's ACL): the default user.
+    next.replace(next.find("reader:r3ader@"), std::string("reader:r3ader@").size(), ":s3cret@");
+    {
+        std::ofstream out(p.config_path());
+        out << next;
+    }
+    p.signal(SIGHUP);
+    EXPECT_TRUE(eventually(
+        [&] { return p.log().find("discovery.scalelite changed") != std::string::npos; }, 3s))
+        << p.log();
+    EXPECT_TRUE(configured());
+    EXPECT_TRUE(eventually([&] { return status_of(p.port(), "bbb-02") == 404; }, 4s)) << p.log();
+}
+
+TEST(ScaleliteDiscovery, DiscoveryTestPrintsTheTableAndEverySkippedRecord) {
+    discovery_setup s;
+    ASSERT_TRUE(s.redis->up());
+    ASSERT_TRUE(s.add(0, "cordoned"));
+    scalelite_writer w(s.redis->url(":s3cret@"));
+    ASSERT_TRUE(w.run({command{"SADD", "scalelite:servers", "odd"},
+                       command{"HSET", "scalelite:server:odd", "url", "https://x.example.com/"}}));
+    const auto cfg = (s.dir.path() / "proxy.yaml").string();
+    {
+        std::ofstream out(cfg);
+        out << s.yaml();
+    }
+    auto r = run_child({BCP_BINARY, "discovery", "test", "--config", cfg}, s.dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("1 node(s) served, 1 record(s) skipped"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("bbb-01"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("server bbb-01 (cordoned, online)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("skipped server odd: url 'https://x.example.com/' does not end in "
+                         "/bigbluebutton/api"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("r3ader"), std::string::npos) << r.out;  // the password stays hidden
+    EXPECT_FALSE(std::filesystem::exists(s.dir.path() / "scalelite-nodes.json"));  // read only
+
+    s.redis->stop();
+    r = run_child({BCP_BINARY, "discovery", "test", "--config", cfg}, s.dir.path());
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.out.find("cannot read it: "), std::string::npos) << r.out;
+
+    {
+        std::ofstream out(cfg);
+        out << "public_url: \"https://p.example.com\"\nlisten: [{address: \"127.0.0.1:0\"}]\n"
+               "nodes: [{id: a, url: \"https://a.example.com\"}]\n";
+    }
+    r = run_child({BCP_BINARY, "discovery", "test", "--config", cfg}, s.dir.path());
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("no discovery section"), std::string::npos) << r.err;
 }
 
 }  // namespace

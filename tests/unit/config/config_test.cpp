@@ -1313,5 +1313,77 @@ TEST(Post, BadValuesNameTheirPlace) {
     expect_only(load(with("post:\n  path: [feedback]\n")), {"post.path", 8, 3, "paths"});
 }
 
+// discovery.scalelite (issue 17): the keys, their defaults, nodes optional, and errors with places.
+TEST(Discovery, ScaleliteSectionWithoutNodes) {
+    const auto r = load(lines({
+        "public_url: https://proxy.example.com",
+        "listen:",
+        "  - address: \"0.0.0.0:80\"",
+        "discovery:",
+        "  scalelite:",
+        "    redis_url: \"rediss://reader:p%40ss@10.0.0.5:6380/2\"",
+        "    namespace: sl",
+        "    interval: 2s",
+        "    removal_grace: 0s",
+        "    snapshot: state/nodes.json",
+        "    ids: {uuid-1: room-1, bbb-09.example.com: ninth}",
+    }));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    ASSERT_TRUE(r.config->discovery.scalelite);
+    const auto& d = *r.config->discovery.scalelite;
+    EXPECT_TRUE(r.config->nodes.empty());
+    EXPECT_TRUE(d.redis.tls);
+    EXPECT_EQ(d.redis.user, "reader");
+    EXPECT_EQ(d.redis.password, "p@ss");
+    EXPECT_EQ(d.redis.port, 6380);
+    EXPECT_EQ(d.redis.database, 2u);
+    EXPECT_EQ(d.namespace_prefix, "sl");
+    EXPECT_EQ(d.interval, 2s);
+    EXPECT_EQ(d.removal_grace, 0s);
+    EXPECT_EQ(d.snapshot, "/etc/bcp/state/nodes.json");
+    EXPECT_EQ(d.ids.at("uuid-1"), "room-1");
+    EXPECT_EQ(d.ids.at("bbb-09.example.com"), "ninth");
+
+    const auto defaults = load(minimal + "discovery:\n  scalelite: {redis_url: \"redis://r\"}\n");
+    ASSERT_TRUE(defaults.ok()) << dump(defaults);
+    const auto& dd = *defaults.config->discovery.scalelite;
+    EXPECT_EQ(dd.namespace_prefix, "scalelite");
+    EXPECT_EQ(dd.interval, 5s);
+    EXPECT_EQ(dd.removal_grace, 15min);
+    EXPECT_EQ(dd.snapshot, "/var/lib/bbb-cluster-proxy/scalelite-nodes.json");
+    EXPECT_EQ(defaults.config->nodes.size(), 1u);  // static nodes and discovery together
+}
+
+TEST(Discovery, BadValuesNameTheirPlaceAndNeverThePassword) {
+    const auto with = [](std::string_view section) { return minimal + std::string(section); };
+    expect_only(load(with("discovery:\n  scalelite: {namespace: x}\n")),
+                {"discovery.scalelite.redis_url", 8, 14, "redis_url"});
+    const auto bad =
+        load(with("discovery:\n  scalelite:\n    redis_url: \"redis://:hunter2@h:99999\"\n"));
+    expect_only(bad, {"discovery.scalelite.redis_url", 9, 16, "invalid port"});
+    EXPECT_EQ(bad.diagnostics.front().to_string().find("hunter2"), std::string::npos);
+    expect_only(load(with("discovery:\n  scalelite:\n    redis_url: \"http://h\"\n")),
+                {"discovery.scalelite.redis_url", 9, 16, "is not a Redis URL"});
+    expect_only(
+        load(with("discovery:\n  scalelite:\n    redis_url: \"redis://h\"\n    interval: 10ms\n")),
+        {"discovery.scalelite.interval", 10, 15, "shorter than 100ms"});
+    expect_only(
+        load(with(
+            "discovery:\n  scalelite:\n    redis_url: \"redis://h\"\n    namespace: \"a b\"\n")),
+        {"discovery.scalelite.namespace", 10, 16, "is not a key prefix"});
+    expect_only(
+        load(with(
+            "discovery:\n  scalelite:\n    redis_url: \"redis://h\"\n    ids: {x: \"../y\"}\n")),
+        {"discovery.scalelite.ids.x", 10, 14, "is not a valid node id"});
+    expect_only(
+        load(with("discovery:\n  scalelite:\n    redis_url: \"redis://h\"\n    ids: [a]\n")),
+        {"discovery.scalelite.ids", 10, 10, "must be a map"});
+    // A misspelt source: the unknown key (with the suggestion) and the missing one.
+    const auto typo = load(with("discovery:\n  scalelit: {}\n"));
+    ASSERT_EQ(typo.diagnostics.size(), 2u) << dump(typo);
+    expect_diagnostic(typo.diagnostics[0],
+                      {"discovery.scalelit", 8, 3, "did you mean 'scalelite'"});
+}
+
 }  // namespace
 }  // namespace bcp::config

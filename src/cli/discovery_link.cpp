@@ -1,0 +1,154 @@
+#include "cli/discovery_link.hpp"
+
+#include "core/log.hpp"
+#include "net/tls.hpp"
+
+namespace bcp::cli {
+
+struct discovery_link::source {
+    config::scalelite_discovery options;
+    std::shared_ptr<boost::asio::ssl::context> tls;  // for rediss://
+    std::unique_ptr<discovery::scalelite_poller> poller;
+};
+
+namespace {
+
+bool same_options(const config::scalelite_discovery& a, const config::scalelite_discovery& b) {
+    return a.redis.host == b.redis.host && a.redis.port == b.redis.port &&
+           a.redis.tls == b.redis.tls && a.redis.user == b.redis.user &&
+           a.redis.password == b.redis.password && a.redis.database == b.redis.database &&
+           a.namespace_prefix == b.namespace_prefix && a.interval == b.interval &&
+           a.removal_grace == b.removal_grace && a.snapshot == b.snapshot && a.ids == b.ids;
+}
+
+}  // namespace
+
+discovery_link::discovery_link() = default;
+
+discovery_link::~discovery_link() {
+    stop();
+}
+
+void discovery_link::on_change(std::function<void()> request_reload) {
+    std::lock_guard lock(mutex_);
+    request_reload_ = std::move(request_reload);
+}
+
+void discovery_link::amend(config::proxy_config& cfg) {
+    const auto& wanted = cfg.discovery.scalelite;
+    if (!wanted) {
+        if (current_) {
+            log::get("discovery")->info("discovery removed from the configuration; polling stops");
+            std::unique_ptr<source> old;
+            {
+                std::lock_guard lock(source_mutex_);
+                old = std::move(current_);
+            }
+            old->poller->stop();
+        }
+        return;
+    }
+    if (!current_ || !same_options(current_->options, *wanted)) {
+        if (current_) {
+            log::get("discovery")
+                ->info("discovery.scalelite changed; polling {} from now on",
+                       wanted->redis.redacted());
+        }
+        auto next = std::make_unique<source>();
+        next->options = *wanted;
+        discovery::poller_options o;
+        o.redis = wanted->redis;
+        o.namespace_prefix = wanted->namespace_prefix;
+        o.interval = wanted->interval;
+        o.removal_grace = wanted->removal_grace;
+        o.snapshot = wanted->snapshot;
+        o.ids = wanted->ids;
+        if (wanted->redis.tls) {
+            // Verified like nodes: the same trust (upstream.verify, upstream.ca_file).
+            auto ctx = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
+            if (!ctx.context) {
+                log::get("discovery")->error("rediss: {}", ctx.error);
+            }
+            next->tls = std::move(ctx.context);
+            o.connection.tls = next->tls.get();
+            o.connection.verify = cfg.upstream.verify;
+        }
+        next->poller = std::make_unique<discovery::scalelite_poller>(
+            std::move(o), [this](const std::vector<discovery::discovered_node>&) {
+                std::lock_guard lock(mutex_);
+                if (request_reload_) {
+                    request_reload_();
+                }
+            });
+        std::unique_ptr<source> old;
+        {
+            std::lock_guard lock(source_mutex_);
+            old = std::move(current_);
+            current_ = std::move(next);
+        }
+        if (old) {
+            old->poller->stop();  // joins its thread; its last change request may still come
+        }
+        if (started_) {
+            current_->poller->start();
+        }
+    }
+    const auto public_origin = cfg.public_origin.to_string();
+    for (const auto& found : current_->poller->nodes()) {
+        if (cfg.find_node(found.id) != nullptr) {
+            if (logged_conflicts_.insert(found.id).second) {
+                log::get("discovery")
+                    ->warn(
+                        "Scalelite server {} ({}) has the id of a configured node: the configured "
+                        "node is served",
+                        found.id, found.url);
+            }
+            continue;
+        }
+        if (found.url == public_origin) {
+            continue;  // the proxy itself: every request would loop
+        }
+        config::node n;
+        n.id = found.id;
+        n.url = found.url;
+        n.upstream = found.upstream;
+        n.mounts = {"html5client"};
+        n.health = cfg.health;
+        n.post = cfg.post;
+        n.source = "scalelite";
+        n.where = {"scalelite:" + found.scalelite_id, 0, 0};
+        cfg.nodes.push_back(std::move(n));
+    }
+}
+
+void discovery_link::start() {
+    started_ = true;
+    if (current_) {
+        current_->poller->start();
+    }
+}
+
+void discovery_link::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        request_reload_ = nullptr;
+    }
+    if (current_) {
+        current_->poller->stop();
+    }
+}
+
+std::optional<discovery::poller_state> discovery_link::state() const {
+    std::lock_guard lock(source_mutex_);
+    if (!current_) {
+        return std::nullopt;
+    }
+    return current_->poller->state();
+}
+
+std::size_t discovery_link::node_count() const {
+    std::lock_guard lock(source_mutex_);
+    return current_ ? current_->poller->nodes().size() : 0;
+}
+
+}  // namespace bcp::cli
