@@ -260,7 +260,10 @@ function render(s) {
   for (const n of s.nodes) {
     const tr = el("tr", { "data-node": n.id, class: n.configured ? "" : "removed" });
     const name = el("td", { class: "node" }, n.id);
-    name.appendChild(el("span", { class: "origin" }, n.origin || "not in the configuration"));
+    // Where the node came from: the configuration, or Scalelite's registry (discovery).
+    const from = n.source === "scalelite" ? " · from Scalelite" : "";
+    name.appendChild(el("span", { class: "origin", "data-source": n.source || "" },
+      n.origin ? n.origin + from : "not in the configuration"));
     tr.appendChild(name);
     tr.appendChild(healthCell(n));
     const spark = el("td", { class: "spark" });
