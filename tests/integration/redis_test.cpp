@@ -76,10 +76,15 @@ class redis_server {
             args.push_back("--port");
             args.push_back(std::to_string(port_));
         }
-        pid_ = spawn_child(args, dir_.path() / "out.txt", dir_.path() / "err.txt");
-        up_ = eventually([&] { return accepts(port_); }, 10s);
+        args_ = std::move(args);
+        start();
     }
     ~redis_server() { stop(); }
+    /// Starts it again on the same port (after stop()), empty: nothing is persisted.
+    void start() {
+        pid_ = spawn_child(args_, dir_.path() / "out.txt", dir_.path() / "err.txt");
+        up_ = eventually([&] { return accepts(port_); }, 10s);
+    }
     void stop() {
         if (pid_ > 0) {
             ::kill(pid_, SIGKILL);
@@ -103,6 +108,7 @@ class redis_server {
 
   private:
     temp_dir dir_{"bcp-redis"};
+    std::vector<std::string> args_;
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
     bool up_ = false;
@@ -650,6 +656,23 @@ TEST(ScaleliteDiscovery, TheProxyFollowsScaleliteThroughChangesFailuresAndRestar
         ASSERT_TRUE(p.ok()) << p.log();
         EXPECT_EQ(status_of(p.port(), "bbb-02"), 200) << p.log();
         EXPECT_EQ(status_of(p.port(), "bbb-01"), 404);
+        // Redis back (empty, as after a flush): its servers are registered again, one disabled
+        // (disabled servers still host meetings); the proxy follows.
+        s.redis->start();
+        ASSERT_TRUE(s.redis->up());
+        ASSERT_TRUE(s.add(1));
+        ASSERT_TRUE(s.add(2, "disabled"));
+        EXPECT_TRUE(eventually([&] { return status_of(p.port(), "bbb-03") == 200; }, 5s))
+            << p.log();
+        EXPECT_EQ(status_of(p.port(), "bbb-02"), 200);
+        std::string m;
+        EXPECT_TRUE(eventually(
+            [&] {
+                m = metrics_of(p.admin_port());
+                return has_line(m, R"(bcp_discovery_up{source="scalelite"} 1)");
+            },
+            3s))
+            << m;
     }
 }
 
