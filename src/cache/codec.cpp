@@ -27,6 +27,17 @@ std::uint8_t* bytes(std::string& s, std::size_t at) {
     return reinterpret_cast<std::uint8_t*>(s.data() + at);
 }
 
+// zlib counts in uInt: once the stream has taken what it was given, the next piece of `in` from
+// `fed` on, at most zlib_max bytes.
+void refill(z_stream& z, std::string_view in, std::size_t& fed) {
+    if (z.avail_in == 0 && fed < in.size()) {
+        const std::size_t n = std::min(in.size() - fed, zlib_max);
+        z.next_in = bytes(in) + fed;
+        z.avail_in = static_cast<uInt>(n);
+        fed += n;
+    }
+}
+
 // The next decoding step may write `room` bytes at the end of `out`: one byte more than the
 // bound still allows, so a decoder that produces it is caught as over the bound without
 // ever holding more than bound + 1 bytes.
@@ -66,12 +77,7 @@ std::optional<std::string> compress_gzip(std::string_view in) {
     std::size_t produced = 0;
     std::size_t fed = 0;
     for (;;) {
-        if (z.avail_in == 0 && fed < in.size()) {
-            const std::size_t n = std::min(in.size() - fed, zlib_max);
-            z.next_in = bytes(in) + fed;
-            z.avail_in = static_cast<uInt>(n);
-            fed += n;
-        }
+        refill(z, in, fed);
         if (produced == out.size()) {
             out.resize(std::max<std::size_t>(out.size() * 2, 64));  // past deflateBound: rare
         }
@@ -268,12 +274,7 @@ gzip_decoder::status gzip_decoder::feed(std::string_view in) {
     z_stream& z = stream_->z;
     std::size_t fed = 0;
     for (;;) {
-        if (z.avail_in == 0 && fed < in.size()) {
-            const std::size_t n = std::min(in.size() - fed, zlib_max);
-            z.next_in = bytes(in) + fed;
-            z.avail_in = static_cast<uInt>(n);
-            fed += n;
-        }
+        refill(z, in, fed);
         const std::size_t at = output_.size();
         const std::size_t room = next_room(decoded_, max_output_);
         grow_for(output_, at + room, max_output_);

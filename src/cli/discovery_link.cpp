@@ -14,11 +14,10 @@ struct discovery_link::source {
 namespace {
 
 bool same_options(const config::scalelite_discovery& a, const config::scalelite_discovery& b) {
-    return a.redis.host == b.redis.host && a.redis.port == b.redis.port &&
-           a.redis.tls == b.redis.tls && a.redis.user == b.redis.user &&
-           a.redis.password == b.redis.password && a.redis.database == b.redis.database &&
-           a.namespace_prefix == b.namespace_prefix && a.interval == b.interval &&
-           a.removal_grace == b.removal_grace && a.snapshot == b.snapshot && a.ids == b.ids;
+    // Everything but the section's place in the file.
+    return a.redis == b.redis && a.namespace_prefix == b.namespace_prefix &&
+           a.interval == b.interval && a.removal_grace == b.removal_grace &&
+           a.snapshot == b.snapshot && a.ids == b.ids;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "core/atomic_file.hpp"
 #include "core/log.hpp"
 
 #include <fmt/format.h>
@@ -26,25 +27,6 @@ namespace {
 
 std::atomic<std::uint64_t> reload_generation{0};
 
-bool write_atomically(const std::string& path, const std::string& text, std::string& error) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << text;
-        out.close();
-        if (!out) {
-            error = tmp + ": cannot write: " + std::strerror(errno);
-            return false;
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        error = path + ": cannot write: " + std::strerror(errno);
-        std::remove(tmp.c_str());
-        return false;
-    }
-    return true;
-}
-
 void publish(const std::string& pid_file, const proxy::reload_result& r) {
     if (pid_file.empty()) {
         return;
@@ -53,7 +35,7 @@ void publish(const std::string& pid_file, const proxy::reload_result& r) {
         {"generation", r.generation}, {"pid", ::getpid()},  {"ok", r.ok},
         {"summary", r.summary},       {"errors", r.errors}, {"warnings", r.warnings}};
     std::string error;
-    if (!write_atomically(reload_status_path(pid_file), j.dump() + "\n", error)) {
+    if (!write_file_atomically(reload_status_path(pid_file), j.dump() + "\n", error)) {
         log::get("proxy")->error("reload status: {}", error);
     }
 }
@@ -150,7 +132,7 @@ std::string reload_status_path(const std::string& pid_file) {
 }
 
 bool write_pid_file(const std::string& path, std::string& error) {
-    return write_atomically(path, std::to_string(::getpid()) + "\n", error);
+    return write_file_atomically(path, std::to_string(::getpid()) + "\n", error);
 }
 
 void publish_started(const std::string& pid_file, const proxy::server& srv) {

@@ -64,6 +64,8 @@ struct post_options {
     std::vector<std::string> cached{"__meteor__/dynamic-import/fetch"};
     /// A cached POST answer's lifetime when the node gives none (BBB's own nginx: 24 h).
     milliseconds cache_validity{86'400'000};
+
+    bool operator==(const post_options&) const = default;
 };
 
 struct node {

@@ -18,6 +18,7 @@ struct redis_url {
     std::string password;  ///< empty = no AUTH
     unsigned database = 0;
 
+    bool operator==(const redis_url&) const = default;
     /// The URL for logs and messages, the password replaced by "***".
     std::string redacted() const;
 };

@@ -77,10 +77,35 @@ class registration {
 // bytes and the order of system calls are those of a session templated on that stream.
 // ---------------------------------------------------------------------------------------------
 
-class plain_conn final : public conn_stream {
+// What both streams do alike: reads, writes and the WebSocket teardown go to the Beast stream.
+template <class Stream>
+class stream_conn : public conn_stream {
+  public:
+    template <class... Args>
+    explicit stream_conn(const asio::any_io_executor& executor, Args&&... args)
+        : conn_stream(executor), stream_(std::forward<Args>(args)...) {}
+
+    void start_teardown(beast::role_type role, teardown_handler handler) override {
+        using beast::websocket::async_teardown;
+        async_teardown(role, stream_, std::move(handler));
+    }
+
+  protected:
+    Stream stream_;
+
+  private:
+    void read_some(const mutable_buffers& buffers, io_handler handler) override {
+        stream_.async_read_some(buffers, std::move(handler));
+    }
+    void write_some(const const_buffers& buffers, io_handler handler) override {
+        stream_.async_write_some(buffers, std::move(handler));
+    }
+};
+
+class plain_conn final : public stream_conn<plain_stream> {
   public:
     explicit plain_conn(tcp::socket socket)
-        : conn_stream(socket.get_executor()), stream_(std::move(socket)) {}
+        : stream_conn(socket.get_executor(), std::move(socket)) {}
 
     tcp::socket& socket() override { return stream_.socket(); }
 
@@ -105,27 +130,12 @@ class plain_conn final : public conn_stream {
         }
         stream_.socket().close(ec);
     }
-
-    void start_teardown(beast::role_type role, teardown_handler handler) override {
-        using beast::websocket::async_teardown;
-        async_teardown(role, stream_, std::move(handler));
-    }
-
-  private:
-    void read_some(const mutable_buffers& buffers, io_handler handler) override {
-        stream_.async_read_some(buffers, std::move(handler));
-    }
-    void write_some(const const_buffers& buffers, io_handler handler) override {
-        stream_.async_write_some(buffers, std::move(handler));
-    }
-
-    plain_stream stream_;
 };
 
-class tls_conn final : public conn_stream {
+class tls_conn final : public stream_conn<tls_stream> {
   public:
     tls_conn(tcp::socket socket, ssl::context& context)
-        : conn_stream(socket.get_executor()), stream_(std::move(socket), context) {}
+        : stream_conn(socket.get_executor(), std::move(socket), context) {}
 
     tcp::socket& socket() override { return beast::get_lowest_layer(stream_).socket(); }
 
@@ -144,21 +154,6 @@ class tls_conn final : public conn_stream {
         error_code ec;
         beast::get_lowest_layer(stream_).socket().close(ec);
     }
-
-    void start_teardown(beast::role_type role, teardown_handler handler) override {
-        using beast::websocket::async_teardown;
-        async_teardown(role, stream_, std::move(handler));
-    }
-
-  private:
-    void read_some(const mutable_buffers& buffers, io_handler handler) override {
-        stream_.async_read_some(buffers, std::move(handler));
-    }
-    void write_some(const const_buffers& buffers, io_handler handler) override {
-        stream_.async_write_some(buffers, std::move(handler));
-    }
-
-    tls_stream stream_;
 };
 
 // ---------------------------------------------------------------------------------------------

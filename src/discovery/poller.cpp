@@ -1,5 +1,6 @@
 #include "discovery/poller.hpp"
 
+#include "core/atomic_file.hpp"
 #include "core/log.hpp"
 
 #include <boost/asio/steady_timer.hpp>

@@ -1,21 +1,11 @@
 #include "discovery/scalelite.hpp"
 
+#include "config/values.hpp"
+
 #include <algorithm>
 
 namespace bcp::discovery {
 namespace {
-
-// The same rule as node ids in the configuration (config::is_path_segment): one literal URL path
-// segment of letters, digits, '.', '_' and '-', not "." or "..".
-bool is_node_id(std::string_view s) {
-    if (s.empty() || s == "." || s == "..") {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
-}
 
 bool is_ip_literal(const std::string& host) {
     if (host.find(':') != std::string::npos) {
@@ -84,7 +74,7 @@ std::optional<std::string> node_id_for(const std::string& scalelite_id, const or
     } else {
         id = upstream.host.substr(0, upstream.host.find('.'));
     }
-    if (!is_node_id(id)) {
+    if (!config::is_path_segment(id)) {  // the rule for node ids in the configuration
         why = "node id '" + id +
               "' is not a path segment (letters, digits, '.', '_', '-'); map it in "
               "discovery.scalelite.ids";

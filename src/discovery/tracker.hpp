@@ -59,8 +59,4 @@ class tracker {
     bool pending_empty_ = false;
 };
 
-/// Writes `text` to `path` atomically (a temporary file in the same directory, fsync, rename):
-/// a reader, or a restart after a crash, sees the old file or the new one, never half of one.
-bool write_file_atomically(const std::string& path, const std::string& text, std::string& error);
-
 }  // namespace bcp::discovery

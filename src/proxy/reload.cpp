@@ -29,14 +29,9 @@ bool same_health(const config::health_options& a, const config::health_options& 
            a.retry_after == b.retry_after;
 }
 
-bool same_post(const config::post_options& a, const config::post_options& b) {
-    return a.paths == b.paths && a.cached == b.cached && a.max_body_size == b.max_body_size &&
-           a.cache_validity == b.cache_validity;
-}
-
 bool same_node(const config::node& a, const config::node& b) {
     return a.url == b.url && a.mounts == b.mounts && same_health(a.health, b.health) &&
-           same_post(a.post, b.post);
+           a.post == b.post;
 }
 
 std::string ms_text(std::chrono::milliseconds d) {

@@ -10,6 +10,7 @@
 // Every process a test starts (nginx, the proxy) it stops; nothing waits a fixed time.
 #include "child.hpp"
 #include "harness.hpp"
+#include "proxy_process.hpp"
 #include "raw_node.hpp"
 #include "support/test_ca.hpp"
 
@@ -338,86 +339,36 @@ std::string pattern(std::size_t n, char base = 'a') {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The real binary, `serve` with a YAML config, stopped with SIGTERM (SIGKILL after 15 s).
+// The real binary (proxy_process), stopped with SIGTERM: it must exit within 15 s.
 
 class proxy_child {
   public:
-    explicit proxy_child(const std::string& yaml) {
-        const auto cfg = dir_.path() / "proxy.yaml";
-        const auto ready = dir_.path() / "ready.json";
-        write_file(cfg, yaml);
-        pid_ = spawn_child(
-            {BCP_BINARY, "serve", "--config", cfg.string(), "--ready-file", ready.string()}, {},
-            dir_.path() / "stderr.txt");
-        if (pid_ <= 0) {
-            ADD_FAILURE() << "could not start " << BCP_BINARY;
-            return;
-        }
-        if (!eventually([&] { return fs::exists(ready) || exited_now(); }, 30s) || exited_) {
-            ADD_FAILURE() << "the proxy did not get ready:\n" << log();
-            return;
-        }
-        // The ready file is written whole before it appears (rename), but be tolerant anyway.
-        nlohmann::json j;
-        if (!eventually(
-                [&] {
-                    j = nlohmann::json::parse(slurp(ready), nullptr, false);
-                    return !j.is_discarded() && j.contains("listen");
-                },
-                5s)) {
-            ADD_FAILURE() << "unreadable ready file: " << slurp(ready);
-            return;
-        }
-        port_ = port_of(j["listen"][0].get<std::string>());
-        if (j.contains("admin")) {
-            admin_port_ = port_of(j["admin"].get<std::string>());
-        }
-    }
+    explicit proxy_child(const std::string& yaml) : process_(yaml) {}
     ~proxy_child() {
-        if (pid_ <= 0 || exited_now()) {
+        if (!process_.ok()) {
             return;
         }
-        ::kill(pid_, SIGTERM);
-        if (!eventually([&] { return exited_now(); }, 15s)) {
-            ::kill(pid_, SIGKILL);
-            eventually([&] { return exited_now(); }, 5s);
+        process_.signal(SIGTERM);
+        if (process_.wait_exit(15s) == -1) {
             ADD_FAILURE() << "serve did not exit on SIGTERM";
         }
     }
     proxy_child(const proxy_child&) = delete;
     proxy_child& operator=(const proxy_child&) = delete;
 
-    bool ok() const { return port_ != 0; }
-    std::uint16_t port() const { return port_; }
-    std::string log() const { return slurp(dir_.path() / "stderr.txt"); }
+    bool ok() const { return process_.ok(); }
+    std::uint16_t port() const { return process_.port(); }
+    std::string log() const { return process_.log(); }
 
     std::string metrics() const {
-        client c(admin_port_);
+        client c(process_.admin_port());
         auto r = c.get("/metrics");
         return r ? r->body() : std::string();
     }
     double metric(const std::string& series) const { return sample(metrics(), series); }
 
   private:
-    static std::uint16_t port_of(const std::string& address) {
-        return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-    }
-    bool exited_now() {
-        if (exited_ || pid_ <= 0) {
-            return true;
-        }
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            exited_ = true;
-        }
-        return exited_;
-    }
-
-    temp_dir dir_{"bcp-enc-proxy"};
-    pid_t pid_ = -1;
-    bool exited_ = false;
-    std::uint16_t port_ = 0;
-    std::uint16_t admin_port_ = 0;
+    proxy_process process_;
 };
 
 std::string proxy_config(std::uint16_t node_port, const std::string& cache_extra = {}) {

@@ -2,6 +2,8 @@
 // believed, changes, and the snapshot that survives a restart (issue 17).
 #include "discovery/tracker.hpp"
 
+#include "core/atomic_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
