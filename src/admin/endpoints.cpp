@@ -421,6 +421,8 @@ std::string status_json(const sources& s, bool nodes_only) {
     if (const auto d = s.discovery ? s.discovery() : std::nullopt) {
         out["discovery"] = {
             {"source", d->source},
+            {"via", d->via},
+            {"where", d->where},
             {"up", d->up},
             {"last_success", d->last_success != 0 ? json(d->last_success) : json(nullptr)},
             {"polls", d->polls},

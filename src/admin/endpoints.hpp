@@ -35,6 +35,8 @@ using cache_view = cache::snapshot;
 /// A discovery source's figures (issue 17), for /metrics and /status.json.
 struct discovery_view {
     std::string source;             ///< "scalelite"
+    std::string via;                ///< "redis" or "api" (Scalelite's server API)
+    std::string where;              ///< the source's URL, without password or secret
     bool up = false;                ///< the last poll succeeded
     std::int64_t last_success = 0;  ///< seconds since the epoch; 0 = never
     std::uint64_t polls = 0;

@@ -104,6 +104,9 @@ footer { color: var(--muted); font-size: 12px; margin-top: 12px; }
     <div class="panel"><h2>Cache</h2><div id="cache" class="kv"></div></div>
     <div class="panel"><h2>Refused before a node</h2><div id="refusals" class="kv"></div></div>
   </section>
+  <section class="panel" id="discovery-panel" style="margin-bottom:16px" hidden>
+    <h2>Discovery</h2><div id="discovery" class="kv"></div>
+  </section>
   <footer>Figures are totals since start unless marked per second; rates are computed in the browser
     between polls of <code>/status.json</code>. Prometheus: <code>/metrics</code>.</footer>
 </main>
@@ -311,6 +314,21 @@ function render(s) {
   for (const [reason, count] of reasons.sort((a, b) => b[1] - a[1])) {
     refusals.appendChild(el("div", {}, reason.replaceAll("_", " ")));
     refusals.appendChild(el("div", { "data-reason": reason }, fmtInt(count)));
+  }
+  const d = s.discovery, dpanel = $("discovery-panel"), dkv = $("discovery");
+  dpanel.hidden = !d;
+  dkv.replaceChildren();
+  if (d) {
+    const ago = d.last_success ? `${fmtInt(Math.max(0, Math.round(Date.now() / 1000 - d.last_success)))} s ago` : "never";
+    const state = d.up ? "up" : d.from_snapshot ? "down, serving the snapshot" : "down, serving the last table";
+    for (const [k, v, key] of [
+      ["Source", d.via === "api" ? "Scalelite's server API" : "Scalelite's Redis", "via"], ["At", d.where, "where"],
+      ["State", state, "state"], ["Last success", ago, "last-success"], ["Nodes added", fmtInt(d.nodes), "nodes"],
+      ["Records skipped", fmtInt(d.skipped), "skipped"], ["Polls", fmtInt(d.polls), "polls"],
+      ["Errors", fmtInt(d.errors), "errors"], ["Last error", d.last_error || "none", "last-error"]]) {
+      dkv.appendChild(el("div", {}, k));
+      dkv.appendChild(el("div", { "data-discovery": key, class: key === "state" && !d.up ? "num-bad" : "" }, v));
+    }
   }
   document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
 }

@@ -3,6 +3,7 @@
 // only: it writes no snapshot and does not touch a running proxy.
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "discovery/api_source.hpp"
 #include "discovery/poller.hpp"
 #include "net/tls.hpp"
 
@@ -32,12 +33,12 @@ int run_discovery_test(const std::string& config_path) {
         return 2;
     }
     const auto& d = *cfg.discovery.scalelite;
-    discovery::redis_options o;
+    discovery::source_options o;
     std::shared_ptr<boost::asio::ssl::context> tls;
-    if (d.redis.tls) {
+    if (config::uses_tls(d)) {
         auto ctx = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
         if (!ctx.context) {
-            std::cerr << "rediss: " << ctx.error << "\n";
+            std::cerr << d.describe() << ": " << ctx.error << "\n";
             return 1;
         }
         tls = std::move(ctx.context);
@@ -45,20 +46,28 @@ int run_discovery_test(const std::string& config_path) {
         o.verify = cfg.upstream.verify;
     }
     asio::io_context io;
-    discovery::redis_error error;
+    discovery::source_error error;
     std::optional<discovery::derivation> found;
     asio::co_spawn(
         io,
         [&]() -> awaitable<void> {
-            auto c = co_await discovery::redis_connection::open(d.redis, o, error);
+            if (d.api) {
+                found = co_await discovery::read_api(*d.api, o, d.ids, error);
+                co_return;
+            }
+            auto c = co_await discovery::redis_connection::open(*d.redis, o, error);
             if (c) {
                 found = co_await discovery::read_registry(*c, d.namespace_prefix, d.ids, error);
             }
         },
         asio::detached);
     io.run();
-    std::cout << "Scalelite at " << d.redis.redacted() << ", namespace " << d.namespace_prefix
-              << "\n";
+    if (d.api) {
+        std::cout << "Scalelite's server API at " << d.describe() << "\n";
+    } else {
+        std::cout << "Scalelite at " << d.describe() << ", namespace " << d.namespace_prefix
+                  << "\n";
+    }
     if (!found) {
         std::cout << "  cannot read it: " << error.message << "\n";
         return 1;

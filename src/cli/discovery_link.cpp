@@ -7,7 +7,7 @@ namespace bcp::cli {
 
 struct discovery_link::source {
     config::scalelite_discovery options;
-    std::shared_ptr<boost::asio::ssl::context> tls;  // for rediss://
+    std::shared_ptr<boost::asio::ssl::context> tls;  // for rediss:// and an https:// API
     std::unique_ptr<discovery::scalelite_poller> poller;
 };
 
@@ -15,7 +15,7 @@ namespace {
 
 bool same_options(const config::scalelite_discovery& a, const config::scalelite_discovery& b) {
     // Everything but the section's place in the file.
-    return a.redis == b.redis && a.namespace_prefix == b.namespace_prefix &&
+    return a.redis == b.redis && a.api == b.api && a.namespace_prefix == b.namespace_prefix &&
            a.interval == b.interval && a.removal_grace == b.removal_grace &&
            a.snapshot == b.snapshot && a.ids == b.ids;
 }
@@ -50,23 +50,17 @@ void discovery_link::amend(config::proxy_config& cfg) {
     if (!current_ || !same_options(current_->options, *wanted)) {
         if (current_) {
             log::get("discovery")
-                ->info("discovery.scalelite changed; polling {} from now on",
-                       wanted->redis.redacted());
+                ->info("discovery.scalelite changed; polling {} from now on", wanted->describe());
         }
         auto next = std::make_unique<source>();
         next->options = *wanted;
         discovery::poller_options o;
-        o.redis = wanted->redis;
-        o.namespace_prefix = wanted->namespace_prefix;
-        o.interval = wanted->interval;
-        o.removal_grace = wanted->removal_grace;
-        o.snapshot = wanted->snapshot;
-        o.ids = wanted->ids;
-        if (wanted->redis.tls) {
+        o.source = *wanted;
+        if (config::uses_tls(*wanted)) {
             // Verified like nodes: the same trust (upstream.verify, upstream.ca_file).
             auto ctx = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
             if (!ctx.context) {
-                log::get("discovery")->error("rediss: {}", ctx.error);
+                log::get("discovery")->error("{}: {}", wanted->describe(), ctx.error);
             }
             next->tls = std::move(ctx.context);
             o.connection.tls = next->tls.get();

@@ -163,6 +163,8 @@ std::unique_ptr<admin::listener> start_admin(const config::proxy_config& cfg, pr
             }
             admin::discovery_view v;
             v.source = "scalelite";
+            v.via = st->via;
+            v.where = st->where;
             v.up = st->up;
             v.last_success = st->last_success;
             v.polls = st->polls;

@@ -250,23 +250,64 @@ class loader {
     void read_scalelite(const YAML::Node& value, const place& at) {
         scalelite_discovery d;
         d.where = at.where;
-        bool url_ok = false;
+        bool url_ok = true;  // no redis_url or api_url given is reported below
+        std::optional<std::string> secret;
+        std::optional<checksum_digest> api_digest;  // api_checksum, in whichever order
         const reader::field fields[] = {
-            {"redis_url", required,
+            {"redis_url", optional_key,
              [&](auto& v, auto& a) {
                  const auto text = r_.scalar(v, a, "redis://[:password@]host[:port][/database]");
                  if (!text) {
+                     url_ok = false;
                      return;
                  }
                  auto parsed = parse_redis_url(*text);
                  if (!parsed.value) {
                      r_.error(a, std::move(parsed.message));
+                     url_ok = false;
                      return;
                  }
                  d.redis = std::move(*parsed.value);
-                 url_ok = true;
-             },
-             "give Scalelite's Redis, e.g. redis_url: \"redis://:PASSWORD@10.0.0.5:6379/0\""},
+             }},
+            {"api_url", optional_key,
+             [&](auto& v, auto& a) {
+                 const auto text = r_.scalar(
+                     v, a, "Scalelite's server API, e.g. https://lb.example.com/scalelite/api");
+                 if (!text) {
+                     url_ok = false;
+                     return;
+                 }
+                 auto parsed = parse_scalelite_api_url(*text);
+                 if (!parsed.value) {
+                     r_.error(a, std::move(parsed.message));
+                     url_ok = false;
+                     return;
+                 }
+                 d.api = std::move(*parsed.value);
+             }},
+            {"api_secret", optional_key,
+             [&](auto& v, auto& a) {
+                 secret = r_.scalar(v, a, "Scalelite's LOADBALANCER_SECRET");
+                 if (secret && secret->empty()) {
+                     r_.error(a, "is empty; give Scalelite's LOADBALANCER_SECRET");
+                 }
+                 url_ok = url_ok && secret && !secret->empty();
+             }},
+            {"api_checksum", optional_key,
+             [&](auto& v, auto& a) {
+                 const auto text = r_.scalar(v, a, "sha1, sha256 or sha512");
+                 const auto digest = text ? parse_checksum_digest(*text) : std::nullopt;
+                 if (text && !digest) {
+                     r_.error(a, in_quotes(*text) +
+                                     " is not a checksum digest Scalelite accepts; give sha256 "
+                                     "(the default), sha512 or sha1");
+                 }
+                 if (!digest) {
+                     url_ok = false;
+                 } else {
+                     api_digest = *digest;
+                 }
+             }},
             {"namespace", optional_key,
              [&](auto& v, auto& a) {
                  const auto text = r_.scalar(v, a, "Scalelite's REDIS_NAMESPACE, e.g. scalelite");
@@ -301,7 +342,32 @@ class loader {
              }},
             {"ids", optional_key, [&](auto& v, auto& a) { read_discovery_ids(v, a, d); }},
         };
-        if (r_.read_map(value, at, fields) && url_ok) {
+        const bool read = r_.read_map(value, at, fields);
+        if (d.api) {
+            d.api->digest = api_digest.value_or(d.api->digest);
+            d.api->secret = secret.value_or(std::string());
+        }
+        if (d.redis && d.api) {
+            r_.error(at,
+                     "has both redis_url and api_url; they are two ways to the same registry, "
+                     "give one (redis_url when the proxy can reach Scalelite's Redis)");
+            url_ok = false;
+        } else if (!d.redis && !d.api && url_ok) {
+            r_.error(at,
+                     "has no source; give redis_url (Scalelite's Redis, e.g. "
+                     "\"redis://:PASSWORD@10.0.0.5:6379/0\") or api_url and api_secret "
+                     "(Scalelite's server API)");
+            url_ok = false;
+        } else if (d.api && !secret) {
+            r_.error(at, "has api_url but no api_secret; give Scalelite's LOADBALANCER_SECRET");
+            url_ok = false;
+        } else if (d.redis && (secret || api_digest)) {
+            r_.error(at,
+                     "has api_secret or api_checksum without api_url; they belong to "
+                     "Scalelite's server API");
+            url_ok = false;
+        }
+        if (read && url_ok) {
             cfg_.discovery.scalelite = std::move(d);
         }
     }

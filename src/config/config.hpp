@@ -4,6 +4,7 @@
 // The key reference is docs/config-reference.md (keep it and this file in step).
 
 #include "config/redis_url.hpp"
+#include "config/scalelite_api.hpp"
 #include "core/origin.hpp"
 
 #include <chrono>
@@ -140,15 +141,27 @@ struct cache_options {
 };
 
 /// Nodes from Scalelite's server registry in Redis (docs/config-reference.md "discovery").
+/// Scalelite's registry, read from its Redis (`redis_url`) or its server API (`api_url` +
+/// `api_secret`): exactly one of the two is set.
 struct scalelite_discovery {
-    redis_url redis;  ///< parsed `redis_url` (it may hold a password: log redis.redacted())
+    std::optional<redis_url> redis;    ///< `redis_url` (it may hold a password: log redacted())
+    std::optional<scalelite_api> api;  ///< `api_url`, `api_secret`, `api_checksum`
     std::string namespace_prefix = "scalelite";
     milliseconds interval{5'000};             ///< poll period
     milliseconds removal_grace{15 * 60'000};  ///< a server gone from `servers` is kept this long
     std::string snapshot = "/var/lib/bbb-cluster-proxy/scalelite-nodes.json";  ///< "" = none
     std::map<std::string, std::string> ids;  ///< Scalelite id or URL host → node id
     location where;
+
+    /// The source for logs and messages, without a password or secret:
+    /// "redis://:***@10.0.0.5:6379/0" or "https://lb.example.com/scalelite/api".
+    std::string describe() const { return api ? api->url() : redis ? redis->redacted() : ""; }
 };
+
+/// Whether the source is reached over TLS (rediss://, or an https:// API), verified like nodes.
+inline bool uses_tls(const scalelite_discovery& d) {
+    return (d.redis && d.redis->tls) || (d.api && d.api->server.tls());
+}
 
 struct discovery_options {
     std::optional<scalelite_discovery> scalelite;

@@ -17,6 +17,7 @@ struct origin {
     std::uint16_t port = 0;  ///< explicit or the scheme default
     bool explicit_port = false;
 
+    bool operator==(const origin&) const = default;
     bool tls() const { return scheme == "https"; }
     /// "host" or "host:port" (port only when not the scheme default); IPv6 in brackets. This is
     /// the value for a Host header or an nginx server name.

@@ -2,6 +2,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "discovery/api_source.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -19,7 +20,7 @@ namespace bcp::discovery {
 awaitable<std::optional<derivation>> read_registry(redis_connection& connection,
                                                    const std::string& namespace_prefix,
                                                    const std::map<std::string, std::string>& ids,
-                                                   redis_error& error) {
+                                                   source_error& error) {
     const std::vector<std::vector<std::string>> members{
         {"SMEMBERS", namespace_prefix + ":servers"}};
     auto set = co_await connection.pipeline(members, error);
@@ -28,7 +29,7 @@ awaitable<std::optional<derivation>> read_registry(redis_connection& connection,
     }
     const auto server_ids = member_ids(set->front());
     if (!server_ids) {
-        error = {redis_error::kind::reply,
+        error = {source_error::kind::reply,
                  namespace_prefix + ":servers is not a set of ids" +
                      (set->front().type == redis_reply::kind::error ? ": " + set->front().text
                                                                     : std::string())};
@@ -44,7 +45,7 @@ awaitable<std::optional<derivation>> read_registry(redis_connection& connection,
 
 struct scalelite_poller::impl {
     impl(poller_options o, change_handler h)
-        : options(std::move(o)), on_change(std::move(h)), track(options.removal_grace) {}
+        : options(std::move(o)), on_change(std::move(h)), track(options.source.removal_grace) {}
 
     poller_options options;
     change_handler on_change;
@@ -61,10 +62,10 @@ struct scalelite_poller::impl {
     std::set<std::string> logged_skips;  // "id: reason" already logged
 
     void load_snapshot() {
-        if (options.snapshot.empty()) {
+        if (options.source.snapshot.empty()) {
             return;
         }
-        std::ifstream in(options.snapshot);
+        std::ifstream in(options.source.snapshot);
         if (!in) {
             return;  // the first start: nothing saved yet
         }
@@ -72,12 +73,12 @@ struct scalelite_poller::impl {
         std::string error;
         if (!track.from_json(text, error)) {
             log::get("discovery")
-                ->warn("snapshot {}: {}; starting without it", options.snapshot, error);
+                ->warn("snapshot {}: {}; starting without it", options.source.snapshot, error);
             return;
         }
         status.from_snapshot = true;
         log::get("discovery")
-            ->info("snapshot {}: {} nodes until Redis answers", options.snapshot,
+            ->info("snapshot {}: {} nodes until Scalelite answers", options.source.snapshot,
                    track.table().size());
     }
 
@@ -86,9 +87,9 @@ struct scalelite_poller::impl {
             return;
         }
         const auto table = track.table();
-        if (!options.snapshot.empty()) {
+        if (!options.source.snapshot.empty()) {
             std::string error;
-            if (!write_file_atomically(options.snapshot, track.to_json(), error)) {
+            if (!write_file_atomically(options.source.snapshot, track.to_json(), error)) {
                 log::get("discovery")->warn("snapshot: {}", error);
             }
         }
@@ -98,14 +99,18 @@ struct scalelite_poller::impl {
     }
 
     // One poll: the records, or nullopt with `error`.
-    awaitable<std::optional<derivation>> poll(redis_error& error) {
+    awaitable<std::optional<derivation>> poll(source_error& error) {
+        const auto& src = options.source;
+        if (src.api) {
+            co_return co_await read_api(*src.api, options.connection, src.ids, error);
+        }
         if (!connection || !connection->is_open()) {
-            connection = co_await redis_connection::open(options.redis, options.connection, error);
+            connection = co_await redis_connection::open(*src.redis, options.connection, error);
             if (!connection) {
                 co_return std::nullopt;
             }
         }
-        co_return co_await read_registry(*connection, options.namespace_prefix, options.ids, error);
+        co_return co_await read_registry(*connection, src.namespace_prefix, src.ids, error);
     }
 
     void log_skips(const std::vector<skipped_record>& skipped) {
@@ -122,9 +127,9 @@ struct scalelite_poller::impl {
     }
 
     awaitable<void> run() {
-        auto backoff = options.interval;
+        auto backoff = options.source.interval;
         while (true) {
-            redis_error error;
+            source_error error;
             auto result = co_await poll(error);
             if (stopping) {
                 co_return;  // a poll cut short by stop() is not a failure to report
@@ -138,7 +143,7 @@ struct scalelite_poller::impl {
                     if (!status.up) {
                         log::get("discovery")
                             ->info("Scalelite at {}: {} servers, {} skipped",
-                                   options.redis.redacted(), result->nodes.size(),
+                                   options.source.describe(), result->nodes.size(),
                                    result->skipped.size());
                     }
                     status.up = true;
@@ -151,7 +156,7 @@ struct scalelite_poller::impl {
                     changed = track.observe(result->nodes, now);
                 } else {
                     // Connection errors name the URL already; the log line names it once.
-                    const std::string prefix = options.redis.redacted() + ": ";
+                    const std::string prefix = options.source.describe() + ": ";
                     if (error.message.starts_with(prefix)) {
                         error.message.erase(0, prefix.size());
                     }
@@ -159,7 +164,7 @@ struct scalelite_poller::impl {
                     if (status.up || status.last_error != error.message) {
                         log::get("discovery")
                             ->warn("Scalelite at {}: {}; serving the last table",
-                                   options.redis.redacted(), error.message);
+                                   options.source.describe(), error.message);
                     }
                     status.up = false;
                     status.last_error = error.message;
@@ -174,10 +179,10 @@ struct scalelite_poller::impl {
                 log_skips(result->skipped);
             }
             publish(changed);
-            backoff = result
-                          ? options.interval
-                          : std::min(options.max_backoff, std::max(options.interval, backoff * 2));
-            timer.expires_after(result ? options.interval : backoff);
+            const auto interval = options.source.interval;
+            backoff =
+                result ? interval : std::min(options.max_backoff, std::max(interval, backoff * 2));
+            timer.expires_after(result ? interval : backoff);
             auto [ec] = co_await timer.async_wait(use_nothrow);
             if (ec || stopping) {
                 co_return;  // stopped
@@ -188,6 +193,8 @@ struct scalelite_poller::impl {
 
 scalelite_poller::scalelite_poller(poller_options options, change_handler on_change)
     : impl_(std::make_unique<impl>(std::move(options), std::move(on_change))) {
+    impl_->status.via = impl_->options.source.api ? "api" : "redis";
+    impl_->status.where = impl_->options.source.describe();
     impl_->load_snapshot();
 }
 

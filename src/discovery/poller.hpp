@@ -1,11 +1,13 @@
 #pragma once
 // The Scalelite poller (issue 17): on a thread of its own (never a worker's loop), every
-// `interval` it reads Scalelite's registry from Redis — SMEMBERS of `<namespace>:servers`, then
-// every server's HGETALL in one pipeline — turns the records into nodes (scalelite.hpp), and
+// `interval` it reads Scalelite's registry — from Redis, SMEMBERS of `<namespace>:servers` then
+// every server's HGETALL in one pipeline; or from the server API, one getServers call
+// (api_source.hpp) — turns the records into nodes (scalelite.hpp), and
 // feeds the tracker (tracker.hpp), which decides what is served. When the table changes it is
 // written to the snapshot file and handed to `on_change` (on the poller's thread). A failure keeps
 // the last good table, is logged once per change of state, and is retried with backoff.
 
+#include "config/config.hpp"
 #include "discovery/redis.hpp"
 #include "discovery/scalelite.hpp"
 #include "discovery/tracker.hpp"
@@ -23,13 +25,8 @@
 namespace bcp::discovery {
 
 struct poller_options {
-    redis_url redis;
-    redis_options connection;
-    std::string namespace_prefix = "scalelite";
-    std::chrono::milliseconds interval{5'000};
-    std::chrono::milliseconds removal_grace{15 * 60'000};
-    std::string snapshot;                           ///< file path; empty = none
-    std::map<std::string, std::string> ids;         ///< Scalelite id or URL host → node id
+    config::scalelite_discovery source;  ///< Redis or the server API, and how to poll
+    source_options connection;
     std::chrono::milliseconds max_backoff{60'000};  ///< between retries after failures
 };
 
@@ -38,7 +35,7 @@ struct poller_options {
 awaitable<std::optional<derivation>> read_registry(redis_connection& connection,
                                                    const std::string& namespace_prefix,
                                                    const std::map<std::string, std::string>& ids,
-                                                   redis_error& error);
+                                                   source_error& error);
 
 /// What /metrics and the status page show about the source.
 struct poller_state {
@@ -49,6 +46,8 @@ struct poller_state {
     std::string last_error;               ///< the last failure's message ("" after a success)
     std::vector<skipped_record> skipped;  ///< of the last successful poll
     bool from_snapshot = false;           ///< serving the snapshot, no poll has succeeded yet
+    std::string via;                      ///< "redis" or "api"
+    std::string where;                    ///< the source's URL, without password or secret
 };
 
 class scalelite_poller {

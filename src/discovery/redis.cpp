@@ -107,7 +107,7 @@ std::optional<redis_reply> reply_reader::next(std::string& error) {
 }
 
 redis_connection::redis_connection(std::unique_ptr<net::stream> stream,
-                                   const redis_options& options)
+                                   const source_options& options)
     : stream_(std::move(stream)), options_(options) {}
 
 redis_connection::~redis_connection() = default;
@@ -123,40 +123,12 @@ void redis_connection::close() {
 }
 
 awaitable<std::unique_ptr<redis_connection>> redis_connection::open(const redis_url& url,
-                                                                    const redis_options& options,
-                                                                    redis_error& error) {
-    auto ex = co_await asio::this_coro::executor;
+                                                                    const source_options& options,
+                                                                    source_error& error) {
     const std::string where = url.redacted();
-    auto tcp_conn = co_await net::connect_tcp(url.host, url.port, options.connect_timeout);
-    if (!tcp_conn.socket) {
-        error = {
-            tcp_conn.ec == errc::timeout ? redis_error::kind::timeout : redis_error::kind::connect,
-            where + ": " + tcp_conn.message};
+    auto stream = co_await open_stream(url.host, url.port, url.tls, options, where, error);
+    if (!stream) {
         co_return nullptr;
-    }
-    auto& socket = *tcp_conn.socket;
-    std::unique_ptr<net::stream> stream;
-    if (url.tls) {
-        if (options.tls == nullptr) {
-            error = {redis_error::kind::connect, where + ": no TLS client context"};
-            co_return nullptr;
-        }
-        stream = std::make_unique<net::stream>(std::move(socket), *options.tls);
-        if (!net::prepare_client(stream->native_handle(), url.host, options.verify)) {
-            error = {redis_error::kind::connect, where + ": cannot set the TLS server name"};
-            co_return nullptr;
-        }
-        net::watchdog tls_dog(ex, [&] { stream->close(); });
-        tls_dog.arm(options.connect_timeout);
-        auto [hec] = co_await stream->async_handshake(net::stream::role::client, use_nothrow);
-        if (hec) {
-            error = {tls_dog.fired() ? redis_error::kind::timeout : redis_error::kind::connect,
-                     where + ": TLS handshake failed: " +
-                         (tls_dog.fired() ? std::string("timed out") : hec.message())};
-            co_return nullptr;
-        }
-    } else {
-        stream = std::make_unique<net::stream>(std::move(socket));
     }
     std::unique_ptr<redis_connection> conn(new redis_connection(std::move(stream), options));
 
@@ -181,7 +153,7 @@ awaitable<std::unique_ptr<redis_connection>> redis_connection::open(const redis_
         const auto& r = (*replies)[i];
         if (r.type == redis_reply::kind::error) {
             const bool auth = hello[i][0] == "AUTH";
-            error = {auth ? redis_error::kind::auth : redis_error::kind::reply,
+            error = {auth ? source_error::kind::auth : source_error::kind::reply,
                      where + ": " + hello[i][0] + " refused: " + r.text +
                          (auth ? " (check the user and password in the URL)"
                                : " (check the database number)")};
@@ -193,7 +165,7 @@ awaitable<std::unique_ptr<redis_connection>> redis_connection::open(const redis_
 }
 
 awaitable<std::optional<std::vector<redis_reply>>> redis_connection::pipeline(
-    std::span<const std::vector<std::string>> commands, redis_error& error) {
+    std::span<const std::vector<std::string>> commands, source_error& error) {
     std::string out;
     for (const auto& c : commands) {
         out += format_command(c);
@@ -201,8 +173,8 @@ awaitable<std::optional<std::vector<redis_reply>>> redis_connection::pipeline(
     auto ex = co_await asio::this_coro::executor;
     net::watchdog dog(ex, [this] { stream_->close(); });
     dog.arm(options_.read_timeout);
-    const auto failed = [&](redis_error::kind k, std::string message) {
-        error = {dog.fired() ? redis_error::kind::timeout : k,
+    const auto failed = [&](source_error::kind k, std::string message) {
+        error = {dog.fired() ? source_error::kind::timeout : k,
                  dog.fired()
                      ? "no answer within " + std::to_string(options_.read_timeout.count()) + " ms"
                      : std::move(message)};
@@ -210,7 +182,7 @@ awaitable<std::optional<std::vector<redis_reply>>> redis_connection::pipeline(
     };
     auto [wec, wn] = co_await asio::async_write(*stream_, asio::buffer(out), use_nothrow);
     if (wec) {
-        failed(redis_error::kind::io, "cannot send: " + wec.message());
+        failed(source_error::kind::io, "cannot send: " + wec.message());
         co_return std::nullopt;
     }
     std::vector<redis_reply> replies;
@@ -224,25 +196,25 @@ awaitable<std::optional<std::vector<redis_reply>>> redis_connection::pipeline(
             continue;
         }
         if (!why.empty()) {
-            failed(redis_error::kind::protocol, "not the Redis protocol: " + why);
+            failed(source_error::kind::protocol, "not the Redis protocol: " + why);
             co_return std::nullopt;
         }
         auto [rec, n] = co_await stream_->async_read_some(
             asio::buffer(buffer.data(), buffer.size()), use_nothrow);
         received += n;
         if (received > options_.max_reply_bytes) {
-            failed(redis_error::kind::protocol,
+            failed(source_error::kind::protocol,
                    "replies larger than " + std::to_string(options_.max_reply_bytes) + " bytes");
             co_return std::nullopt;
         }
         if (n != 0 && !reader_.feed({buffer.data(), n})) {
-            failed(redis_error::kind::protocol, "out of memory reading replies");
+            failed(source_error::kind::protocol, "out of memory reading replies");
             co_return std::nullopt;
         }
         if (rec && n == 0) {
-            failed(redis_error::kind::io, rec == asio::error::eof
-                                              ? "the server closed the connection"
-                                              : "read failed: " + rec.message());
+            failed(source_error::kind::io, rec == asio::error::eof
+                                               ? "the server closed the connection"
+                                               : "read failed: " + rec.message());
             co_return std::nullopt;
         }
     }

@@ -10,6 +10,7 @@
 
 #include "config/redis_url.hpp"
 #include "core/asio.hpp"
+#include "discovery/source.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -61,21 +62,6 @@ class reply_reader {
     void* reader_;  // redisReader*
 };
 
-struct redis_options {
-    std::chrono::milliseconds connect_timeout{2'000};  ///< TCP connect, TLS handshake, AUTH+SELECT
-    std::chrono::milliseconds read_timeout{2'000};     ///< a pipeline: sent to last reply
-    boost::asio::ssl::context* tls = nullptr;          ///< client context for rediss://
-    bool verify = true;                                ///< verify the server certificate and name
-    std::size_t max_reply_bytes = 64u << 20;           ///< per pipeline; more is an error
-};
-
-/// What went wrong, for the caller's state and metrics; `message` for the log.
-struct redis_error {
-    enum class kind { none, connect, timeout, auth, protocol, io, reply } what = kind::none;
-    std::string message;
-    explicit operator bool() const { return what != kind::none; }
-};
-
 class redis_connection {
   public:
     ~redis_connection();
@@ -85,22 +71,22 @@ class redis_connection {
     /// Connects, authenticates (AUTH password, or AUTH user password) and selects the database.
     /// nullptr with `error` set on failure.
     static awaitable<std::unique_ptr<redis_connection>> open(const redis_url& url,
-                                                             const redis_options& options,
-                                                             redis_error& error);
+                                                             const source_options& options,
+                                                             source_error& error);
 
     /// Sends every command in one write and reads one reply per command, in order. An error
     /// reply (e.g. WRONGTYPE) is a reply, not a failure; nullopt with `error` set when the
     /// connection failed, timed out or broke the protocol (it is closed then).
     awaitable<std::optional<std::vector<redis_reply>>> pipeline(
-        std::span<const std::vector<std::string>> commands, redis_error& error);
+        std::span<const std::vector<std::string>> commands, source_error& error);
 
     bool is_open() const;
     void close();
 
   private:
-    redis_connection(std::unique_ptr<net::stream> stream, const redis_options& options);
+    redis_connection(std::unique_ptr<net::stream> stream, const source_options& options);
     std::unique_ptr<net::stream> stream_;
-    redis_options options_;
+    source_options options_;
     reply_reader reader_;
 };
 

@@ -91,7 +91,7 @@ derivation derive_nodes(const std::vector<scalelite_record>& records,
             out.skipped.push_back({r.id, std::move(reason)});
         };
         if (!r.fields) {
-            skip("server:" + r.id + " is missing or not a hash");
+            skip(r.problem.empty() ? "server:" + r.id + " is missing or not a hash" : r.problem);
             continue;
         }
         if (!has_field(*r.fields, "url")) {

@@ -22,6 +22,7 @@ namespace bcp::discovery {
 struct scalelite_record {
     std::string id;
     std::optional<std::vector<std::pair<std::string, std::string>>> fields;
+    std::string problem;  ///< without fields: why (empty: "server:<id> is missing or not a hash")
 };
 
 /// A server that becomes a node.

@@ -4,7 +4,6 @@
 // artefact directory (admin-status.png). Run: `node --test tests/e2e/` or `ctest -R e2e_browser`.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -36,7 +35,6 @@ describe('admin status page', () => {
     let browser;
     let proxyOrigin;
     let adminOrigin;
-    const consoleLines = [];
 
     before(
         async () => {
@@ -54,29 +52,17 @@ describe('admin status page', () => {
             for (const ready of started) {
                 nodes[ready.id] = ready;
             }
-            const port = await h.freePort();
             const deadPort = await h.freePort(); // nothing listens there: every request is a 502
-            proxyOrigin = `http://127.0.0.1:${port}`;
-            const config = path.join(dir, 'proxy.yaml');
-            fs.writeFileSync(
-                config,
-                [
-                    `public_url: "${proxyOrigin}"`,
-                    'listen:',
-                    `  - address: "127.0.0.1:${port}"`,
-                    'nodes:',
-                    ...LIVE_NODES.flatMap((id) => [`  - id: ${id}`, `    url: "${nodes[id].origin}"`]),
-                    '  - id: bbb-03',
-                    `    url: "http://127.0.0.1:${deadPort}"`,
-                    'admin:',
-                    '  address: "127.0.0.1:0"',
-                    'workers: 2',
-                    '',
-                ].join('\n'),
-            );
-            const ready = await procs.start('proxy', ['serve', '--config', config], {
-                readyFile: path.join(dir, 'proxy.ready'),
-            });
+            let ready;
+            ({ origin: proxyOrigin, ready } = await h.startProxy(procs, dir, 'proxy', [
+                'nodes:',
+                ...LIVE_NODES.flatMap((id) => [`  - id: ${id}`, `    url: "${nodes[id].origin}"`]),
+                '  - id: bbb-03',
+                `    url: "http://127.0.0.1:${deadPort}"`,
+                'admin:',
+                '  address: "127.0.0.1:0"',
+                'workers: 2',
+            ]));
             assert.ok(ready.admin, 'the ready file names the admin listener');
             adminOrigin = `http://${ready.admin}`;
             browser = await h.launchChromium(HOOK_TIMEOUT_MS);
@@ -113,13 +99,10 @@ describe('admin status page', () => {
     }
 
     test('shows the figures of /metrics, live, self-contained', { timeout: TEST_TIMEOUT_MS }, async () => {
-        const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-        const page = await context.newPage();
-        const requested = [];
-        page.on('request', (r) => requested.push(r.url()));
-        page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-        page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-        try {
+        const options = { artifacts, name: 'admin-status', procs, viewport: { width: 1360, height: 900 } };
+        await h.withPage(browser, options, async (page) => {
+            const requested = [];
+            page.on('request', (r) => requested.push(r.url()));
             const response = await page.goto(`${adminOrigin}/`, { waitUntil: 'load' });
             assert.equal(response.status(), 200);
             await page.waitForFunction(() => Number(document.body.dataset.polls || 0) >= 1, null, {
@@ -185,21 +168,7 @@ describe('admin status page', () => {
             // Self-contained: everything the page fetched came from the admin origin.
             const foreign = requested.filter((u) => !u.startsWith(adminOrigin));
             assert.deepEqual(foreign, [], 'requests to other origins');
-            assert.deepEqual(
-                consoleLines.filter((l) => l.startsWith('error') || l.startsWith('pageerror')),
-                [],
-            );
-            await page.screenshot({ path: path.join(artifacts, 'admin-status.png'), fullPage: true });
-        } catch (error) {
-            await page
-                .screenshot({ path: path.join(artifacts, 'admin-FAILED-status.png'), fullPage: true })
-                .catch(() => {});
-            console.error(consoleLines.join('\n'));
-            console.error(procs.tails());
-            throw error;
-        } finally {
-            await context.close();
-        }
+        });
     });
 
     test('shows the proxy as unreachable when it stops', { timeout: TEST_TIMEOUT_MS }, async () => {

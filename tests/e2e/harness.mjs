@@ -319,6 +319,50 @@ export async function tearDown({ browser, procs, dir }) {
     }
 }
 
+/// Runs `body(page)` in a new browser context of `viewport`, with the page's console collected.
+/// Console errors and page errors fail it. On success the page is saved as `<name>.png` in
+/// `artifacts`; on failure as `<name>-FAILED.png`, and the console lines and the log tails of
+/// `procs` go to stderr before the error is rethrown. The context is closed either way.
+export async function withPage(browser, { artifacts, name, procs, viewport }, body) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+    try {
+        await body(page);
+        const errors = consoleLines.filter((l) => l.startsWith('error') || l.startsWith('pageerror'));
+        if (errors.length > 0) {
+            throw new Error(`console errors on the page:\n${errors.join('\n')}`);
+        }
+        await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+    } catch (error) {
+        await page
+            .screenshot({ path: path.join(artifacts, `${name}-FAILED.png`), fullPage: true })
+            .catch(() => {});
+        console.error(consoleLines.join('\n'));
+        console.error(procs.tails());
+        throw error;
+    } finally {
+        await context.close();
+    }
+}
+
+/// `serve` on a free loopback port over plain HTTP: writes `<dir>/<name>.yaml` (public_url and
+/// listen, then the YAML `lines`) and starts it as process `name`. Resolves with the proxy's origin
+/// and its ready file (`ready.admin` names the admin listener, if any).
+export async function startProxy(procs, dir, name, lines) {
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const config = path.join(dir, `${name}.yaml`);
+    const yaml = [`public_url: "${origin}"`, 'listen:', `  - address: "127.0.0.1:${port}"`, ...lines, ''];
+    fs.writeFileSync(config, yaml.join('\n'));
+    const ready = await procs.start(name, ['serve', '--config', config], {
+        readyFile: path.join(dir, `${name}.ready`),
+    });
+    return { origin, ready };
+}
+
 export async function makeTempDir(prefix) {
     return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
 }

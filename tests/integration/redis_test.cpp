@@ -26,10 +26,10 @@ namespace bcp::test {
 namespace {
 
 using discovery::redis_connection;
-using discovery::redis_error;
-using discovery::redis_options;
 using discovery::redis_reply;
 using discovery::redis_url;
+using discovery::source_error;
+using discovery::source_options;
 
 constexpr const char* redis_binary = "/usr/bin/redis-server";
 
@@ -138,7 +138,7 @@ redis_url url_of(const std::string& text) {
 using command = std::vector<std::string>;
 
 // Opens (and closes again) a connection on an io_context of its own: whether it worked.
-bool try_open(const std::string& url, redis_error& error, const redis_options& options = {}) {
+bool try_open(const std::string& url, source_error& error, const source_options& options = {}) {
     bool opened = false;
     run([&]() -> awaitable<void> {
         auto c = co_await redis_connection::open(url_of(url), options, error);
@@ -151,7 +151,7 @@ TEST(RedisClient, ReadsScaleliteRecordsInOnePipeline) {
     redis_server redis;
     ASSERT_TRUE(redis.up());
     asio::io_context io;
-    redis_error error;
+    source_error error;
     std::unique_ptr<redis_connection> c;
     std::vector<redis_reply> wrote, read;
     constexpr int servers = 500;
@@ -213,7 +213,7 @@ TEST(RedisClient, AReadOnlyAclUserReadsAndAnErrorReplyIsAReply) {
     redis_server redis;
     ASSERT_TRUE(redis.up());
     asio::io_context io;
-    redis_error error;
+    source_error error;
     std::vector<redis_reply> replies;
     const auto url = url_of(redis.url("reader:r3ader@"));
     const std::vector<command> commands{command{"SMEMBERS", "scalelite:servers"},
@@ -244,7 +244,7 @@ TEST(RedisClient, AWrongPasswordIsAClearErrorWithoutThePassword) {
     redis_server redis;
     ASSERT_TRUE(redis.up());
     for (const std::string userinfo : {":wrong-pw@", "reader:wrong-pw@", ""}) {
-        redis_error error;
+        source_error error;
         const bool opened = try_open(redis.url(userinfo), error);
         if (userinfo.empty()) {
             // No password: connecting works (there is no AUTH to refuse); commands get NOAUTH.
@@ -252,7 +252,7 @@ TEST(RedisClient, AWrongPasswordIsAClearErrorWithoutThePassword) {
             continue;
         }
         EXPECT_FALSE(opened);
-        EXPECT_EQ(error.what, redis_error::kind::auth) << error.message;
+        EXPECT_EQ(error.what, source_error::kind::auth) << error.message;
         EXPECT_NE(error.message.find("AUTH refused: WRONGPASS"), std::string::npos)
             << error.message;
         EXPECT_NE(error.message.find(":***@127.0.0.1"), std::string::npos) << error.message;
@@ -264,7 +264,7 @@ TEST(RedisClient, TheDatabaseIndexIsSelected) {
     redis_server redis;
     ASSERT_TRUE(redis.up());
     asio::io_context io;
-    redis_error error;
+    source_error error;
     std::string in3, in0, bad;
     const auto db3 = url_of(redis.url(":s3cret@", "/3"));
     const auto db0 = url_of(redis.url(":s3cret@", "/0"));
@@ -284,7 +284,7 @@ TEST(RedisClient, TheDatabaseIndexIsSelected) {
             auto b = co_await c0->pipeline(get, error);
             in3 = a ? a->front().text : std::string("<failed>");
             in0 = b && b->front().type == redis_reply::kind::nil ? "<nil>" : "<not nil>";
-            redis_error select_error;
+            source_error select_error;
             auto c9 = co_await redis_connection::open(db9, {}, select_error);
             bad = c9 ? std::string("<opened>") : select_error.message;
         },
@@ -307,9 +307,9 @@ TEST(RedisClient, RedissIsTlsVerifiedLikeNodes) {
     auto untrusted = make_client_context(other);
     const std::string url = "rediss://:s3cret@localhost:" + std::to_string(redis.port());
     {
-        redis_options o;
+        source_options o;
         o.tls = &trusted;
-        redis_error error;
+        source_error error;
         std::string pong;
         const auto u = url_of(url);
         const std::vector<command> ping{command{"PING"}};
@@ -325,20 +325,20 @@ TEST(RedisClient, RedissIsTlsVerifiedLikeNodes) {
     }
     {
         // A certificate from another CA: refused, and said so.
-        redis_options o;
+        source_options o;
         o.tls = &untrusted;
         o.connect_timeout = 2s;
-        redis_error error;
+        source_error error;
         EXPECT_FALSE(try_open(url, error, o));
-        EXPECT_EQ(error.what, redis_error::kind::connect) << error.message;
+        EXPECT_EQ(error.what, source_error::kind::connect) << error.message;
         EXPECT_NE(error.message.find("TLS handshake failed"), std::string::npos) << error.message;
     }
     {
         // Plain redis:// to a TLS port: no Redis answer, a protocol or I/O error, never a hang.
-        redis_options o;
+        source_options o;
         o.connect_timeout = 1s;
         o.read_timeout = 1s;
-        redis_error error;
+        source_error error;
         EXPECT_FALSE(
             try_open("redis://:s3cret@127.0.0.1:" + std::to_string(redis.port()), error, o));
         EXPECT_TRUE(error) << error.message;
@@ -376,13 +376,13 @@ class odd_server {
 };
 
 TEST(RedisClient, FailuresAreNamedAndBounded) {
-    redis_options quick;
+    source_options quick;
     quick.connect_timeout = 500ms;
     quick.read_timeout = 500ms;
     {
-        redis_error error;
+        source_error error;
         EXPECT_FALSE(try_open("redis://127.0.0.1:" + std::to_string(closed_port()), error, quick));
-        EXPECT_EQ(error.what, redis_error::kind::connect) << error.message;
+        EXPECT_EQ(error.what, source_error::kind::connect) << error.message;
         EXPECT_NE(error.message.find("cannot connect"), std::string::npos) << error.message;
     }
     {
@@ -393,11 +393,11 @@ TEST(RedisClient, FailuresAreNamedAndBounded) {
             s.read_some(asio::buffer(buf), ec);
             std::this_thread::sleep_for(1500ms);
         });
-        redis_error error;
+        source_error error;
         const auto start = std::chrono::steady_clock::now();
         EXPECT_FALSE(
             try_open("redis://:pw@127.0.0.1:" + std::to_string(silent.port()), error, quick));
-        EXPECT_EQ(error.what, redis_error::kind::timeout) << error.message;
+        EXPECT_EQ(error.what, source_error::kind::timeout) << error.message;
         EXPECT_LT(std::chrono::steady_clock::now() - start, 1400ms);
     }
     {
@@ -409,10 +409,10 @@ TEST(RedisClient, FailuresAreNamedAndBounded) {
             asio::write(s, asio::buffer(std::string("HTTP/1.1 400 Bad Request\r\n\r\n")), ec);
             std::this_thread::sleep_for(200ms);
         });
-        redis_error error;
+        source_error error;
         EXPECT_FALSE(
             try_open("redis://:pw@127.0.0.1:" + std::to_string(http.port()), error, quick));
-        EXPECT_EQ(error.what, redis_error::kind::protocol) << error.message;
+        EXPECT_EQ(error.what, source_error::kind::protocol) << error.message;
     }
     {
         // Closes mid-answer.
@@ -422,10 +422,10 @@ TEST(RedisClient, FailuresAreNamedAndBounded) {
             s.read_some(asio::buffer(buf), ec);
             asio::write(s, asio::buffer(std::string("*2\r\n$3\r\nabc\r\n")), ec);
         });
-        redis_error error;
+        source_error error;
         EXPECT_FALSE(
             try_open("redis://:pw@127.0.0.1:" + std::to_string(closing.port()), error, quick));
-        EXPECT_EQ(error.what, redis_error::kind::io) << error.message;
+        EXPECT_EQ(error.what, source_error::kind::io) << error.message;
         EXPECT_NE(error.message.find("closed the connection"), std::string::npos) << error.message;
     }
 }
@@ -434,7 +434,7 @@ TEST(RedisClient, ARedisThatDiesIsAnErrorOnTheNextPipeline) {
     redis_server redis;
     ASSERT_TRUE(redis.up());
     asio::io_context io;
-    redis_error first, second;
+    source_error first, second;
     const auto url = url_of(redis.url(":s3cret@"));
     const std::vector<command> ping{command{"PING"}};
     asio::co_spawn(
@@ -451,7 +451,7 @@ TEST(RedisClient, ARedisThatDiesIsAnErrorOnTheNextPipeline) {
         asio::detached);
     io.run();
     EXPECT_FALSE(first) << first.message;
-    EXPECT_EQ(second.what, redis_error::kind::io) << second.message;
+    EXPECT_EQ(second.what, source_error::kind::io) << second.message;
 }
 
 // Writes (or removes) Scalelite records with the client itself, on an io_context of its own.
@@ -459,7 +459,7 @@ class scalelite_writer {
   public:
     explicit scalelite_writer(const std::string& url) : url_(url_of(url)) {}
     bool run(const std::vector<command>& commands) {
-        redis_error error;
+        source_error error;
         bool ok = false;
         test::run([&]() -> awaitable<void> {
             auto c = co_await redis_connection::open(url_, {}, error);
@@ -506,10 +506,10 @@ TEST(ScalelitePoller, FollowsTheRegistryKeepsTheTableThroughFailuresAndRestoresI
                             command{"SET", "scalelite:server:broken", "not a hash"}}));
 
     discovery::poller_options o;
-    o.redis = url_of(redis->url("reader:r3ader@"));  // the read-only ACL user is enough
-    o.interval = 100ms;
-    o.removal_grace = 400ms;
-    o.snapshot = snapshot;
+    o.source.redis = url_of(redis->url("reader:r3ader@"));  // the read-only ACL user is enough
+    o.source.interval = 100ms;
+    o.source.removal_grace = 400ms;
+    o.source.snapshot = snapshot;
     o.connection.connect_timeout = 500ms;
     o.connection.read_timeout = 500ms;
     o.max_backoff = 200ms;

@@ -1332,11 +1332,11 @@ TEST(Discovery, ScaleliteSectionWithoutNodes) {
     ASSERT_TRUE(r.config->discovery.scalelite);
     const auto& d = *r.config->discovery.scalelite;
     EXPECT_TRUE(r.config->nodes.empty());
-    EXPECT_TRUE(d.redis.tls);
-    EXPECT_EQ(d.redis.user, "reader");
-    EXPECT_EQ(d.redis.password, "p@ss");
-    EXPECT_EQ(d.redis.port, 6380);
-    EXPECT_EQ(d.redis.database, 2u);
+    EXPECT_TRUE(d.redis->tls);
+    EXPECT_EQ(d.redis->user, "reader");
+    EXPECT_EQ(d.redis->password, "p@ss");
+    EXPECT_EQ(d.redis->port, 6380);
+    EXPECT_EQ(d.redis->database, 2u);
     EXPECT_EQ(d.namespace_prefix, "sl");
     EXPECT_EQ(d.interval, 2s);
     EXPECT_EQ(d.removal_grace, 0s);
@@ -1357,7 +1357,7 @@ TEST(Discovery, ScaleliteSectionWithoutNodes) {
 TEST(Discovery, BadValuesNameTheirPlaceAndNeverThePassword) {
     const auto with = [](std::string_view section) { return minimal + std::string(section); };
     expect_only(load(with("discovery:\n  scalelite: {namespace: x}\n")),
-                {"discovery.scalelite.redis_url", 8, 14, "redis_url"});
+                {"discovery.scalelite", 8, 14, "has no source; give redis_url"});
     const auto bad =
         load(with("discovery:\n  scalelite:\n    redis_url: \"redis://:hunter2@h:99999\"\n"));
     expect_only(bad, {"discovery.scalelite.redis_url", 9, 16, "invalid port"});
@@ -1383,6 +1383,62 @@ TEST(Discovery, BadValuesNameTheirPlaceAndNeverThePassword) {
     ASSERT_EQ(typo.diagnostics.size(), 2u) << dump(typo);
     expect_diagnostic(typo.diagnostics[0],
                       {"discovery.scalelit", 8, 3, "did you mean 'scalelite'"});
+}
+
+// The second source: Scalelite's server API (api_url + api_secret), instead of its Redis.
+TEST(Discovery, ScaleliteServerApiSource) {
+    const auto with = [](std::string_view section) { return minimal + std::string(section); };
+    const auto r =
+        load(with("discovery:\n  scalelite:\n"
+                  "    api_url: \"https://LB.example.com:8443/scalelite/api/\"\n"
+                  "    api_secret: \"s3cret\"\n    api_checksum: sha512\n"));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& d = *r.config->discovery.scalelite;
+    EXPECT_FALSE(d.redis);
+    ASSERT_TRUE(d.api);
+    EXPECT_EQ(d.api->server.to_string(), "https://lb.example.com:8443");
+    EXPECT_EQ(d.api->path, "/scalelite/api");
+    EXPECT_EQ(d.api->secret, "s3cret");
+    EXPECT_EQ(d.api->digest, checksum_digest::sha512);
+    EXPECT_EQ(d.describe(), "https://lb.example.com:8443/scalelite/api");  // never the secret
+    EXPECT_TRUE(uses_tls(d));
+
+    // The origin alone means Scalelite's own path; the call's URL is accepted too.
+    const auto bare =
+        load(with("discovery:\n  scalelite: {api_url: \"http://10.0.0.9\", "
+                  "api_secret: x}\n"));
+    ASSERT_TRUE(bare.ok()) << dump(bare);
+    EXPECT_EQ(bare.config->discovery.scalelite->api->url(), "http://10.0.0.9/scalelite/api");
+    EXPECT_EQ(bare.config->discovery.scalelite->api->digest, checksum_digest::sha256);
+    EXPECT_FALSE(uses_tls(*bare.config->discovery.scalelite));
+    const auto call =
+        load(with("discovery:\n  scalelite: {api_url: "
+                  "\"https://lb/sl/scalelite/api/getServers\", api_secret: x}\n"));
+    ASSERT_TRUE(call.ok()) << dump(call);
+    EXPECT_EQ(call.config->discovery.scalelite->api->path, "/sl/scalelite/api");
+
+    expect_only(load(with("discovery:\n  scalelite: {api_url: \"https://lb\"}\n")),
+                {"discovery.scalelite", 8, 14, "has api_url but no api_secret"});
+    expect_only(load(with("discovery:\n  scalelite: {redis_url: \"redis://r\", api_url: "
+                          "\"https://lb\", api_secret: x}\n")),
+                {"discovery.scalelite", 8, 14, "has both redis_url and api_url"});
+    expect_only(load(with("discovery:\n  scalelite: {redis_url: \"redis://r\", api_secret: x}\n")),
+                {"discovery.scalelite", 8, 14, "without api_url"});
+    expect_only(load(with("discovery:\n  scalelite:\n    api_url: \"ftp://lb\"\n"
+                          "    api_secret: x\n")),
+                {"discovery.scalelite.api_url", 9, 14, "ftp"});
+    expect_only(load(with("discovery:\n  scalelite:\n    api_url: \"https://lb/api?x=1\"\n"
+                          "    api_secret: x\n")),
+                {"discovery.scalelite.api_url", 9, 14, "has a query"});
+    expect_only(load(with("discovery:\n  scalelite:\n    api_url: \"https://lb/a b\"\n"
+                          "    api_secret: x\n")),
+                {"discovery.scalelite.api_url", 9, 14, "not plain segments"});
+    expect_only(load(with("discovery:\n  scalelite:\n    api_url: \"https://lb\"\n"
+                          "    api_secret: \"\"\n")),
+                {"discovery.scalelite.api_secret", 10, 17, "is empty"});
+    expect_only(load(with("discovery:\n  scalelite:\n    api_url: \"https://lb\"\n"
+                          "    api_secret: x\n    api_checksum: md5\n")),
+                {"discovery.scalelite.api_checksum", 11, 19, "not a checksum digest"});
 }
 
 }  // namespace
