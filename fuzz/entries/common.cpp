@@ -14,7 +14,7 @@ void abort_handler(const std::string& what) {
 
 failure_handler current_handler = abort_handler;
 
-constexpr std::array<target, 10> all{{
+constexpr std::array<target, 11> all{{
     {"request_gate", request_gate},
     {"target_validator", target_validator},
     {"config_loader", config_loader},
@@ -25,6 +25,7 @@ constexpr std::array<target, 10> all{{
     {"systemd_dropin", systemd_dropin},
     {"env_file", env_file},
     {"java_options", java_options},
+    {"h2_connection", h2_connection},
 }};
 
 }  // namespace

@@ -304,8 +304,13 @@ int run_check(const std::string& path) {
     if (errors) {
         return 1;
     }
-    std::cout << fmt::format("{}: OK ({} node(s), {} listener(s))\n", path,
-                             loaded.config->nodes.size(), loaded.config->listen.size());
+    const auto& d = loaded.config->discovery.scalelite;
+    std::cout << fmt::format(
+        "{}: OK ({} node(s), {} listener(s){})\n", path, loaded.config->nodes.size(),
+        loaded.config->listen.size(),
+        !d ? std::string()
+           : fmt::format(", more nodes from Scalelite's {} at {}: `discovery test` reads it",
+                         d->api ? "server API" : "Redis", d->describe()));
     return 0;
 }
 

@@ -222,6 +222,16 @@ TEST(ScaleliteApiDiscovery, DiscoveryTestReadsTheApiOnce) {
     EXPECT_EQ(s.scalelite.calls(), 1u);
     EXPECT_FALSE(std::filesystem::exists(s.dir.path() / "scalelite-nodes.json"));
 
+    // `check` validates the section without reading the source, and says where nodes come from.
+    r = run_child({BCP_BINARY, "check", "--config", cfg}, s.dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("OK (0 node(s), 1 listener(s), more nodes from Scalelite's server API "
+                         "at " +
+                         s.scalelite.api_url()),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(s.scalelite.calls(), 1u);
+
     s.scalelite.fail(true);
     r = run_child({BCP_BINARY, "discovery", "test", "--config", cfg}, s.dir.path());
     EXPECT_EQ(r.exit_code, 1);
