@@ -69,6 +69,23 @@ constexpr std::array<limit_key, 7> limit_keys{{
     {"request_burst_per_ip", &limits::request_burst_per_ip, 1, 10'000'000},
 }};
 
+struct http2_key {
+    std::string_view name;
+    std::size_t http2_options::*member;
+    std::uint64_t min, max;
+};
+
+// As for limits: at least 1 (0 would refuse every stream), maxima against typos only.
+constexpr std::array<http2_key, 7> http2_keys{{
+    {"max_concurrent_streams", &http2_options::max_concurrent_streams, 1, 10'000},
+    {"max_pending_header_bytes", &http2_options::max_pending_header_bytes, 1'024, 64u << 20},
+    {"max_continuations", &http2_options::max_continuations, 1, 1'000},
+    {"resets_per_second", &http2_options::resets_per_second, 1, 1'000'000},
+    {"reset_burst", &http2_options::reset_burst, 1, 1'000'000},
+    {"control_frames_per_second", &http2_options::control_frames_per_second, 1, 1'000'000},
+    {"control_frame_burst", &http2_options::control_frame_burst, 1, 1'000'000},
+}};
+
 constexpr std::uint64_t max_workers = 1024;
 constexpr std::uint64_t max_idle_per_node_limit = 10'000;
 
@@ -225,6 +242,7 @@ class loader {
             {"upstream", optional_key, [this](auto& v, auto& at) { read_upstream(v, at); }},
             {"timeouts", optional_key, [this](auto& v, auto& at) { read_timeouts(v, at); }},
             {"limits", optional_key, [this](auto& v, auto& at) { read_limits(v, at); }},
+            {"http2", optional_key, [this](auto& v, auto& at) { read_http2(v, at); }},
             {"cache", optional_key, [this](auto& v, auto& at) { read_cache(v, at); }},
             {"workers", optional_key, [this](auto& v, auto& at) { read_workers(v, at); }},
             {"log_level", optional_key, [this](auto& v, auto& at) { read_log_level(v, at); }},
@@ -873,6 +891,20 @@ class loader {
             fields.push_back({key.name, optional_key, [this, key](auto& v, auto& a) {
                                   store(r_.whole_number(v, a, key.min, key.max),
                                         cfg_.limit.*key.member);
+                              }});
+        }
+        r_.read_map(value, at, fields);
+    }
+
+    void read_http2(const YAML::Node& value, const place& at) {
+        std::vector<reader::field> fields;
+        fields.push_back({"enabled", optional_key, [this](auto& v, auto& a) {
+                              store(r_.boolean(v, a), cfg_.http2.enabled);
+                          }});
+        for (const http2_key& key : http2_keys) {
+            fields.push_back({key.name, optional_key, [this, key](auto& v, auto& a) {
+                                  store(r_.whole_number(v, a, key.min, key.max),
+                                        cfg_.http2.*key.member);
                               }});
         }
         r_.read_map(value, at, fields);

@@ -110,6 +110,18 @@ struct limits {
     std::size_t request_burst_per_ip = 2'000;      ///< token bucket size
 };
 
+/// HTTP/2 to browsers on TLS listeners (`http2:`, issue 16): per-connection limits.
+struct http2_options {
+    bool enabled = true;                             ///< offer h2 by ALPN on TLS listeners
+    std::size_t max_concurrent_streams = 100;        ///< SETTINGS_MAX_CONCURRENT_STREAMS
+    std::size_t max_pending_header_bytes = 262'144;  ///< request headers without a response yet
+    std::size_t max_continuations = 8;               ///< CONTINUATION frames per header block
+    std::size_t resets_per_second = 100;             ///< client RST_STREAM, sustained
+    std::size_t reset_burst = 400;
+    std::size_t control_frames_per_second = 200;  ///< PING, SETTINGS, PRIORITY, RST, WINDOW_UPDATE
+    std::size_t control_frame_burst = 1'000;
+};
+
 /// The admin listener (`admin:`): /metrics, /healthz, /nodes, the status page.
 struct admin_options {
     std::string address;     ///< as written, e.g. "127.0.0.1:9090"
@@ -179,6 +191,7 @@ struct proxy_config {
     upstream_options upstream;
     timeouts timeout;
     limits limit;
+    http2_options http2;
     cache_options cache;
     unsigned workers = 0;  ///< 0 = one per core
     std::string log_level = "info";

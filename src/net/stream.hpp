@@ -1,7 +1,8 @@
 #pragma once
 // A byte stream that is either plain TCP or TLS over TCP, decided at run time. It models Asio's
 // AsyncReadStream/AsyncWriteStream, so Beast's algorithms and asio::async_write work on it and the
-// proxy has one session implementation for both kinds of listener and of node.
+// proxy has one session implementation for both kinds of listener and of node. A third kind has
+// no socket: an in-process stream to a memory_end (an HTTP/2 stream served by that session).
 //
 // TLS runs OpenSSL directly on the socket (a socket BIO, non-blocking): an operation calls
 // SSL_read/SSL_write/SSL_do_handshake and, on SSL_ERROR_WANT_READ/WRITE, waits for the socket to
@@ -20,6 +21,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -32,6 +34,18 @@
 namespace bcp::net {
 
 namespace ssl = boost::asio::ssl;
+
+/// The other end of an in-process stream: an HTTP/2 stream seen by the HTTP/1.1 request path as
+/// a connection (proxy/h2_frontend). Operations complete through the handler, never from inside
+/// the initiating call; after close() they complete with operation_aborted.
+class memory_end {
+  public:
+    using handler = asio::any_completion_handler<void(error_code, std::size_t)>;
+    virtual ~memory_end() = default;
+    virtual void read_some(asio::mutable_buffer buffer, handler h) = 0;
+    virtual void write_some(asio::const_buffer buffer, handler h) = 0;
+    virtual void close() = 0;
+};
 
 class stream {
   public:
@@ -60,14 +74,23 @@ class stream {
         SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO, the socket owns the fd
     }
 
+    /// An in-process stream to `end` (no socket: socket() is never open).
+    stream(const asio::any_io_executor& executor, std::shared_ptr<memory_end> end)
+        : socket_(executor), memory_(std::move(end)) {}
+
     executor_type get_executor() { return socket_.get_executor(); }
     tcp::socket& socket() { return socket_; }
     bool is_tls() const { return ssl_ != nullptr; }
+    bool is_memory() const { return memory_ != nullptr; }
     /// The OpenSSL connection (nullptr for plain streams): SNI, verification, session resumption.
     SSL* native_handle() { return ssl_.get(); }
 
     /// Closes the socket, ignoring errors. Pending operations complete with operation_aborted.
     void close() {
+        if (memory_) {
+            memory_->close();
+            return;
+        }
         error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_both, ignored);
         socket_.close(ignored);
@@ -77,7 +100,9 @@ class stream {
     auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
         return asio::async_initiate<Token, void(error_code, std::size_t)>(
             [this](auto handler, const MutableBufferSequence& b) {
-                if (ssl_) {
+                if (memory_) {
+                    memory_->read_some(first_buffer<asio::mutable_buffer>(b), std::move(handler));
+                } else if (ssl_) {
                     asio::async_compose<decltype(handler), void(error_code, std::size_t)>(
                         op<true>{this, kind::read, first_buffer<asio::mutable_buffer>(b)}, handler,
                         socket_);
@@ -92,7 +117,9 @@ class stream {
     auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
         return asio::async_initiate<Token, void(error_code, std::size_t)>(
             [this](auto handler, const ConstBufferSequence& b) {
-                if (ssl_) {
+                if (memory_) {
+                    memory_->write_some(first_buffer<asio::const_buffer>(b), std::move(handler));
+                } else if (ssl_) {
                     const auto first = first_buffer<asio::const_buffer>(b);
                     const asio::mutable_buffer m(const_cast<void*>(first.data()), first.size());
                     asio::async_compose<decltype(handler), void(error_code, std::size_t)>(
@@ -246,6 +273,7 @@ class stream {
 
     tcp::socket socket_;
     std::unique_ptr<SSL, ssl_deleter> ssl_;
+    std::shared_ptr<memory_end> memory_;
 };
 
 }  // namespace bcp::net

@@ -28,13 +28,19 @@ std::string openssl_error() {
     return buf;
 }
 
-// ALPN: we speak HTTP/1.1 only. If the client offers it, select it; otherwise continue without
-// ALPN (old clients) rather than failing the handshake.
+// ALPN: h2 when the client offers it (and HTTP/2 is on), else http/1.1; a client that offers
+// neither continues without ALPN (old clients) rather than failing the handshake.
+constexpr unsigned char h2_then_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                unsigned int inlen, void*) {
-    static constexpr unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+                unsigned int inlen, void* arg) {
+    const bool http2 = arg != nullptr;
+    // Our list in our order of preference: SSL_select_next_proto takes the first of ours that
+    // the client offers.
+    const unsigned char* ours = http2 ? h2_then_http11 : h2_then_http11 + 3;
+    const unsigned int ours_len = http2 ? sizeof h2_then_http11 : sizeof h2_then_http11 - 3;
     unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen, http11, sizeof http11, in, inlen) ==
+    if (SSL_select_next_proto(&selected, outlen, ours, ours_len, in, inlen) ==
         OPENSSL_NPN_NEGOTIATED) {
         *out = selected;
         return SSL_TLSEXT_ERR_OK;
@@ -44,7 +50,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
 
 }  // namespace
 
-tls_result make_server_context(const std::string& certificate_file, const std::string& key_file) {
+tls_result make_server_context(const std::string& certificate_file, const std::string& key_file,
+                               bool http2) {
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
     SSL_CTX* native = ctx->native_handle();
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
@@ -55,7 +62,9 @@ tls_result make_server_context(const std::string& certificate_file, const std::s
     if (SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1) {
         return {nullptr, "cannot set TLS cipher list: " + openssl_error()};
     }
-    SSL_CTX_set_alpn_select_cb(native, select_alpn, nullptr);
+    // The callback's argument only says whether h2 is offered (non-null: yes).
+    SSL_CTX_set_alpn_select_cb(native, select_alpn,
+                               http2 ? const_cast<unsigned char*>(h2_then_http11) : nullptr);
     if (SSL_CTX_use_certificate_chain_file(native, certificate_file.c_str()) != 1) {
         return {nullptr, certificate_file + ": cannot load certificate chain: " + openssl_error()};
     }

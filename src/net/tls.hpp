@@ -18,7 +18,9 @@ struct tls_result {
     std::string error;                                   ///< what failed, naming the file
 };
 
-tls_result make_server_context(const std::string& certificate_file, const std::string& key_file);
+/// `http2`: offer h2 by ALPN before http/1.1 (the proxy's listeners; test and demo nodes do not).
+tls_result make_server_context(const std::string& certificate_file, const std::string& key_file,
+                               bool http2 = false);
 
 /// `ca_file` empty = the system's default trust store.
 tls_result make_client_context(bool verify, const std::string& ca_file);

@@ -65,7 +65,7 @@ void append_json_string(std::string_view s, std::string& out) {
 }
 
 std::string_view protocol(unsigned version) {
-    return version == 10 ? "HTTP/1.0" : "HTTP/1.1";
+    return version == 10 ? "HTTP/1.0" : version == 20 ? "HTTP/2.0" : "HTTP/1.1";
 }
 
 }  // namespace

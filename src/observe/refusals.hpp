@@ -29,15 +29,40 @@ enum class refusal : std::size_t {
     media_type,         ///< 415: an allowed POST's body is not JSON or text
     expectation,        ///< 417: an Expect other than 100-continue
     body_timeout,       ///< an allowed POST's body not complete within timeouts.client_head
+    h2_malformed,       ///< HTTP/2: a malformed header block (RST_STREAM PROTOCOL_ERROR)
+    h2_refused_stream,  ///< HTTP/2: request headers over the connection's budget (REFUSED_STREAM)
+    h2_rapid_reset,     ///< HTTP/2: client resets over the rate (GOAWAY ENHANCE_YOUR_CALM)
+    h2_control_flood,   ///< HTTP/2: control frames over the rate (GOAWAY ENHANCE_YOUR_CALM)
+    h2_continuation_flood,  ///< HTTP/2: CONTINUATION frames over the limit per header block
+    h2_protocol,            ///< HTTP/2: a connection error (bad frame, preface, flow control)
     count_
 };
 
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(refusal::count_)>
-    refusal_names{"connection_cap", "ip_connection_cap", "ip_rate",        "bad_request",
-                  "method",         "target_too_long",   "misdirected",    "header_too_large",
-                  "version",        "head_timeout",      "idle_timeout",   "send_timeout",
-                  "tunnel_idle",    "length_required",   "body_too_large", "media_type",
-                  "expectation",    "body_timeout"};
+    refusal_names{"connection_cap",
+                  "ip_connection_cap",
+                  "ip_rate",
+                  "bad_request",
+                  "method",
+                  "target_too_long",
+                  "misdirected",
+                  "header_too_large",
+                  "version",
+                  "head_timeout",
+                  "idle_timeout",
+                  "send_timeout",
+                  "tunnel_idle",
+                  "length_required",
+                  "body_too_large",
+                  "media_type",
+                  "expectation",
+                  "body_timeout",
+                  "h2_malformed",
+                  "h2_refused_stream",
+                  "h2_rapid_reset",
+                  "h2_control_flood",
+                  "h2_continuation_flood",
+                  "h2_protocol"};
 
 struct refusal_counters {
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(refusal::count_)> by_reason{};

@@ -19,7 +19,7 @@ struct request_record {
     std::string node;                             ///< node id; empty = not routed ("-")
     std::string method;                           ///< as received; empty for unparsable heads
     std::string path;                             ///< target without the query (tokens live there)
-    unsigned version = 11;                        ///< 10 or 11
+    unsigned version = 11;                        ///< 10, 11 or 20 (HTTP/2)
     unsigned status = 0;                          ///< status sent; 0 = none sent
     std::uint64_t bytes = 0;                      ///< response body bytes sent to the client
     std::chrono::microseconds duration{0};        ///< start to the last byte sent

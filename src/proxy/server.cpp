@@ -114,7 +114,8 @@ std::unique_ptr<server> server::create(const config::proxy_config& cfg, std::str
             m.listener_tls.push_back(nullptr);
             continue;
         }
-        auto r = net::make_server_context(l.tls->certificate, l.tls->private_key);
+        auto r =
+            net::make_server_context(l.tls->certificate, l.tls->private_key, cfg.http2.enabled);
         if (!r.context) {
             error = l.address + ": " + r.error;
             return nullptr;
@@ -251,7 +252,8 @@ reload_result server::reload(const config::proxy_config& next) {
             tls.push_back(nullptr);
             continue;
         }
-        auto r = net::make_server_context(l.tls->certificate, l.tls->private_key);
+        auto r =
+            net::make_server_context(l.tls->certificate, l.tls->private_key, eff.http2.enabled);
         if (!r.context) {
             out.errors.push_back(l.address + ": " + r.error + "; keeping the running certificate");
             continue;

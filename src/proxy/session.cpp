@@ -8,6 +8,7 @@
 #include "net/listener.hpp"
 #include "proxy/cache_step.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/h2_frontend.hpp"
 #include "proxy/health_checker.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -105,14 +106,31 @@ session::session(worker_env& env, tcp::socket socket, boost::asio::ssl::context*
     observe::bump(env_.counters->connections_active);
 }
 
+session::session(worker_env& env, net::stream client, const std::string& peer, const ip_key& key)
+    : env_(env),
+      settings_(env.config),
+      client_(std::move(client)),
+      client_dog_(client_.get_executor(), [this] { client_.close(); }),
+      peer_(peer),
+      peer_key_(key),
+      tls_(true),  // the client's connection is TLS (X-Forwarded-Proto: https)
+      h2_stream_(true) {
+    record_.client = peer_;
+    self_ = env_.sessions.insert(env_.sessions.end(), this);
+}
+
 session::~session() {
     env_.sessions.erase(self_);
-    env_.counters->connections_active.fetch_sub(1, std::memory_order_relaxed);
-    env_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+    if (!h2_stream_) {
+        env_.counters->connections_active.fetch_sub(1, std::memory_order_relaxed);
+        env_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+    }
 }
 
 void session::close_if_idle() {
-    if (idle_) {
+    if (h2_) {
+        h2_->drain();  // GOAWAY: running streams finish, the connection ends after them
+    } else if (idle_) {
         client_.close();
     }
 }
@@ -128,16 +146,23 @@ awaitable<void> session::run(std::unique_ptr<session> self) {
     // One coroutine frame for the connection's life (an idle connection holds this frame, the
     // pending read's state and the session: docs/benchmarks.md, "Round 4").
     session& s = *self;
-    net::tune_socket(s.client_.socket());
     bool open = true;
+    if (!s.h2_stream_) {
+        net::tune_socket(s.client_.socket());
+    }
     if (s.client_.is_tls()) {
         s.client_dog_.arm(s.settings_->timeout.client_head);
         auto [ec] = co_await s.client_.async_handshake(net::stream::role::server, use_nothrow);
         open = !ec;  // scanners, old clients, timeouts: nothing to answer
+        if (open && h2_frontend::negotiated(s.client_)) {
+            co_await h2_frontend::serve(s);
+            open = false;
+        }
     }
     bool first = true;
     while (open) {
-        if (!first && s.in_.size() == 0 && !s.client_.is_tls() && s.bufferless_idle_) {
+        if (!first && s.in_.size() == 0 && !s.client_.is_tls() && !s.h2_stream_ &&
+            s.bufferless_idle_) {
             // Between requests on a plain connection that was last idle for long (or never):
             // wait for readability here, so that it holds no read buffer and no read_head frame
             // while idle (finding 6). The wait costs an epoll_ctl that the buffered read in
@@ -251,7 +276,7 @@ awaitable<bool> session::read_head(bool first) {
                 record_.begin();
                 record_.method.assign(head_.method);
                 record_.path.assign(head_.target.substr(0, head_.target.find('?')));
-                record_.version = head_.version;
+                record_.version = h2_stream_ ? 20 : head_.version;
                 observe::bump(env_.counters->requests);
                 co_return true;
             }

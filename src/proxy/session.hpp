@@ -26,6 +26,7 @@ namespace bcp::proxy {
 
 class session;
 class cache_step;
+class h2_frontend;
 
 /// The POST rule of `node` for a validated target routed to it, or nullptr.
 const registry::post_rule* post_rule_of(const registry::node_entry& node,
@@ -52,6 +53,10 @@ class session {
   public:
     /// `tls` is the listener's server context, or nullptr for plain HTTP.
     session(worker_env& env, tcp::socket socket, boost::asio::ssl::context* tls);
+    /// One HTTP/2 stream of a TLS connection from `peer` (proxy/h2_frontend): `client` is an
+    /// in-process stream carrying one HTTP/1.1 request and its response. Not counted as a
+    /// connection; its request is counted and rate-limited as any other.
+    session(worker_env& env, net::stream client, const std::string& peer, const ip_key& key);
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -68,7 +73,8 @@ class session {
     void hold(ip_connection counted) { ip_connection_ = std::move(counted); }
 
   private:
-    friend class cache_step;  // the cache-aware step between routing and forward (cache_step.cpp)
+    friend class cache_step;   // the cache-aware step between routing and forward (cache_step.cpp)
+    friend class h2_frontend;  // serves a connection that chose HTTP/2 (h2_frontend.cpp)
     struct exchange;
     enum class idle_step { ready, wait, closed };
     idle_step read_idle();
@@ -116,6 +122,8 @@ class session {
     bool bufferless_idle_ = true;  ///< wait for the next request without a buffer (run())
     std::chrono::steady_clock::time_point last_request_{};  ///< when the last one began
     bool tls_ = false;
+    bool h2_stream_ = false;           ///< serves one HTTP/2 stream (the second constructor)
+    std::unique_ptr<h2_frontend> h2_;  ///< the connection chose HTTP/2 (ALPN)
 };
 
 }  // namespace bcp::proxy

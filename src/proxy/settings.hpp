@@ -3,6 +3,7 @@
 // upstream/ never see YAML; DESIGN.md §3).
 
 #include "config/config.hpp"
+#include "h2/connection.hpp"
 #include "http/gate.hpp"
 #include "http/request_head.hpp"
 
@@ -19,6 +20,7 @@ struct settings {
     std::size_t max_response_header_bytes = 0;
     std::string public_origin;     ///< "https://proxy.example.com"
     std::string public_authority;  ///< "proxy.example.com"
+    h2::limits http2;              ///< per HTTP/2 connection (issue 16)
 
     static settings from(const config::proxy_config& c);
 };
@@ -34,6 +36,15 @@ inline settings settings::from(const config::proxy_config& c) {
     s.max_response_header_bytes = c.limit.max_response_header_bytes;
     s.public_origin = c.public_origin.to_string();
     s.public_authority = c.public_origin.authority();
+    s.http2.head = s.head;
+    s.http2.max_concurrent_streams = static_cast<std::uint32_t>(c.http2.max_concurrent_streams);
+    s.http2.max_pending_header_bytes = c.http2.max_pending_header_bytes;
+    s.http2.max_continuations = c.http2.max_continuations;
+    s.http2.resets_per_second = static_cast<double>(c.http2.resets_per_second);
+    s.http2.reset_burst = static_cast<double>(c.http2.reset_burst);
+    s.http2.control_frames_per_second = static_cast<double>(c.http2.control_frames_per_second);
+    s.http2.control_frame_burst = static_cast<double>(c.http2.control_frame_burst);
+    s.http2.max_body = 1u << 20;  // the POST exception's ceiling; the gate applies each path's own
     return s;
 }
 

@@ -223,6 +223,22 @@ for (const scheme of ['http', 'https']) {
                         `${id}: no ${asset} under ${prefix} in ${JSON.stringify(fetched)}`,
                     );
                 }
+                // Over TLS the page and its assets come over HTTP/2 (ALPN h2), over plain HTTP
+                // over HTTP/1.1 (browsers do not use h2c).
+                const protocols = await c.page.evaluate(() =>
+                    [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+                        .filter((e) => new URL(e.name).origin === window.location.origin)
+                        .map((e) => [new URL(e.name).pathname, e.nextHopProtocol]),
+                );
+                assert.ok(protocols.length >= 4, `${id}: entries ${JSON.stringify(protocols)}`);
+                for (const [pathname, protocol] of protocols) {
+                    if (tls) {
+                        assert.equal(protocol, 'h2', `${id}: ${pathname}`);
+                    } else {
+                        // Chromium leaves some plain-HTTP entries empty; never h2 or h2c.
+                        assert.ok(['http/1.1', ''].includes(protocol), `${id}: ${pathname} ${protocol}`);
+                    }
+                }
             }
             assert.deepEqual(origins, [proxyOrigin, proxyOrigin]);
         });

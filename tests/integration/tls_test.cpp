@@ -9,6 +9,8 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <span>
+
 namespace bcp::test {
 namespace {
 
@@ -100,7 +102,25 @@ TEST(ProxyTls, WebSocketOverTlsBothSides) {
     s.close(ws::close_code::normal);
 }
 
-TEST(ProxyTls, ListenerRefusesOldProtocolsAndOffersHttp11) {
+// ALPN: h2 first when the client offers it (issue 16), http/1.1 for a client that offers only
+// that, and http/1.1 to everyone with `http2: {enabled: false}`.
+std::string alpn_chosen(std::uint16_t port, std::span<const unsigned char> offer) {
+    boost::asio::ssl::context alpn(boost::asio::ssl::context::tls_client);
+    alpn.set_verify_mode(boost::asio::ssl::verify_none);
+    SSL_CTX_set_alpn_protos(alpn.native_handle(), offer.data(),
+                            static_cast<unsigned>(offer.size()));
+    boost::asio::io_context ioc;
+    boost::asio::ssl::stream<boost::asio::ip::tcp::socket> s(ioc, alpn);
+    s.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    s.handshake(boost::asio::ssl::stream_base::client);
+    const unsigned char* chosen = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(s.native_handle(), &chosen, &len);
+    EXPECT_GE(SSL_version(s.native_handle()), TLS1_2_VERSION);
+    return std::string(reinterpret_cast<const char*>(chosen), len);
+}
+
+TEST(ProxyTls, ListenerRefusesOldProtocolsAndOffersH2ThenHttp11) {
     tls_setup t;
     node_set nodes({"bbb-01"}, &t.node_ctx);
     proxy_instance proxy(tls_yaml(t, nodes, ""));
@@ -114,22 +134,14 @@ TEST(ProxyTls, ListenerRefusesOldProtocolsAndOffersHttp11) {
         client c(proxy.port(), &old, "localhost");
         EXPECT_FALSE(c.connected()) << "TLS 1.1 must be refused";
     }
-    {
-        boost::asio::ssl::context alpn(boost::asio::ssl::context::tls_client);
-        alpn.set_verify_mode(boost::asio::ssl::verify_none);
-        static const unsigned char protos[] = {2,   'h', '2', 8,   'h', 't',
-                                               't', 'p', '/', '1', '.', '1'};
-        SSL_CTX_set_alpn_protos(alpn.native_handle(), protos, sizeof protos);
-        boost::asio::io_context ioc;
-        boost::asio::ssl::stream<boost::asio::ip::tcp::socket> s(ioc, alpn);
-        s.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), proxy.port()});
-        s.handshake(boost::asio::ssl::stream_base::client);
-        const unsigned char* chosen = nullptr;
-        unsigned int len = 0;
-        SSL_get0_alpn_selected(s.native_handle(), &chosen, &len);
-        EXPECT_EQ(std::string(reinterpret_cast<const char*>(chosen), len), "http/1.1");
-        EXPECT_GE(SSL_version(s.native_handle()), TLS1_2_VERSION);
-    }
+    static const unsigned char both[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1', 2, 'h', '2'};
+    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    EXPECT_EQ(alpn_chosen(proxy.port(), both), "h2");  // ours is the order that counts
+    EXPECT_EQ(alpn_chosen(proxy.port(), http11), "http/1.1");
+
+    proxy_instance off(tls_yaml(t, nodes, "http2: {enabled: false}\n"));
+    ASSERT_TRUE(off.ok());
+    EXPECT_EQ(alpn_chosen(off.port(), both), "http/1.1");
 }
 
 }  // namespace

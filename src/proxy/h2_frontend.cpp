@@ -1,0 +1,402 @@
+#include "proxy/h2_frontend.hpp"
+
+#include "core/log.hpp"
+#include "http/local_reply.hpp"
+#include "http/request_head.hpp"
+#include "net/stream.hpp"
+#include "net/watchdog.hpp"
+#include "proxy/session.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <cstring>
+#include <optional>
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace bcp::proxy {
+namespace bhttp = boost::beast::http;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr std::size_t client_read = 16 * 1024;   // one TLS record
+constexpr std::size_t output_batch = 64 * 1024;  // frames per write to the client
+constexpr std::size_t body_piece = 16 * 1024;    // response body bytes per DATA hand-over
+
+// The HTTP/1.1 request an HTTP/1.1 client would have sent for the stream: its validated head
+// (map_h2_request: no CR/LF/NUL, token names, one Host from :authority), no Content-Length of the
+// client's but ours for a body, and Connection: close (one request per stream session).
+std::string http11_request(const h2::request& r) {
+    std::string out;
+    out.reserve(256 + r.body.size());
+    out.append(r.head.method).append(" ").append(r.head.target).append(" HTTP/1.1\r\n");
+    for (const auto& f : r.head.fields) {
+        if (http::iequals(f.name, "content-length") || http::iequals(f.name, "connection")) {
+            continue;
+        }
+        out.append(f.name).append(": ").append(f.value).append("\r\n");
+    }
+    if (!r.body.empty() || r.head.method == "POST") {
+        out.append("content-length: ").append(std::to_string(r.body.size())).append("\r\n");
+    }
+    out.append("connection: close\r\n\r\n");
+    out.append(r.body);
+    return out;
+}
+
+observe::refusal refusal_of(h2::refusal r) {
+    switch (r) {
+        case h2::refusal::rapid_reset:
+            return observe::refusal::h2_rapid_reset;
+        case h2::refusal::control_flood:
+            return observe::refusal::h2_control_flood;
+        case h2::refusal::continuation_flood:
+            return observe::refusal::h2_continuation_flood;
+        case h2::refusal::protocol:
+        case h2::refusal::none:
+            break;
+    }
+    return observe::refusal::h2_protocol;
+}
+
+}  // namespace
+
+// One stream as the stream session's client: it reads the request, and what it writes (an
+// HTTP/1.1 response) becomes the stream's HEADERS and DATA.
+class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from_this<pipe> {
+  public:
+    pipe(h2_frontend& owner, std::int32_t id, std::string request, bool head_method)
+        : owner_(&owner),
+          id_(id),
+          ex_(owner.s_.client_.get_executor()),
+          request_(std::move(request)),
+          head_method_(head_method) {}
+
+    void read_some(asio::mutable_buffer b, handler h) override {
+        if (closed_) {
+            return complete(std::move(h), asio::error::operation_aborted, 0);
+        }
+        const std::size_t n = std::min(b.size(), request_.size() - offset_);
+        if (n == 0 && b.size() != 0) {
+            return complete(std::move(h), asio::error::eof, 0);  // one request per stream
+        }
+        std::memcpy(b.data(), request_.data() + offset_, n);
+        offset_ += n;
+        if (offset_ == request_.size()) {
+            std::string().swap(request_);
+            offset_ = 0;
+        }
+        complete(std::move(h), {}, n);
+    }
+
+    void write_some(asio::const_buffer b, handler h) override {
+        if (closed_ || owner_ == nullptr) {
+            return complete(std::move(h), asio::error::operation_aborted, 0);
+        }
+        if (!feed({static_cast<const char*>(b.data()), b.size()})) {
+            return complete(std::move(h), asio::error::connection_reset, 0);
+        }
+        owner_->wake();
+        if (owner_->conn_->buffered(id_) >= owner_->s_.settings_->http2.output_watermark) {
+            pending_write_ = std::move(h);  // completed by writable(), cancelled(), close()
+            pending_bytes_ = b.size();
+            return;
+        }
+        complete(std::move(h), {}, b.size());
+    }
+
+    // The stream session is done with its client: a response not complete by now is reset.
+    void close() override {
+        if (closed_) {
+            return;
+        }
+        closed_ = true;
+        auto self = shared_from_this();
+        if (owner_ != nullptr) {
+            if (!ended_) {
+                owner_->conn_->reset(id_, NGHTTP2_INTERNAL_ERROR);
+            }
+            owner_->pipes_.erase(id_);
+            owner_->wake();
+        }
+        abort_pending();
+    }
+
+    /// The client reset the stream, or the connection ended: stop.
+    void cancelled() {
+        closed_ = true;
+        owner_ = nullptr;
+        abort_pending();
+    }
+
+    void writable() {
+        if (pending_write_) {
+            complete(std::move(*pending_write_), {}, pending_bytes_);
+            pending_write_.reset();
+        }
+    }
+
+    /// Response bytes (HTTP/1.1) into HEADERS and DATA. False when they are not a response.
+    bool feed(std::string_view bytes) {
+        in_.append(bytes);
+        std::array<char, body_piece> body;
+        while (!in_.empty() && !ended_) {
+            if (!parser_) {
+                parser_.emplace();
+                parser_->header_limit(1u << 20);
+                parser_->body_limit(boost::none);
+                parser_->skip(head_method_);
+            }
+            auto& p = *parser_;
+            p.get().body().data = body.data();
+            p.get().body().size = body.size();
+            error_code ec;
+            const std::size_t used = p.put(asio::buffer(in_), ec);
+            in_.erase(0, used);
+            if (ec == bhttp::error::need_buffer) {
+                ec = {};
+            }
+            if (ec == bhttp::error::need_more) {
+                return true;  // a partial head: wait for the rest
+            }
+            if (ec) {
+                return false;
+            }
+            if (p.is_header_done() && !responded_) {
+                const unsigned status = p.get().result_int();
+                std::vector<h2::header> fields;
+                for (const auto& f : p.get()) {
+                    fields.push_back({std::string(f.name_string()), std::string(f.value())});
+                }
+                if (status >= 100 && status < 200) {
+                    owner_->conn_->inform(id_, status, fields);
+                    parser_.reset();  // the final response follows
+                    continue;
+                }
+                responded_ = true;
+                owner_->conn_->respond(id_, status, fields, p.is_done());
+                if (p.is_done()) {
+                    ended_ = true;
+                    break;
+                }
+            }
+            const std::size_t produced = body.size() - p.get().body().size;
+            if (produced != 0 || p.is_done()) {
+                owner_->conn_->send_data(id_, {body.data(), produced}, p.is_done());
+                ended_ = p.is_done();
+            }
+            if (used == 0 && produced == 0) {
+                break;
+            }
+        }
+        return true;
+    }
+
+  private:
+    void complete(handler h, error_code ec, std::size_t n) {
+        asio::post(ex_, [h = std::move(h), ec, n]() mutable { std::move(h)(ec, n); });
+    }
+
+    void abort_pending() {
+        if (pending_write_) {
+            complete(std::move(*pending_write_), asio::error::operation_aborted, 0);
+            pending_write_.reset();
+        }
+    }
+
+    h2_frontend* owner_;
+    std::int32_t id_;
+    asio::any_io_executor ex_;
+    std::string request_;
+    std::size_t offset_ = 0;
+    bool head_method_;
+    std::string in_;
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+    bool responded_ = false;
+    bool ended_ = false;
+    bool closed_ = false;
+    std::optional<handler> pending_write_;
+    std::size_t pending_bytes_ = 0;
+};
+
+bool h2_frontend::negotiated(net::stream& client) {
+    const unsigned char* alpn = nullptr;
+    unsigned int len = 0;
+    if (client.native_handle() == nullptr) {
+        return false;
+    }
+    SSL_get0_alpn_selected(client.native_handle(), &alpn, &len);
+    return len == 2 && alpn[0] == 'h' && alpn[1] == '2';
+}
+
+h2_frontend::h2_frontend(session& owner)
+    : s_(owner), wake_(owner.client_.get_executor(), asio::steady_timer::time_point::max()) {
+    h2::connection::handlers h;
+    h.on_request = [this](h2::request&& r) { start(std::move(r)); };
+    h.on_cancel = [this](std::int32_t id) {
+        if (const auto it = pipes_.find(id); it != pipes_.end()) {
+            auto p = it->second;
+            pipes_.erase(it);
+            p->cancelled();
+        }
+    };
+    h.on_writable = [this](std::int32_t id) {
+        if (const auto it = pipes_.find(id); it != pipes_.end()) {
+            it->second->writable();
+        }
+    };
+    conn_ = std::make_unique<h2::connection>(s_.settings_->http2, std::move(h));
+}
+
+h2_frontend::~h2_frontend() {
+    for (auto& [id, p] : pipes_) {
+        p->cancelled();
+    }
+}
+
+void h2_frontend::wake() {
+    dirty_ = true;
+    wake_.cancel();
+}
+
+void h2_frontend::drain() {
+    if (!draining_) {
+        draining_ = true;
+        conn_->shutdown();
+        wake();
+    }
+}
+
+void h2_frontend::count_refusals() {
+    if (counted_) {
+        return;
+    }
+    counted_ = true;
+    auto& refusals = s_.env_.counters->refusals;
+    const auto& c = conn_->counters();
+    for (std::uint64_t i = 0; i < c.malformed; ++i) {
+        refusals.bump(observe::refusal::h2_malformed);
+    }
+    for (std::uint64_t i = 0; i < c.refused_pending; ++i) {
+        refusals.bump(observe::refusal::h2_refused_stream);
+    }
+    if (conn_->why() != h2::refusal::none) {
+        refusals.bump(refusal_of(conn_->why()));
+        log::get("proxy")->info("HTTP/2 connection from {} ended: {}", s_.peer_,
+                                h2::to_string(conn_->why()));
+    }
+}
+
+void h2_frontend::start(h2::request&& r) {
+    auto& env = s_.env_;
+    const bool head = r.head.method == "HEAD";
+    if (r.status != 0) {
+        // Refused before the gate (431, 413, 414, 400): our page, as over HTTP/1.1.
+        observe::bump(env.counters->rejected);
+        env.counters->refusals.bump_status(r.status);
+        env.counters->count_status(r.status);
+        auto p = std::make_shared<pipe>(*this, r.stream, std::string(), head);
+        pipes_[r.stream] = p;
+        http::local_reply_options o;
+        o.head_method = head;
+        p->feed(http::make_local_reply(r.status, o));
+        p->close();
+        return;
+    }
+    auto p = std::make_shared<pipe>(*this, r.stream, http11_request(r), head);
+    pipes_[r.stream] = p;
+    auto stream_session = std::make_unique<session>(env, net::stream(s_.client_.get_executor(), p),
+                                                    s_.peer_, s_.peer_key_);
+    asio::co_spawn(s_.client_.get_executor(), session::run(std::move(stream_session)),
+                   [](std::exception_ptr e) {
+                       if (e) {
+                           try {
+                               std::rethrow_exception(e);
+                           } catch (const std::exception& ex) {
+                               log::get("proxy")->error("HTTP/2 stream failed: {}", ex.what());
+                           }
+                       }
+                   });
+}
+
+awaitable<void> h2_frontend::read_loop() {
+    std::array<char, client_read> buffer;
+    const auto& timeouts = s_.settings_->timeout;
+    while (!reading_done_) {
+        if (conn_->open_streams() == 0) {
+            s_.client_dog_.arm(timeouts.client_idle);  // nothing running: an idle connection
+        } else {
+            s_.client_dog_.disarm();  // the streams' sessions keep their own deadlines
+        }
+        auto [ec, n] = co_await s_.client_.async_read_some(
+            asio::buffer(buffer.data(), buffer.size()), use_nothrow);
+        if (n != 0 && !conn_->receive({buffer.data(), n})) {
+            reading_done_ = true;  // refused: the GOAWAY goes out, then the connection closes
+        }
+        if (ec) {
+            if (s_.client_dog_.fired()) {
+                observe::bump(s_.env_.counters->client_timeouts);
+                s_.env_.counters->refusals.bump(observe::refusal::idle_timeout);
+            }
+            reading_done_ = true;
+        }
+        wake();
+    }
+    s_.client_dog_.disarm();
+}
+
+awaitable<void> h2_frontend::write_loop() {
+    net::watchdog send_dog(s_.client_.get_executor(), [this] { s_.client_.close(); });
+    std::string out;
+    while (true) {
+        out.clear();
+        conn_->take_output(out, output_batch);
+        if (!out.empty()) {
+            send_dog.arm(s_.settings_->timeout.client_send);
+            auto [ec, n] = co_await asio::async_write(s_.client_, asio::buffer(out), use_nothrow);
+            send_dog.disarm();
+            if (ec) {
+                if (send_dog.fired()) {
+                    s_.env_.counters->refusals.bump(observe::refusal::send_timeout);
+                }
+                break;
+            }
+            continue;
+        }
+        if (reading_done_ || (!conn_->wants_read() && !conn_->wants_write())) {
+            break;
+        }
+        if (conn_->open_streams() == 0) {
+            s_.client_dog_.arm(s_.settings_->timeout.client_idle);  // all answered: idle now
+            std::string().swap(out);  // an idle connection holds no output buffer
+        }
+        if (!dirty_) {
+            co_await wake_.async_wait(use_nothrow);
+        }
+        dirty_ = false;
+    }
+    reading_done_ = true;
+    s_.client_.close();  // ends the read loop too
+}
+
+awaitable<void> h2_frontend::serve(session& owner) {
+    owner.h2_ = std::make_unique<h2_frontend>(owner);
+    auto& f = *owner.h2_;
+    co_await (f.read_loop() && f.write_loop());
+    f.count_refusals();
+    owner.h2_.reset();  // the streams still running end at their next step
+}
+
+}  // namespace bcp::proxy

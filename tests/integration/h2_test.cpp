@@ -1,0 +1,231 @@
+// HTTP/2 to browsers (issue 16), with the real binary over TLS on loopback: curl --http2 and
+// nghttp (Debian's nghttp2-client) fetch byte-exact bodies, many streams at once, through the
+// same cache as HTTP/1.1; every attack of the issue, written frame by frame by h2_client.py
+// (Debian's python3-h2, hyperframe, hpack), ends as it should and leaves the proxy serving a
+// normal client, without a burst of node requests; SIGTERM sends GOAWAY and a running stream
+// finishes.
+#include "child.hpp"
+#include "harness.hpp"
+#include "proxy_process.hpp"
+#include "support/test_ca.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace bcp::test {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* python = "/usr/bin/python3";  // Debian's, with python3-h2
+
+struct h2_setup {
+    temp_dir dir{"bcp-h2"};
+    test_ca ca = test_ca::create();
+    test_ca::leaf leaf = ca.issue({"localhost"}, {"127.0.0.1"});
+    pem_files files = write_pem_files(dir.path(), ca, leaf);
+    node_set nodes{{"bbb-01", "bbb-02"}};
+
+    std::string yaml(const std::string& extra = {}) {
+        return proxy_yaml(nodes,
+                          "cache: {enabled: true}\nadmin: {address: \"127.0.0.1:0\"}\n" + extra,
+                          true, files.cert.string(), files.key.string());
+    }
+    std::string ca_file() const { return files.ca_cert.string(); }
+
+    child_result curl(std::uint16_t port, const std::string& path, const std::string& version,
+                      const std::string& out) {
+        return run_child(
+            {"/usr/bin/curl", "-sS", "--max-time", "20", "--cacert", ca_file(), version,
+             "--compressed", "-o", (dir.path() / out).string(), "-w",
+             "%{http_version} %{http_code}", "https://localhost:" + std::to_string(port) + path},
+            dir.path());
+    }
+
+    json client(std::uint16_t port, const std::vector<std::string>& args) {
+        std::vector<std::string> argv{python,   BCP_SOURCE_DIR "/tests/integration/h2_client.py",
+                                      "--port", std::to_string(port),
+                                      "--ca",   ca_file()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        const auto r = run_child(argv, dir.path());
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        const auto j = json::parse(r.out, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << r.out << r.err;
+        return j;
+    }
+};
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string metrics_of(std::uint16_t admin_port) {
+    const auto r = http_get(admin_port, "/metrics");
+    return r ? r->body() : std::string();
+}
+
+bool has_sample(const std::string& metrics, const std::string& name_labels, std::uint64_t min) {
+    const auto at = metrics.find("\n" + name_labels + " ");
+    if (at == std::string::npos) {
+        return false;
+    }
+    return std::stoull(metrics.substr(at + name_labels.size() + 2)) >= min;
+}
+
+// A normal client after an attack: the page over h2, within the usual time.
+void expect_serving(h2_setup& s, std::uint16_t port) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = s.curl(port, "/bbb-02/html5client/", "--http2", "after.html");
+    EXPECT_EQ(r.out, "2 200") << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(Http2, CurlAndNghttpGetByteExactBodiesThroughTheSameCache) {
+    h2_setup s;
+    proxy_process p(s.yaml());
+    ASSERT_TRUE(p.ok()) << p.log();
+    // The same bytes over HTTP/1.1 and h2, identity and decoded br/gzip alike.
+    for (const std::string path :
+         {"/bbb-01/html5client/", "/bbb-01/html5client/_test/bytes?n=300000",
+          "/bbb-02/html5client/_test/chunked?n=70000"}) {
+        auto one = s.curl(p.port(), path, "--http1.1", "one.out");
+        auto two = s.curl(p.port(), path, "--http2", "two.out");
+        EXPECT_EQ(one.out, "1.1 200") << one.err;
+        EXPECT_EQ(two.out, "2 200") << two.err;
+        const auto a = slurp(s.dir.path() / "one.out");
+        EXPECT_FALSE(a.empty());
+        EXPECT_EQ(a, slurp(s.dir.path() / "two.out")) << path;
+    }
+    // 100 streams at once on one connection (the client's page and its assets, many times).
+    const auto j = s.client(p.port(), {"get", "/bbb-01/html5client/_test/bytes?n=50000", "100"});
+    ASSERT_EQ(j["alpn"], "h2") << j.dump();
+    ASSERT_EQ(j["streams"].size(), 100u);
+    std::set<std::string> digests;
+    for (const auto& st : j["streams"]) {
+        EXPECT_EQ(st["status"], 200);
+        EXPECT_EQ(st["length"], 50000);
+        digests.insert(st["sha256"].get<std::string>());
+    }
+    EXPECT_EQ(digests.size(), 1u);
+    // nghttp: the page and every asset it names, all 200.
+    const auto n =
+        run_child({"/usr/bin/nghttp", "-nasy",
+                   "https://localhost:" + std::to_string(p.port()) + "/bbb-01/html5client/"},
+                  s.dir.path());
+    EXPECT_EQ(n.exit_code, 0) << n.err;
+    EXPECT_NE(n.out.find("/bbb-01/html5client/app-"), std::string::npos) << n.out;
+    EXPECT_EQ(n.out.find(" 502 "), std::string::npos) << n.out;
+    // The access log and /metrics see HTTP/2 requests as requests.
+    const auto m = metrics_of(p.admin_port());
+    EXPECT_TRUE(has_sample(m, R"(bcp_requests_total{node="bbb-01",code="200",class="2xx"})", 100))
+        << m;
+}
+
+TEST(Http2, WithoutH2AlpnTheConnectionIsHttp11) {
+    h2_setup s;
+    proxy_process p(s.yaml("http2: {enabled: false}\n"));
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto r = s.curl(p.port(), "/bbb-01/html5client/", "--http2", "x.out");
+    EXPECT_EQ(r.out, "1.1 200") << r.err;
+}
+
+TEST(Http2, RapidResetEndsTheConnectionWithoutABurstOfNodeRequests) {
+    h2_setup s;
+    proxy_process p(s.yaml());
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto before = s.nodes.total_requests();
+    const auto j = s.client(p.port(), {"rapid-reset", "2000"});
+    EXPECT_EQ(j["goaway_error"], 11) << j.dump();  // ENHANCE_YOUR_CALM
+    std::this_thread::sleep_for(300ms);
+    // Streams reset in the read that opened them never become node requests; the rest are
+    // bounded by the reset burst (400).
+    EXPECT_LE(s.nodes.total_requests() - before, 401u);
+    expect_serving(s, p.port());
+    EXPECT_TRUE(has_sample(metrics_of(p.admin_port()),
+                           R"(bcp_refusals_total{reason="h2_rapid_reset"})", 1));
+}
+
+TEST(Http2, FloodsAndBombsAreRefusedAndTheProxyKeepsServing) {
+    h2_setup s;
+    proxy_process p(s.yaml());
+    ASSERT_TRUE(p.ok()) << p.log();
+    auto j = s.client(p.port(), {"ping-flood", "20000"});
+    EXPECT_EQ(j["goaway_error"], 11) << j.dump();
+    EXPECT_LE(j["pings"].get<int>(), 1'001);
+    j = s.client(p.port(), {"continuation-flood", "200"});
+    EXPECT_EQ(j["goaway_error"], 11) << j.dump();
+    j = s.client(p.port(), {"hpack-bomb", "2000"});
+    EXPECT_EQ(j["status"], 431) << j.dump();
+    j = s.client(p.port(), {"malformed"});
+    EXPECT_EQ(j["resets"].size(), 6u) << j.dump();
+    for (const auto& [id, code] : j["resets"].items()) {
+        EXPECT_EQ(code, 1) << id;  // PROTOCOL_ERROR
+    }
+    EXPECT_EQ(j["header_frames"], 0);  // none of them was answered, none reached a node
+    expect_serving(s, p.port());
+    const auto m = metrics_of(p.admin_port());
+    EXPECT_TRUE(has_sample(m, R"(bcp_refusals_total{reason="h2_control_flood"})", 1)) << m;
+    EXPECT_TRUE(has_sample(m, R"(bcp_refusals_total{reason="h2_continuation_flood"})", 1)) << m;
+    EXPECT_TRUE(has_sample(m, R"(bcp_refusals_total{reason="header_too_large"})", 1)) << m;
+    EXPECT_TRUE(has_sample(m, R"(bcp_refusals_total{reason="h2_malformed"})", 6)) << m;
+}
+
+TEST(Http2, AClientThatNeverOpensItsWindowHoldsLittleAndOthersAreServed) {
+    h2_setup s;
+    proxy_process p(s.yaml("timeouts: {client_send: 1s}\n"));
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto rss_before = p.rss_kib();
+    std::vector<std::thread> holders;
+    for (int i = 0; i < 8; ++i) {
+        holders.emplace_back([&] {
+            s.client(p.port(),
+                     {"--hold", "3", "zero-window", "/bbb-01/html5client/_test/bytes?n=5000000"});
+        });
+    }
+    std::this_thread::sleep_for(1s);
+    expect_serving(s, p.port());
+    for (auto& t : holders) {
+        t.join();
+    }
+    // Eight 5 MB responses nobody reads: bounded buffers, not 40 MB.
+    EXPECT_LT(p.rss_kib(), rss_before + 16 * 1024) << rss_before;
+}
+
+TEST(Http2, SigtermSendsGoawayAndARunningStreamFinishes) {
+    h2_setup s;
+    proxy_process p(s.yaml());
+    ASSERT_TRUE(p.ok()) << p.log();
+    // A slow response (20 pieces, 100 ms apart); SIGTERM arrives while it runs.
+    const auto out = s.dir.path() / "drain.out";
+    const pid_t drain = spawn_child({python, BCP_SOURCE_DIR "/tests/integration/h2_client.py",
+                                     "--port", std::to_string(p.port()), "--ca", s.ca_file(),
+                                     "drain", "/bbb-01/html5client/_test/slow?n=20000&ms=100"},
+                                    out, s.dir.path() / "drain.err");
+    ASSERT_GT(drain, 0);
+    ASSERT_TRUE(eventually([&] { return slurp(out).find("sent") != std::string::npos; }, 5s));
+    std::this_thread::sleep_for(300ms);
+    p.signal(SIGTERM);
+    EXPECT_EQ(wait_child(drain), 0) << slurp(s.dir.path() / "drain.err");
+    const auto text = slurp(out);
+    const auto j = json::parse(text.substr(text.find('\n') + 1), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << text;
+    EXPECT_EQ(j["length"], 20000) << j.dump();
+    EXPECT_EQ(j["ended"], true);
+    ASSERT_TRUE(j["goaway"].is_object()) << j.dump();
+    EXPECT_EQ(j["goaway"]["error"], 0);
+    EXPECT_EQ(j["goaway"]["last_stream"], 1);
+    EXPECT_EQ(p.wait_exit(10s), 0);
+}
+
+}  // namespace
+}  // namespace bcp::test
