@@ -26,9 +26,19 @@ awaitable<connect_outcome> connect_tcp(const std::string& host, std::uint16_t po
     dog.arm(timeout);
     connect_outcome out;
     const std::string where = host + ":" + std::to_string(port);
-    auto [rec, endpoints] =
-        co_await resolver.async_resolve(host, std::to_string(port), use_nothrow);
-    if (rec) {
+    error_code literal_ec;
+    const auto literal = asio::ip::make_address(host, literal_ec);
+    if (!literal_ec) {
+        // An IP literal needs no resolver (Asio's runs getaddrinfo on a thread of its own: a
+        // hand-off and a wake-up per connection).
+        auto [cec] = co_await socket.async_connect(tcp::endpoint(literal, port), use_nothrow);
+        if (cec) {
+            out.ec = cec;
+            out.message = "cannot connect to " + where + ": " + cec.message();
+        }
+    } else if (auto [rec, endpoints] =
+                   co_await resolver.async_resolve(host, std::to_string(port), use_nothrow);
+               rec) {
         out.ec = rec;
         out.message = "cannot resolve " + host + ": " + rec.message();
     } else {

@@ -7,6 +7,7 @@
 #include "child.hpp"
 #include "harness.hpp"
 #include "proxy_process.hpp"
+#include "raw_node.hpp"
 #include "support/test_ca.hpp"
 
 #include <gtest/gtest.h>
@@ -129,6 +130,98 @@ TEST(Http2, CurlAndNghttpGetByteExactBodiesThroughTheSameCache) {
     const auto m = metrics_of(p.admin_port());
     EXPECT_TRUE(has_sample(m, R"(bcp_requests_total{node="bbb-01",code="200",class="2xx"})", 100))
         << m;
+}
+
+// The HTTP/1.1 path's features reach h2 streams: the br variant, 304 for a validator, local
+// error pages, and the per-address request rate counting streams as requests.
+TEST(Http2, VariantsConditionalsErrorPagesAndTheRateLimitApplyToStreams) {
+    h2_setup s;
+    proxy_process p(s.yaml());
+    ASSERT_TRUE(p.ok()) << p.log();
+    const std::string base = "https://localhost:" + std::to_string(p.port());
+    const auto headers_of = [&](const std::vector<std::string>& extra, const std::string& path) {
+        std::vector<std::string> argv{"/usr/bin/curl", "-sS",       "--max-time", "20",
+                                      "--cacert",      s.ca_file(), "--http2",    "-o",
+                                      "/dev/null",     "-D",        "-"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back(base + path);
+        const auto r = run_child(argv, s.dir.path());
+        return r.out + r.err;
+    };
+    // The client's style sheet, named in its page.
+    const auto page = s.curl(p.port(), "/bbb-01/html5client/", "--http2", "page.html");
+    ASSERT_EQ(page.out, "2 200") << page.err;
+    const auto html = slurp(s.dir.path() / "page.html");
+    const auto at = html.find("style-");  // small: its br variant is ready at once
+    ASSERT_NE(at, std::string::npos) << html;
+    const std::string sheet = "/bbb-01/html5client/" + html.substr(at, html.find('"', at) - at);
+    headers_of({}, sheet);  // fills the cache
+    std::string h;
+    EXPECT_TRUE(eventually(
+        [&] {
+            h = headers_of({"-H", "Accept-Encoding: br"}, sheet);
+            return h.find("content-encoding: br") != std::string::npos;
+        },
+        5s))
+        << h;
+    EXPECT_EQ(h.rfind("HTTP/2 200", 0), 0u) << h;
+    const auto etag_at = h.find("etag: ");
+    ASSERT_NE(etag_at, std::string::npos) << h;
+    const auto etag = h.substr(etag_at + 6, h.find('\r', etag_at) - etag_at - 6);
+    h = headers_of({"-H", "Accept-Encoding: br", "-H", "If-None-Match: " + etag}, sheet);
+    EXPECT_EQ(h.rfind("HTTP/2 304", 0), 0u) << h;
+    h = headers_of({}, "/nope/html5client/");
+    EXPECT_EQ(h.rfind("HTTP/2 404", 0), 0u) << h;
+    EXPECT_EQ(h.find("connection:"), std::string::npos) << h;  // no HTTP/1.1 field leaks through
+    // 40 streams at once against a burst of 30: the rest are 429.
+    proxy_process limited_proxy(
+        s.yaml("limits: {requests_per_second_per_ip: 1, request_burst_per_ip: 30}\n"));
+    ASSERT_TRUE(limited_proxy.ok()) << limited_proxy.log();
+    const auto j = s.client(limited_proxy.port(), {"get", "/bbb-02/html5client/", "40"});
+    int ok = 0, limited = 0;
+    for (const auto& st : j["streams"]) {
+        ok += st["status"] == 200 ? 1 : 0;
+        limited += st["status"] == 429 ? 1 : 0;
+    }
+    EXPECT_GE(limited, 9) << j.dump();
+    EXPECT_EQ(ok + limited, 40) << j.dump();
+}
+
+// A node's 103 Early Hints reaches an h2 client as an informational HEADERS frame with the Link
+// fields only, before the response.
+TEST(Http2, EarlyHintsFromANodeReachH2Clients) {
+    h2_setup s;
+    raw_node node([](const std::string& target, const std::string&) {
+        const std::string ok =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+        if (target == "/bbb-01/html5client/hints") {
+            return reply{
+                "HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload; as=style\r\n"
+                "X-Node-Secret: 1\r\n\r\n" +
+                ok};
+        }
+        return reply{ok};
+    });
+    proxy_process p(
+        "public_url: \"https://proxy.example.com\"\nlisten:\n  - address: "
+        "\"127.0.0.1:0\"\n    tls: {certificate: \"" +
+        s.files.cert.string() + "\", private_key: \"" + s.files.key.string() +
+        "\"}\nnodes:\n  - id: bbb-01\n    url: \"http://127.0.0.1:" + std::to_string(node.port()) +
+        "\"\n");
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto r =
+        run_child({"/usr/bin/curl", "-sS", "--max-time", "20", "--cacert", s.ca_file(), "--http2",
+                   "-D", "-", "-o", "/dev/null",
+                   "https://localhost:" + std::to_string(p.port()) + "/bbb-01/html5client/hints"},
+                  s.dir.path());
+    const auto hint = r.out.find("HTTP/2 103");
+    const auto link = r.out.find("link: </x.css>; rel=preload; as=style");
+    const auto final = r.out.find("HTTP/2 200");
+    ASSERT_NE(hint, std::string::npos) << r.out << r.err;
+    EXPECT_LT(hint, link) << r.out;
+    EXPECT_LT(link, final) << r.out;
+    EXPECT_NE(final, std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("x-node-secret"), std::string::npos) << r.out;
 }
 
 TEST(Http2, WithoutH2AlpnTheConnectionIsHttp11) {
