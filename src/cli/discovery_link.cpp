@@ -31,6 +31,11 @@ discovery_link::~discovery_link() {
 void discovery_link::on_change(std::function<void()> request_reload) {
     std::lock_guard lock(mutex_);
     request_reload_ = std::move(request_reload);
+    // The first poll may have found servers between start() and now: that change is not lost.
+    if (request_reload_ && missed_change_) {
+        missed_change_ = false;
+        request_reload_();
+    }
 }
 
 void discovery_link::amend(config::proxy_config& cfg) {
@@ -71,6 +76,8 @@ void discovery_link::amend(config::proxy_config& cfg) {
                 std::lock_guard lock(mutex_);
                 if (request_reload_) {
                     request_reload_();
+                } else {
+                    missed_change_ = true;
                 }
             });
         std::unique_ptr<source> old;
@@ -125,6 +132,7 @@ void discovery_link::stop() {
     {
         std::lock_guard lock(mutex_);
         request_reload_ = nullptr;
+        missed_change_ = false;
     }
     if (current_) {
         current_->poller->stop();

@@ -32,7 +32,9 @@ class discovery_link {
     void amend(config::proxy_config& cfg);
     /// Starts polling (after the server started, so the first change can reload it).
     void start();
-    /// Where a change asks for its reload (run on the poller's thread; it must post).
+    /// Where a change asks for its reload (run on the poller's thread; it must post). A change
+    /// found before a handler was given (the first poll may beat the caller) is handed to it at
+    /// once.
     void on_change(std::function<void()> request_reload);
     void stop();
 
@@ -45,8 +47,9 @@ class discovery_link {
     struct source;
     std::unique_ptr<source> current_;  // replaced by amend() only (main or signal thread)
     mutable std::mutex source_mutex_;  // guards current_ against state()/node_count() readers
-    mutable std::mutex mutex_;         // guards request_reload_
+    mutable std::mutex mutex_;         // guards request_reload_ and missed_change_
     std::function<void()> request_reload_;
+    bool missed_change_ = false;  // a change came before on_change() gave a handler
     std::set<std::string> logged_conflicts_;
     bool started_ = false;
 };

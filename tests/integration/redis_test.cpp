@@ -3,6 +3,8 @@
 // (issue 17); and against servers that misbehave: silent, closing, not Redis.
 #include "discovery/redis.hpp"
 #include "child.hpp"
+#include "cli/discovery_link.hpp"
+#include "config/config.hpp"
 #include "discovery/poller.hpp"
 #include "harness.hpp"
 #include "proxy_process.hpp"
@@ -674,6 +676,27 @@ TEST(ScaleliteDiscovery, TheProxyFollowsScaleliteThroughChangesFailuresAndRestar
             3s))
             << m;
     }
+}
+
+// The first poll may find servers before `serve` gives the link its reload handler (it did under
+// ThreadSanitizer's slowness): that change is delivered when the handler comes, not lost.
+TEST(ScaleliteDiscovery, AChangeFoundBeforeTheReloadHandlerIsDeliveredToIt) {
+    discovery_setup s;
+    ASSERT_TRUE(s.redis->up());
+    ASSERT_TRUE(s.add(0));
+    auto yaml = s.yaml();
+    yaml.replace(yaml.find("snapshot: \""), std::string::npos, "snapshot: \"\"\n");
+    auto loaded = config::load_string(yaml, "<test>");
+    ASSERT_TRUE(loaded.ok());
+    cli::discovery_link link;
+    link.amend(*loaded.config);
+    link.start();
+    ASSERT_TRUE(eventually([&] { return link.state() && link.state()->up; }, 5s));
+    ASSERT_TRUE(eventually([&] { return link.node_count() == 1; }, 2s));
+    std::atomic<int> calls{0};
+    link.on_change([&] { ++calls; });
+    EXPECT_EQ(calls.load(), 1);
+    link.stop();
 }
 
 TEST(ScaleliteDiscovery, TwoProxiesConvergeAndAWrongPasswordIsClear) {
