@@ -27,6 +27,7 @@ std::string_view to_string(refusal r) {
 }
 
 struct connection::stream_state {
+    std::chrono::steady_clock::time_point begun = std::chrono::steady_clock::now();
     // The header block as decoded (stored up to the limits; past them only counted).
     std::vector<std::string> names, values;
     std::size_t header_bytes = 0;  ///< RFC 9113 §6.5.2 size of the whole list
@@ -514,6 +515,16 @@ void connection::shutdown() {
 
 std::size_t connection::open_streams() const {
     return streams_.size();
+}
+
+std::optional<std::chrono::steady_clock::time_point> connection::oldest_incomplete() const {
+    std::optional<std::chrono::steady_clock::time_point> oldest;
+    for (const auto& [id, s] : streams_) {
+        if (!s->handed && (!oldest || s->begun < *oldest)) {
+            oldest = s->begun;
+        }
+    }
+    return oldest;
 }
 
 }  // namespace bcp::h2

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -141,6 +142,9 @@ class connection {
     const stream_counters& counters() const { return counters_; }
     /// Streams open now (requests handed out and not finished, or still arriving).
     std::size_t open_streams() const;
+    /// When the oldest request still arriving (header block or body incomplete) began; nullopt
+    /// when none is. The owner holds such a request to the head deadline, as over HTTP/1.1.
+    std::optional<std::chrono::steady_clock::time_point> oldest_incomplete() const;
 
   private:
     struct stream_state;

@@ -337,15 +337,18 @@ awaitable<void> h2_frontend::read_loop() {
     std::unique_ptr<char[]> buffer;
     const auto& timeouts = s_.settings_->timeout;
     SSL* ssl = s_.client_.native_handle();
-    const auto end_reading = [this] {
+    bool head_deadline = false;  // the armed deadline is a request's, not the idle one
+    const auto end_reading = [&] {
         if (s_.client_dog_.fired()) {
             observe::bump(s_.env_.counters->client_timeouts);
-            s_.env_.counters->refusals.bump(observe::refusal::idle_timeout);
+            s_.env_.counters->refusals.bump(head_deadline ? observe::refusal::head_timeout
+                                                          : observe::refusal::idle_timeout);
         }
         reading_done_ = true;
     };
     while (!reading_done_) {
         if (conn_->open_streams() == 0) {
+            head_deadline = false;
             s_.client_dog_.arm(timeouts.client_idle);  // nothing running: an idle connection
             if (SSL_has_pending(ssl) == 0) {
                 buffer.reset();
@@ -356,7 +359,13 @@ awaitable<void> h2_frontend::read_loop() {
                     break;
                 }
             }
+        } else if (const auto oldest = conn_->oldest_incomplete()) {
+            // A request still arriving has the head deadline from its first frame, as over
+            // HTTP/1.1 (slowloris: a header block or a body that never ends holds nothing long).
+            head_deadline = true;
+            s_.client_dog_.arm_at(*oldest + timeouts.client_head);
         } else {
+            head_deadline = false;
             s_.client_dog_.disarm();  // the streams' sessions keep their own deadlines
         }
         if (!buffer) {

@@ -11,6 +11,7 @@ Usage: h2_client.py --port P --ca FILE MODE [ARGS]
   hpack-bomb COUNT          a 4,000-byte field added to the HPACK table, then COUNT references
   malformed                 one stream per malformed header block (RFC 9113 §8.2-8.3)
   zero-window PATH          SETTINGS_INITIAL_WINDOW_SIZE 0, GET PATH, then never read
+  stall PATH                a POST to PATH whose body never comes; when the proxy closes
   drain PATH                GET PATH and read it slowly to the end, noting any GOAWAY
 Only 127.0.0.1; every connection is closed before exit.
 """
@@ -227,6 +228,21 @@ def mode_malformed(args):
     return result
 
 
+def mode_stall(args, path):
+    """A POST whose body never comes: how long until the proxy closes the connection."""
+    sock = raw_open(args.port, args.ca)
+    h = HeadersFrame(1, hpack.Encoder().encode(base_headers(path, "POST")
+                                               + [("content-type", "application/json")]))
+    h.flags.add("END_HEADERS")
+    sock.sendall(h.serialize())
+    start = time.monotonic()
+    frames = read_frames(sock, timeout=float(args.hold))
+    result = summary(frames)
+    result["closed_after"] = round(time.monotonic() - start, 2)
+    sock.close()
+    return result
+
+
 def mode_zero_window(args, path):
     sock = connect(args.port, args.ca)
     settings = SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
@@ -282,7 +298,8 @@ def main():
     a = ap.parse_args()
     modes = {"get": mode_get, "rapid-reset": mode_rapid_reset, "ping-flood": mode_ping_flood,
              "continuation-flood": mode_continuation_flood, "hpack-bomb": mode_hpack_bomb,
-             "malformed": mode_malformed, "zero-window": mode_zero_window, "drain": mode_drain}
+             "malformed": mode_malformed, "zero-window": mode_zero_window, "drain": mode_drain,
+             "stall": mode_stall}
     print(json.dumps(modes[a.mode](a, *a.args)), flush=True)
 
 

@@ -297,6 +297,20 @@ TEST(Http2, AClientThatNeverOpensItsWindowHoldsLittleAndOthersAreServed) {
     EXPECT_LT(p.rss_kib(), rss_before + 16 * 1024) << rss_before;
 }
 
+// Slowloris over h2: a request that never finishes arriving holds the connection no longer than
+// the head deadline, as over HTTP/1.1.
+TEST(Http2, ARequestThatNeverFinishesArrivingMeetsTheHeadDeadline) {
+    h2_setup s;
+    proxy_process p(s.yaml("timeouts: {client_head: 1s}\n"));
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto j = s.client(p.port(), {"--hold", "6", "stall", "/bbb-01/html5client/feedback"});
+    EXPECT_LT(j["closed_after"].get<double>(), 3.0) << j.dump();
+    EXPECT_GE(j["closed_after"].get<double>(), 0.9) << j.dump();
+    EXPECT_TRUE(
+        has_sample(metrics_of(p.admin_port()), R"(bcp_refusals_total{reason="head_timeout"})", 1));
+    expect_serving(s, p.port());
+}
+
 TEST(Http2, SigtermSendsGoawayAndARunningStreamFinishes) {
     h2_setup s;
     proxy_process p(s.yaml());

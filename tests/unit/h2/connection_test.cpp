@@ -373,6 +373,24 @@ TEST(H2Connection, BodiesAreReadAndBoundedAndAnEarly413EndsTheStream) {
     EXPECT_EQ(resets_of(out, 3), std::vector<std::uint32_t>{NGHTTP2_NO_ERROR});
 }
 
+TEST(H2Connection, RequestsStillArrivingAreKnownForTheHeadDeadline) {
+    server s;
+    const fields post{{":method", "POST"},
+                      {":scheme", "https"},
+                      {":authority", "proxy.example.com"},
+                      {":path", "/bbb-01/html5client/feedback"}};
+    ASSERT_TRUE(s.conn.receive(opening()));
+    EXPECT_FALSE(s.conn.oldest_incomplete());
+    const auto before = std::chrono::steady_clock::now();
+    ASSERT_TRUE(s.conn.receive(headers_frame(1, post, false)));  // the body never comes
+    ASSERT_TRUE(s.conn.oldest_incomplete());
+    EXPECT_GE(*s.conn.oldest_incomplete(), before);
+    ASSERT_TRUE(s.conn.receive(headers_frame(3, get_fields)));  // complete: handed out
+    ASSERT_TRUE(s.conn.receive(frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "{}")));
+    EXPECT_FALSE(s.conn.oldest_incomplete());
+    EXPECT_EQ(s.requests.size(), 2u);
+}
+
 // ---- with nghttp2's client: responses, flow control, many streams, GOAWAY ---------------------
 
 struct client {
