@@ -174,12 +174,23 @@ std::optional<std::vector<scalelite_record>> records_from_api(int status, std::s
 awaitable<std::optional<derivation>> read_api(const config::scalelite_api& api,
                                               const source_options& options,
                                               const std::map<std::string, std::string>& ids,
-                                              source_error& error) {
+                                              source_error& error, net::stream** in_flight) {
     const std::string where = api.url();
     auto stream = co_await open_stream(api.server.host, api.server.port, api.server.tls(), options,
                                        where, error);
     if (!stream) {
         co_return std::nullopt;
+    }
+    struct exposed {
+        net::stream** slot;
+        ~exposed() {
+            if (slot != nullptr) {
+                *slot = nullptr;
+            }
+        }
+    } expose{in_flight};
+    if (in_flight != nullptr) {
+        *in_flight = stream.get();
     }
     auto ex = co_await asio::this_coro::executor;
     net::watchdog dog(ex, [&] { stream->close(); });

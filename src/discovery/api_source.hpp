@@ -35,10 +35,13 @@ std::optional<std::vector<scalelite_record>> records_from_api(int status, std::s
                                                               source_error& error);
 
 /// One getServers call (plain or TLS, within options' deadlines; one connection per call),
-/// derived into nodes. nullopt with `error` on failure.
+/// derived into nodes. nullopt with `error` on failure. `in_flight`, when given, points at the
+/// call's stream while the request is sent and answered (nullptr otherwise), so an owner on
+/// the same executor can close it to end the call at once.
 awaitable<std::optional<derivation>> read_api(const config::scalelite_api& api,
                                               const source_options& options,
                                               const std::map<std::string, std::string>& ids,
-                                              source_error& error);
+                                              source_error& error,
+                                              net::stream** in_flight = nullptr);
 
 }  // namespace bcp::discovery

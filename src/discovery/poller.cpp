@@ -3,6 +3,7 @@
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "discovery/api_source.hpp"
+#include "net/stream.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -59,6 +60,7 @@ struct scalelite_poller::impl {
     tracker track;             // the poller thread's; read under the mutex
     poller_state status;
     std::unique_ptr<redis_connection> connection;
+    net::stream* api_call = nullptr;     // an API call's stream while it runs (stop() closes it)
     std::set<std::string> logged_skips;  // "id: reason" already logged
 
     void load_snapshot() {
@@ -102,7 +104,7 @@ struct scalelite_poller::impl {
     awaitable<std::optional<derivation>> poll(source_error& error) {
         const auto& src = options.source;
         if (src.api) {
-            co_return co_await read_api(*src.api, options.connection, src.ids, error);
+            co_return co_await read_api(*src.api, options.connection, src.ids, error, &api_call);
         }
         if (!connection || !connection->is_open()) {
             connection = co_await redis_connection::open(*src.redis, options.connection, error);
@@ -216,12 +218,15 @@ void scalelite_poller::stop() {
         return;
     }
     // The coroutine ends by itself: the timer's wait is cancelled, or a poll in flight fails on
-    // the closed connection (a connect in flight ends within connect_timeout).
+    // the closed connection or API call (a connect in flight ends within connect_timeout).
     asio::post(impl_->io, [this] {
         impl_->stopping = true;
         impl_->timer.cancel();
         if (impl_->connection) {
             impl_->connection->close();
+        }
+        if (impl_->api_call != nullptr) {
+            impl_->api_call->close();
         }
     });
     impl_->thread.join();

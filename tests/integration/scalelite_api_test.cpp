@@ -4,6 +4,7 @@
 // coreutils' sha256sum of that text, not our code's), and lists simulated nodes.
 #include "child.hpp"
 #include "discovery/api_source.hpp"
+#include "discovery/poller.hpp"
 #include "harness.hpp"
 #include "proxy_process.hpp"
 #include "raw_node.hpp"
@@ -238,6 +239,29 @@ TEST(ScaleliteApiDiscovery, DiscoveryTestReadsTheApiOnce) {
     EXPECT_NE(r.out.find("cannot read it: " + s.scalelite.api_url() + ": answered HTTP 503"),
               std::string::npos)
         << r.out;
+}
+
+// A Scalelite that accepts and never answers: stopping the poller (reload, shutdown) ends the
+// call at once instead of waiting out its read deadline.
+TEST(ScaleliteApiDiscovery, StoppingThePollerEndsACallInFlight) {
+    raw_node silent([](const std::string&, const std::string&) {
+        std::this_thread::sleep_for(3s);  // holds the poll until long after stop()
+        return reply{"HTTP/1.1 503 X\r\nContent-Length: 0\r\n\r\n"};
+    });
+    discovery::poller_options o;
+    auto parsed = config::parse_scalelite_api_url(
+        "http://127.0.0.1:" + std::to_string(silent.port()) + "/scalelite/api");
+    ASSERT_TRUE(parsed.value) << parsed.message;
+    o.source.api = *parsed.value;
+    o.source.api->secret = "s3cret";
+    o.source.snapshot = "";
+    o.connection.read_timeout = 10s;
+    discovery::scalelite_poller poller(o, {});
+    poller.start();
+    ASSERT_TRUE(eventually([&] { return silent.requests_for(good_target) == 1; }, 3s));
+    const auto start = std::chrono::steady_clock::now();
+    poller.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
 }
 
 // https:// is verified like nodes. A TLS simulated node stands in for Scalelite's nginx: it is no
