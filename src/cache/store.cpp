@@ -1,5 +1,7 @@
 #include "cache/store.hpp"
 
+#include "core/text.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -86,14 +88,7 @@ digest sha256::finish() {
 }
 
 std::string to_hex(const digest& d) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * d.size());
-    for (const auto b : d) {
-        out.push_back(hex[b >> 4]);
-        out.push_back(hex[b & 0x0f]);
-    }
-    return out;
+    return bcp::to_hex(d);
 }
 
 std::size_t entry::charge() const {

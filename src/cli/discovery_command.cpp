@@ -2,10 +2,10 @@
 // would add to the configured nodes, with the reason for every record it skips (issue 17). Read
 // only: it writes no snapshot and does not touch a running proxy.
 #include "cli/commands.hpp"
+#include "cli/discovery_link.hpp"
 #include "config/config.hpp"
 #include "discovery/api_source.hpp"
 #include "discovery/poller.hpp"
-#include "net/tls.hpp"
 
 #include <fmt/format.h>
 
@@ -34,16 +34,11 @@ int run_discovery_test(const std::string& config_path) {
     }
     const auto& d = *cfg.discovery.scalelite;
     discovery::source_options o;
-    std::shared_ptr<boost::asio::ssl::context> tls;
-    if (config::uses_tls(d)) {
-        auto ctx = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
-        if (!ctx.context) {
-            std::cerr << d.describe() << ": " << ctx.error << "\n";
-            return 1;
-        }
-        tls = std::move(ctx.context);
-        o.tls = tls.get();
-        o.verify = cfg.upstream.verify;
+    std::string tls_error;
+    const auto tls = cli::source_tls(cfg, o, tls_error);
+    if (!tls_error.empty()) {
+        std::cerr << d.describe() << ": " << tls_error << "\n";
+        return 1;
     }
     asio::io_context io;
     discovery::source_error error;

@@ -22,6 +22,23 @@ bool same_options(const config::scalelite_discovery& a, const config::scalelite_
 
 }  // namespace
 
+std::shared_ptr<boost::asio::ssl::context> source_tls(const config::proxy_config& cfg,
+                                                      discovery::source_options& options,
+                                                      std::string& error) {
+    const auto& d = cfg.discovery.scalelite;
+    if (!d || !config::uses_tls(*d)) {
+        return nullptr;
+    }
+    auto ctx = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
+    if (!ctx.context) {
+        error = ctx.error;
+        return nullptr;
+    }
+    options.tls = ctx.context.get();
+    options.verify = cfg.upstream.verify;
+    return std::move(ctx.context);
+}
+
 discovery_link::discovery_link() = default;
 
 discovery_link::~discovery_link() {
@@ -61,15 +78,10 @@ void discovery_link::amend(config::proxy_config& cfg) {
         next->options = *wanted;
         discovery::poller_options o;
         o.source = *wanted;
-        if (config::uses_tls(*wanted)) {
-            // Verified like nodes: the same trust (upstream.verify, upstream.ca_file).
-            auto ctx = net::make_client_context(cfg.upstream.verify, cfg.upstream.ca_file);
-            if (!ctx.context) {
-                log::get("discovery")->error("{}: {}", wanted->describe(), ctx.error);
-            }
-            next->tls = std::move(ctx.context);
-            o.connection.tls = next->tls.get();
-            o.connection.verify = cfg.upstream.verify;
+        std::string tls_error;
+        next->tls = source_tls(cfg, o.connection, tls_error);
+        if (!tls_error.empty()) {
+            log::get("discovery")->error("{}: {}", wanted->describe(), tls_error);
         }
         next->poller = std::make_unique<discovery::scalelite_poller>(
             std::move(o), [this](const std::vector<discovery::discovered_node>&) {

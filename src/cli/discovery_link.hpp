@@ -18,6 +18,13 @@
 
 namespace bcp::cli {
 
+/// The TLS client context the discovery source needs (rediss://, an https:// API), verified
+/// like the nodes (upstream.verify, upstream.ca_file), and set into `options`. nullptr when the
+/// source is plain, or with `error` set when the context cannot be made.
+std::shared_ptr<boost::asio::ssl::context> source_tls(const config::proxy_config& cfg,
+                                                      discovery::source_options& options,
+                                                      std::string& error);
+
 class discovery_link {
   public:
     discovery_link();

@@ -271,37 +271,30 @@ class loader {
         bool url_ok = true;  // no redis_url or api_url given is reported below
         std::optional<std::string> secret;
         std::optional<checksum_digest> api_digest;  // api_checksum, in whichever order
+        // A URL key: its text parsed by `parse` into `target`, or an error at its place.
+        const auto read_url = [&](const YAML::Node& v, const place& a, std::string_view hint,
+                                  auto parse, auto& target) {
+            const auto text = r_.scalar(v, a, hint);
+            auto parsed = text ? parse(*text) : decltype(parse(*text)){};
+            if (text && !parsed.value) {
+                r_.error(a, std::move(parsed.message));
+            }
+            if (!parsed.value) {
+                url_ok = false;
+                return;
+            }
+            target = std::move(*parsed.value);
+        };
         const reader::field fields[] = {
             {"redis_url", optional_key,
              [&](auto& v, auto& a) {
-                 const auto text = r_.scalar(v, a, "redis://[:password@]host[:port][/database]");
-                 if (!text) {
-                     url_ok = false;
-                     return;
-                 }
-                 auto parsed = parse_redis_url(*text);
-                 if (!parsed.value) {
-                     r_.error(a, std::move(parsed.message));
-                     url_ok = false;
-                     return;
-                 }
-                 d.redis = std::move(*parsed.value);
+                 read_url(v, a, "redis://[:password@]host[:port][/database]", parse_redis_url,
+                          d.redis);
              }},
             {"api_url", optional_key,
              [&](auto& v, auto& a) {
-                 const auto text = r_.scalar(
-                     v, a, "Scalelite's server API, e.g. https://lb.example.com/scalelite/api");
-                 if (!text) {
-                     url_ok = false;
-                     return;
-                 }
-                 auto parsed = parse_scalelite_api_url(*text);
-                 if (!parsed.value) {
-                     r_.error(a, std::move(parsed.message));
-                     url_ok = false;
-                     return;
-                 }
-                 d.api = std::move(*parsed.value);
+                 read_url(v, a, "Scalelite's server API, e.g. https://lb.example.com/scalelite/api",
+                          parse_scalelite_api_url, d.api);
              }},
             {"api_secret", optional_key,
              [&](auto& v, auto& a) {

@@ -2,6 +2,7 @@
 
 #include "config/values.hpp"
 #include "core/origin.hpp"
+#include "core/text.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -35,13 +36,6 @@ std::string describe(const YAML::Node& node) {
         return "the value " + in_quotes(node.Scalar());
     }
     return "empty";
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
 }
 
 bool all_digits(std::string_view s) {
@@ -207,7 +201,7 @@ std::optional<bool> reader::boolean(const YAML::Node& node, const place& at) {
     if (!text) {
         return std::nullopt;
     }
-    const std::string value = lower(*text);
+    const std::string value = ascii_lower(*text);
     if (value == "true" || value == "false") {
         return value == "true";
     }

@@ -1,5 +1,7 @@
 #include "core/origin.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -12,13 +14,6 @@ origin_parse fail(std::string message) {
 
 bool is_reg_name_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
 }
 
 }  // namespace
@@ -42,7 +37,7 @@ origin_parse parse_origin(std::string_view text) {
         return fail("'" + std::string(text) + "' is not a URL; expected scheme://host[:port]");
     }
     origin o;
-    o.scheme = lower(text.substr(0, sep));
+    o.scheme = ascii_lower(text.substr(0, sep));
     if (o.scheme != "http" && o.scheme != "https") {
         return fail("scheme '" + o.scheme + "' is not http or https");
     }
@@ -94,7 +89,7 @@ origin_parse parse_origin(std::string_view text) {
                         std::string(host) + "'");
         }
     }
-    o.host = lower(host);
+    o.host = ascii_lower(host);
     if (rest.find(':') != std::string_view::npos && port.empty() && rest.front() != '[') {
         return fail("'" + std::string(text) + "' has an empty port");
     }

@@ -1,5 +1,6 @@
 #include "discovery/api_source.hpp"
 
+#include "core/text.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
 
@@ -117,14 +118,7 @@ std::string api_checksum(std::string_view call, std::string_view query, std::str
     std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
     unsigned int len = 0;
     EVP_Digest(text.data(), text.size(), md.data(), &len, evp_of(digest), nullptr);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * len);
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(hex[md[i] >> 4]);
-        out.push_back(hex[md[i] & 0xf]);
-    }
-    return out;
+    return to_hex({md.data(), len});
 }
 
 std::string get_servers_target(const config::scalelite_api& api) {

@@ -1,5 +1,6 @@
 #include "h2/connection.hpp"
 
+#include "core/text.hpp"
 #include "http/request_head.hpp"
 
 #include <nghttp2/nghttp2.h>
@@ -63,21 +64,6 @@ nghttp2_session* native(void* s) {
     return static_cast<nghttp2_session*>(s);
 }
 
-bool connection_specific(std::string_view name) {
-    return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-           name == "transfer-encoding" || name == "upgrade";
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return out;
-}
-
 nghttp2_nv nv_of(const std::string& name, const std::string& value) {
     return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
             reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
@@ -96,8 +82,8 @@ struct header_block {
         names.emplace_back(":status");
         values.emplace_back(std::to_string(status));
         for (const auto& f : fields) {
-            auto name = lower(f.name);
-            if (connection_specific(name) || name.empty() || name.front() == ':') {
+            auto name = ascii_lower(f.name);
+            if (http::is_connection_specific(name) || name.empty() || name.front() == ':') {
                 continue;
             }
             names.push_back(std::move(name));

@@ -13,19 +13,6 @@ h2_mapping refused(unsigned status, std::string_view reason) {
     return {false, status, reason};
 }
 
-// §8.2.2: fields that are only meaningful to an HTTP/1.1 connection. An HTTP/2 request that
-// carries one could make the HTTP/1.1 request we build for the node mean something else.
-bool is_connection_specific(std::string_view name) {
-    static constexpr std::array<std::string_view, 5> names{
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"};
-    for (const auto n : names) {
-        if (name == n) {  // names are lower case here, or the block is already malformed
-            return true;
-        }
-    }
-    return false;
-}
-
 // §8.2.1: a field name is a token of lower-case characters (and ':' for pseudo-header fields,
 // handled by the caller).
 bool valid_name(std::string_view name) {
@@ -90,6 +77,19 @@ bool take_pseudo(const h2_field& f, pseudo& p, std::string_view& why) {
 }
 
 }  // namespace
+
+// An HTTP/2 request that carries one could make the HTTP/1.1 request we build for the node mean
+// something else; a response must not carry one either.
+bool is_connection_specific(std::string_view name) {
+    static constexpr std::array<std::string_view, 5> names{
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"};
+    for (const auto n : names) {
+        if (name == n) {  // names are lower case here, or the block is already malformed
+            return true;
+        }
+    }
+    return false;
+}
 
 h2_mapping map_h2_request(std::span<const h2_field> fields, const head_limits& limits,
                           std::string& storage, request_head& out) {

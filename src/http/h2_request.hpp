@@ -32,6 +32,10 @@ struct h2_mapping {
     std::string_view reason;  ///< static text for the log (and the page of a refusal)
 };
 
+/// RFC 9113 §8.2.2: fields that only mean something to an HTTP/1.1 connection (connection,
+/// keep-alive, proxy-connection, transfer-encoding, upgrade); `name` in lower case.
+bool is_connection_specific(std::string_view name);
+
 /// Maps a stream's header block to `out` (cleared first): method and target from :method and
 /// :path, version 11 (HTTP/2 has HTTP/1.1's semantics: one Host is required), a Host from
 /// :authority (or the client's host field, which must then name the same authority), the other

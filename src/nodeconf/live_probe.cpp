@@ -1,6 +1,7 @@
 #include "nodeconf/live_probe.hpp"
 
 #include "core/asio.hpp"
+#include "core/text.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -24,12 +25,6 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = boost::asio::ssl;
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 awaitable<void> fetch(ssl::context& tls, origin o, http::verb method, std::string target,
                       std::map<std::string, std::string> headers, std::string body,
@@ -88,7 +83,7 @@ awaitable<void> fetch(ssl::context& tls, origin o, http::verb method, std::strin
     http_response r;
     r.status = static_cast<int>(parser.get().result_int());
     for (const auto& f : parser.get()) {
-        r.headers[lower(std::string(f.name_string()))] = std::string(f.value());
+        r.headers[ascii_lower(f.name_string())] = std::string(f.value());
     }
     r.body = parser.get().body();
     out = std::move(r);
@@ -128,7 +123,7 @@ std::string first_asset(const std::string& page, const std::string& base) {
 
 std::string coding_of(const http_response& r) {
     const auto it = r.headers.find("content-encoding");
-    if (it == r.headers.end() || lower(it->second) == "identity") {
+    if (it == r.headers.end() || ascii_lower(it->second) == "identity") {
         return {};
     }
     return it->second;

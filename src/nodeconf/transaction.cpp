@@ -1,5 +1,7 @@
 #include "nodeconf/transaction.hpp"
 
+#include "core/text.hpp"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -239,13 +241,7 @@ std::string sha256_hex(const std::string& data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 0xF];
-    }
-    return out;
+    return to_hex({md, len});
 }
 
 expected<std::optional<manifest>> load_manifest(const node_fs& fs) {

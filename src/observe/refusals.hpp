@@ -67,8 +67,8 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(refusal::
 struct refusal_counters {
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(refusal::count_)> by_reason{};
 
-    void bump(refusal r) {
-        by_reason[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+    void bump(refusal r, std::uint64_t n = 1) {
+        by_reason[static_cast<std::size_t>(r)].fetch_add(n, std::memory_order_relaxed);
     }
     std::uint64_t get(refusal r) const {
         return by_reason[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);

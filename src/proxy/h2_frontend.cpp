@@ -280,18 +280,10 @@ void h2_frontend::drain() {
 }
 
 void h2_frontend::count_refusals() {
-    if (counted_) {
-        return;
-    }
-    counted_ = true;
     auto& refusals = s_.env_.counters->refusals;
     const auto& c = conn_->counters();
-    for (std::uint64_t i = 0; i < c.malformed; ++i) {
-        refusals.bump(observe::refusal::h2_malformed);
-    }
-    for (std::uint64_t i = 0; i < c.refused_pending; ++i) {
-        refusals.bump(observe::refusal::h2_refused_stream);
-    }
+    refusals.bump(observe::refusal::h2_malformed, c.malformed);
+    refusals.bump(observe::refusal::h2_refused_stream, c.refused_pending);
     if (conn_->why() != h2::refusal::none) {
         refusals.bump(refusal_of(conn_->why()));
         log::get("proxy")->info("HTTP/2 connection from {} ended: {}", s_.peer_,
@@ -320,15 +312,7 @@ void h2_frontend::start(h2::request&& r) {
     auto stream_session = std::make_unique<session>(env, net::stream(s_.client_.get_executor(), p),
                                                     s_.peer_, s_.peer_key_);
     asio::co_spawn(s_.client_.get_executor(), session::run(std::move(stream_session)),
-                   [](std::exception_ptr e) {
-                       if (e) {
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (const std::exception& ex) {
-                               log::get("proxy")->error("HTTP/2 stream failed: {}", ex.what());
-                           }
-                       }
-                   });
+                   session::log_failure);
 }
 
 awaitable<void> h2_frontend::read_loop() {

@@ -51,7 +51,7 @@ class h2_frontend {
     awaitable<void> write_loop();
     void wake();
     void start(h2::request&& r);
-    void count_refusals();
+    void count_refusals();  ///< once, when the connection has ended
 
     session& s_;
     std::unique_ptr<h2::connection> conn_;
@@ -60,7 +60,6 @@ class h2_frontend {
     bool dirty_ = false;         ///< output may be ready: the writer looks before it waits
     bool reading_done_ = false;  ///< the client closed or failed, or the connection is refused
     bool draining_ = false;
-    bool counted_ = false;
 };
 
 }  // namespace bcp::proxy

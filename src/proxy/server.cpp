@@ -23,17 +23,6 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
-void log_session_failure(std::exception_ptr e) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        log::get("proxy")->error("session failed: {}", ex.what());
-    }
-}
-
 cache::cache_options cache_options_from(const config::cache_options& c) {
     cache::cache_options o;
     o.store.max_size = c.max_size;
@@ -481,7 +470,7 @@ awaitable<void> server::impl::accept_loop(worker& w, std::size_t listener) {
         }
         auto s = std::make_unique<session>(w.env, std::move(socket), tls);
         s->hold(std::move(counted));
-        asio::co_spawn(w.ioc, session::run(std::move(s)), log_session_failure);
+        asio::co_spawn(w.ioc, session::run(std::move(s)), session::log_failure);
     }
 }
 

@@ -127,6 +127,17 @@ session::~session() {
     }
 }
 
+void session::log_failure(std::exception_ptr e) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::get("proxy")->error("session failed: {}", ex.what());
+    }
+}
+
 void session::close_if_idle() {
     if (h2_) {
         h2_->drain();  // GOAWAY: running streams finish, the connection ends after them

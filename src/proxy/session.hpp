@@ -18,6 +18,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <exception>
 #include <list>
 #include <memory>
 #include <string>
@@ -64,6 +65,8 @@ class session {
     /// Serves the connection until it closes, then destroys the session. Never throws for
     /// peer-caused conditions.
     static awaitable<void> run(std::unique_ptr<session> self);
+    /// The completion handler for co_spawn(run(...)): logs what escaped a session, if anything.
+    static void log_failure(std::exception_ptr e);
 
     /// Drain: close now if waiting for a request, otherwise after the current response.
     void close_if_idle();
