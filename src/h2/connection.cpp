@@ -5,8 +5,12 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace bcp::h2 {
@@ -95,6 +99,97 @@ struct header_block {
         }
     }
 };
+
+// nghttp2's memory. Blocks of `own_mapping` bytes or more get an anonymous mapping of their own:
+// the one such block of an idle session is its 16 KiB outbound frame buffer, of which only the
+// first bytes are ever written while responses are small (DATA goes out with NO_COPY, see
+// read_data), and pages never written are not resident. From malloc, that buffer would often reuse
+// heap pages the TLS handshake just wrote and freed: 12 KiB of RSS more per idle connection
+// (docs/benchmarks.md "HTTP/2"). Every block starts with a header giving its size and kind.
+namespace mem {
+
+constexpr std::size_t own_mapping = 8 * 1024;
+struct alignas(std::max_align_t) block_header {
+    std::size_t size;  // the caller's bytes
+    bool mapped;
+};
+constexpr std::size_t header_size = sizeof(block_header);
+
+void* allocate(std::size_t size, bool zeroed) {
+    const std::size_t total = size + header_size;
+    void* raw = nullptr;
+    const bool mapped = size >= own_mapping;
+    if (mapped) {
+        raw = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == MAP_FAILED) {
+            return nullptr;
+        }  // a fresh mapping reads as zeros
+    } else {
+        raw = zeroed ? std::calloc(1, total) : std::malloc(total);
+        if (raw == nullptr) {
+            return nullptr;
+        }
+    }
+    auto* h = static_cast<block_header*>(raw);
+    h->size = size;
+    h->mapped = mapped;
+    return static_cast<char*>(raw) + header_size;
+}
+
+block_header* header_of(void* p) {
+    return reinterpret_cast<block_header*>(static_cast<char*>(p) - header_size);
+}
+
+void release(void* p, void*) {
+    if (p == nullptr) {
+        return;
+    }
+    auto* h = header_of(p);
+    if (h->mapped) {
+        ::munmap(h, h->size + header_size);
+    } else {
+        std::free(h);
+    }
+}
+
+void* on_malloc(std::size_t size, void*) {
+    return allocate(size, false);
+}
+
+void* on_calloc(std::size_t n, std::size_t size, void*) {
+    if (size != 0 && n > (SIZE_MAX - header_size) / size) {
+        return nullptr;
+    }
+    return allocate(n * size, true);
+}
+
+void* on_realloc(void* p, std::size_t size, void*) {
+    if (p == nullptr) {
+        return allocate(size, false);
+    }
+    auto* h = header_of(p);
+    if (!h->mapped && size < own_mapping) {
+        auto* moved = static_cast<block_header*>(std::realloc(h, size + header_size));
+        if (moved == nullptr) {
+            return nullptr;
+        }
+        moved->size = size;
+        return reinterpret_cast<char*>(moved) + header_size;
+    }
+    void* fresh = allocate(size, false);
+    if (fresh != nullptr) {
+        std::memcpy(fresh, p, std::min(size, h->size));
+        release(p, nullptr);
+    }
+    return fresh;
+}
+
+nghttp2_mem* allocator() {
+    static nghttp2_mem m{nullptr, &on_malloc, &release, &on_calloc, &on_realloc};
+    return &m;
+}
+
+}  // namespace mem
 
 bool is_control(std::uint8_t type) {
     return type == NGHTTP2_PING || type == NGHTTP2_SETTINGS || type == NGHTTP2_PRIORITY ||
@@ -255,18 +350,40 @@ struct connection::callbacks {
         return 0;
     }
 
-    static ssize_t read_data(nghttp2_session*, std::int32_t id, std::uint8_t* buf,
-                             std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
-                             void* user) {
+    // The response body goes out without a copy into nghttp2's frame buffer (NO_COPY): read_data
+    // only says how much the next DATA frame carries, send_data appends it to the output.
+    static ssize_t read_data(nghttp2_session*, std::int32_t id, std::uint8_t*, std::size_t length,
+                             std::uint32_t* flags, nghttp2_data_source*, void* user) {
         auto& c = self(user);
         auto* s = find(c, id);
         if (s == nullptr) {
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
+        const std::size_t n = std::min(length, s->buffered());
+        if (n == 0 && !s->out_last) {
+            s->deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (n == s->buffered() && s->out_last) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            s->response_ended = true;
+        }
+        return static_cast<ssize_t>(n);
+    }
+
+    static int send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd,
+                         std::size_t length, nghttp2_data_source*, void* user) {
+        auto& c = self(user);
+        auto* s = find(c, frame->hd.stream_id);
+        if (s == nullptr || c.sink_ == nullptr || length > s->buffered()) {
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the stream is reset
+        }
+        auto& out = *c.sink_;
         const std::size_t before = s->buffered();
-        const std::size_t n = std::min(length, before);
-        std::memcpy(buf, s->out.data() + s->out_off, n);
-        s->out_off += n;
+        out.append(reinterpret_cast<const char*>(framehd), 9);  // no padding: no pad byte
+        out.append(s->out, s->out_off, length);
+        s->out_off += length;
         if (s->out_off == s->out.size()) {
             s->out.clear();
             s->out_off = 0;
@@ -275,18 +392,10 @@ struct connection::callbacks {
             s->out_off = 0;
         }
         if (before >= c.limits_.output_watermark && s->buffered() < c.limits_.output_watermark) {
-            c.writable_.push_back(id);
+            c.writable_.push_back(frame->hd.stream_id);
         }
-        if (s->buffered() == 0 && s->out_last) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            s->response_ended = true;
-            return static_cast<ssize_t>(n);
-        }
-        if (n == 0) {
-            s->deferred = true;
-            return NGHTTP2_ERR_DEFERRED;
-        }
-        return static_cast<ssize_t>(n);
+        // A full batch: the frame counts as sent and nghttp2_session_mem_send returns.
+        return out.size() >= c.sink_max_ ? NGHTTP2_ERR_PAUSE : 0;
     }
 };
 
@@ -306,6 +415,7 @@ connection::connection(const limits& l, handlers h)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &callbacks::on_frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &callbacks::on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &callbacks::on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, &callbacks::send_data);
 
     nghttp2_option* opt = nullptr;
     if (nghttp2_option_new(&opt) != 0) {
@@ -321,7 +431,7 @@ connection::connection(const limits& l, handlers h)
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4'096);
 
     nghttp2_session* session = nullptr;
-    const int rv = nghttp2_session_server_new2(&session, cbs, this, opt);
+    const int rv = nghttp2_session_server_new3(&session, cbs, this, opt, mem::allocator());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0) {
@@ -411,6 +521,8 @@ bool connection::receive(std::string_view bytes) {
 }
 
 void connection::take_output(std::string& out, std::size_t max) {
+    sink_ = &out;  // DATA frames are appended by callbacks::send_data
+    sink_max_ = max;
     while (out.size() < max) {
         const std::uint8_t* data = nullptr;
         const auto n = nghttp2_session_mem_send(native(session_), &data);
@@ -423,6 +535,7 @@ void connection::take_output(std::string& out, std::size_t max) {
         }
         out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
     }
+    sink_ = nullptr;
     auto writable = std::move(writable_);
     writable_.clear();
     for (const auto id : writable) {

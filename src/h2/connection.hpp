@@ -114,8 +114,9 @@ class connection {
     /// the connection is to end: flush take_output() (it may hold a GOAWAY), then close.
     bool receive(std::string_view bytes);
 
-    /// Appends at most `max` bytes for the client to `out` (frames nghttp2 has ready, data of
-    /// streams with output and window). Empty when nothing can be sent now.
+    /// Appends bytes for the client to `out` (frames nghttp2 has ready, data of streams with
+    /// output and window) until it holds `max` or more (at most one DATA frame, 16 KiB, past
+    /// `max`). Nothing appended when nothing can be sent now.
     void take_output(std::string& out, std::size_t max = 256 * 1024);
 
     /// Whether the connection still reads and whether it has something to send; both false: done.
@@ -170,6 +171,8 @@ class connection {
     std::size_t pending_header_bytes_ = 0;
     bucket resets_;
     bucket control_;
+    std::string* sink_ = nullptr;  ///< take_output's `out` while it runs (callbacks::send_data)
+    std::size_t sink_max_ = 0;
     std::vector<std::int32_t> writable_;  ///< streams to tell on_writable after take_output
     refusal why_ = refusal::none;
     stream_counters counters_;

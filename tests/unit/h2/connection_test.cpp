@@ -570,6 +570,38 @@ TEST(H2Connection, OutputIsBufferedToTheWatermarkAndTheProducerIsToldToGoOn) {
     EXPECT_TRUE(c.streams[id].closed);
 }
 
+TEST(H2Connection, OutputComesInBatchesOfTheAskedSize) {
+    server s;
+    client c;
+    const auto id = requested(s, c, "/bbb-01/html5client/big.js");
+    std::string body;
+    for (int k = 0; body.size() < 60'000; ++k) {
+        body += std::to_string(k) + ";";
+    }
+    ASSERT_TRUE(s.conn.respond(id, 200, {}, false));
+    s.conn.send_data(id, body, true);
+    // DATA goes out without nghttp2's frame buffer (NO_COPY): each call stops once it holds the
+    // batch, at most one DATA frame past it.
+    constexpr std::size_t batch = 10'000;
+    std::vector<std::size_t> sizes;
+    std::string all;
+    for (std::string out; s.conn.take_output(out, batch), !out.empty(); out.clear()) {
+        sizes.push_back(out.size());
+        all += out;
+    }
+    ASSERT_GE(sizes.size(), 3u);
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        EXPECT_LE(sizes[i], batch + 16'384 + 9) << i;
+        if (i + 1 < sizes.size()) {
+            EXPECT_GE(sizes[i], batch) << i;
+        }
+    }
+    nghttp2_session_mem_recv(c.session, reinterpret_cast<const std::uint8_t*>(all.data()),
+                             all.size());
+    EXPECT_TRUE(c.streams[id].closed);
+    EXPECT_EQ(c.streams[id].body, body);
+}
+
 TEST(H2Connection, AClientResetCancelsTheStream) {
     server s;
     client c;
