@@ -83,7 +83,7 @@ struct node {
 struct upstream_options {
     bool verify = true;                  ///< verify node certificates (chain + host name)
     std::string ca_file;                 ///< empty = the system trust store
-    std::size_t max_idle_per_node = 64;  ///< idle keep-alive connections kept per worker and node
+    std::size_t max_idle_per_node = 256;  ///< idle keep-alive connections kept per worker and node
 };
 
 struct timeouts {

@@ -39,7 +39,7 @@ struct connection {
 };
 
 struct pool_options {
-    std::size_t max_idle_per_node = 64;
+    std::size_t max_idle_per_node = 256;
     std::chrono::milliseconds idle_timeout{30'000};
     std::chrono::milliseconds connect_timeout{5'000};
     boost::asio::ssl::context* tls = nullptr;  ///< for https nodes; must outlive the pool

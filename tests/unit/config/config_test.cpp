@@ -146,7 +146,7 @@ TEST(ConfigLoad, MinimalConfigGetsDefaults) {
     EXPECT_EQ(c.nodes[0].where.line, 5);
     EXPECT_TRUE(c.upstream.verify);
     EXPECT_EQ(c.upstream.ca_file, "");
-    EXPECT_EQ(c.upstream.max_idle_per_node, 64u);
+    EXPECT_EQ(c.upstream.max_idle_per_node, 256u);
     EXPECT_EQ(c.timeout.client_head, 10s);
     EXPECT_EQ(c.timeout.client_idle, 15s);
     EXPECT_EQ(c.timeout.client_send, 60s);

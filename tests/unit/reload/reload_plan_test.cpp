@@ -64,7 +64,7 @@ TEST(ReloadPlan, RestartOnlySettingsKeepTheirRunningValue) {
     EXPECT_EQ(plan.effective.workers, 2u);
     EXPECT_EQ(plan.effective.listen[0].address, "127.0.0.1:8080");
     EXPECT_TRUE(plan.effective.upstream.verify);
-    EXPECT_EQ(plan.effective.upstream.max_idle_per_node, 64u);
+    EXPECT_EQ(plan.effective.upstream.max_idle_per_node, 256u);
     EXPECT_EQ(plan.effective.timeout.upstream_idle, std::chrono::seconds(30));
     EXPECT_EQ(plan.restart_only[5],
               "limits.max_connections_per_ip: changed from 1000 to 7; this needs a restart, "
