@@ -315,7 +315,10 @@ TEST(AdminMetrics, FiguresMatchKnownTraffic) {
             auto r = admin_get(p.admin_port(), "/metrics");
             m = r ? r->body() : "";
             // A connection goes back to the pool just after its response reached the client.
+            // A request is counted once its response is written: the 502 may be read first.
             return sample(m, "bcp_tunnels_active{node=\"bbb-01\"}") == 0 &&
+                   sample(m, R"(bcp_requests_total{node="bbb-down",code="502",class="5xx"})") ==
+                       1 &&
                    sample(m, "bcp_tunnels_opened_total{node=\"bbb-01\"}") == 1 &&
                    sample(m, R"(bcp_upstream_idle_connections{node="bbb-01"})") >= 1;
         },
