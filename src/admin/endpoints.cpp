@@ -327,6 +327,38 @@ std::string metrics_text(const sources& s) {
         e.family("bcp_cache_variant_bytes", "gauge",
                  "Memory of encoded variants (part of bcp_cache_memory_bytes).");
         e.sample("bcp_cache_variant_bytes", {}, c.variant_bytes);
+
+        // Compression dictionaries (RFC 9842): the deltas sent are the dcz samples above.
+        e.family("bcp_cache_dictionary_requests_total", "counter",
+                 "Requests naming a dictionary (Available-Dictionary, dcz accepted) for an asset "
+                 "that may be sent as a delta, by result: delta (one was stored), pending (the "
+                 "dictionary is stored, its delta is being made or was not kept), unknown (not "
+                 "stored or not offered as a dictionary: ignored).");
+        const auto misses = c.dictionary_unknown + c.dictionary_pending;
+        e.sample("bcp_cache_dictionary_requests_total", {{"result", "delta"}},
+                 c.dictionary_requests > misses ? c.dictionary_requests - misses : 0);
+        e.sample("bcp_cache_dictionary_requests_total", {{"result", "pending"}},
+                 c.dictionary_pending);
+        e.sample("bcp_cache_dictionary_requests_total", {{"result", "unknown"}},
+                 c.dictionary_unknown);
+        e.family("bcp_cache_dictionary_saved_bytes_total", "counter",
+                 "Bytes dcz responses saved against the coding each client would have got "
+                 "otherwise.");
+        e.sample("bcp_cache_dictionary_saved_bytes_total", {}, c.dcz_saved_bytes);
+        e.family("bcp_cache_dictionary_deltas", "gauge", "Dictionary deltas stored.");
+        e.sample("bcp_cache_dictionary_deltas", {}, c.deltas);
+        e.family("bcp_cache_dictionary_delta_bytes", "gauge",
+                 "Memory of dictionary deltas (part of bcp_cache_memory_bytes).");
+        e.sample("bcp_cache_dictionary_delta_bytes", {}, c.delta_bytes);
+        e.family("bcp_cache_dictionary_retired_bytes", "gauge",
+                 "Memory of dictionary bodies kept after their entries went (purge, eviction), "
+                 "for clients that still hold them (part of bcp_cache_memory_bytes).");
+        e.sample("bcp_cache_dictionary_retired_bytes", {}, c.retired_bytes);
+        e.family("bcp_cache_dictionary_retired", "gauge", "Those bodies.");
+        e.sample("bcp_cache_dictionary_retired", {}, c.retired);
+        e.family("bcp_cache_dictionary_deltas_refused_total", "counter",
+                 "Deltas made but not kept: max_deltas_per_asset or max_delta_memory.");
+        e.sample("bcp_cache_dictionary_deltas_refused_total", {}, z.delta_refused);
         e.family("bcp_cache_decode_faults_total", "counter",
                  "Node gzip bodies that did not decode within bounds (relayed, not stored).");
         e.sample("bcp_cache_decode_faults_total", {}, c.decode_faults);
@@ -453,8 +485,17 @@ std::string status_json(const sources& s, bool nodes_only) {
                          {{"identity", c.coding_bytes[0]},
                           {"gzip", c.coding_bytes[1]},
                           {"br", c.coding_bytes[2]},
-                          {"zstd", c.coding_bytes[3]}}},
-                        {"compression_queued", c.compression.queued}};
+                          {"zstd", c.coding_bytes[3]},
+                          {"dcz", c.coding_bytes[4]}}},
+                        {"compression_queued", c.compression.queued},
+                        {"dictionaries",
+                         {{"requests", c.dictionary_requests},
+                          {"unknown", c.dictionary_unknown},
+                          {"pending", c.dictionary_pending},
+                          {"deltas_sent", c.coding_responses[4]},
+                          {"saved_bytes", c.dcz_saved_bytes},
+                          {"deltas", c.deltas},
+                          {"delta_bytes", c.delta_bytes}}}};
     } else {
         out["cache"] = nullptr;
     }

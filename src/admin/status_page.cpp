@@ -300,6 +300,16 @@ function render(s) {
       ["Memory", `${fmtBytes(c.memory)} of ${fmtBytes(c.max_size)}`], ["Evictions", fmtInt(c.evictions)]]) {
       cache.appendChild(el("div", {}, k)); cache.appendChild(el("div", {}, v));
     }
+    // Compression dictionaries (RFC 9842): deltas sent to clients that named a dictionary.
+    const d = c.dictionaries;
+    if (d) {
+      const hit = d.requests ? ` · ${(100 * d.deltas_sent / d.requests).toFixed(1)} % of ${fmtInt(d.requests)} asked` : "";
+      for (const [k, v, key] of [["Dictionary deltas sent", fmtInt(d.deltas_sent) + hit, "sent"],
+        ["Saved by dictionaries", fmtBytes(d.saved_bytes), "saved"],
+        ["Deltas stored", `${fmtInt(d.deltas)} · ${fmtBytes(d.delta_bytes)}`, "stored"]]) {
+        cache.appendChild(el("div", {}, k)); cache.appendChild(el("div", { "data-dictionaries": key }, v));
+      }
+    }
   } else {
     $("cache-ratio").textContent = "off";
     $("cache-sub").textContent = "cache not enabled";

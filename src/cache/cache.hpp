@@ -29,6 +29,9 @@ struct cache_options {
     /// Decoding a node's gzip: a decoded/encoded ratio above this (once past 64 KiB decoded) is
     /// a decompression bomb (a node fault: relayed, never stored).
     std::size_t max_decode_ratio = 100;
+    /// Compression dictionaries (RFC 9842, cache/dictionary.hpp): Use-As-Dictionary on stored
+    /// client assets, dcz deltas for requests naming a stored body as their dictionary.
+    bool dictionaries = true;
 };
 
 /// Per-worker counters (written by one thread, read by any: relaxed atomics, own cache line).
@@ -48,12 +51,23 @@ struct alignas(64) worker_counters {
     std::array<counter, coding_count> coding_identity_bytes{};
     std::array<counter, coding_count> coding_responses{};
     counter decode_faults{0};  ///< node gzip bodies that did not decode within bounds
+    // Compression dictionaries: requests that named one (Available-Dictionary, dcz accepted, on
+    // an asset that may be sent as a delta), and of those: a dictionary we do not hold (ignored),
+    // and a known one whose delta was not made yet (served another coding; the delta queued).
+    // The deltas sent are coding_responses[dcz]; dcz_saved_bytes is what they saved against
+    // the coding the client would have got otherwise.
+    counter dictionary_requests{0};
+    counter dictionary_unknown{0};
+    counter dictionary_pending{0};
+    counter dcz_saved_bytes{0};
 };
 
 /// One consistent-enough snapshot for /metrics.
 struct snapshot {
     std::uint64_t hits = 0, misses = 0, coalesced = 0, revalidations = 0, stale = 0, bypass = 0;
     std::uint64_t bytes_from_nodes = 0, bytes_served = 0, decode_faults = 0;
+    std::uint64_t dictionary_requests = 0, dictionary_unknown = 0, dictionary_pending = 0,
+                  dcz_saved_bytes = 0, deltas = 0, delta_bytes = 0, retired = 0, retired_bytes = 0;
     std::array<std::uint64_t, coding_count> coding_bytes{}, coding_identity_bytes{},
         coding_responses{};
     std::uint64_t variant_bytes = 0;
@@ -133,6 +147,10 @@ inline snapshot shared_cache::stats() const {
         s.bytes_from_nodes += get(c.bytes_from_nodes);
         s.bytes_served += get(c.bytes_served);
         s.decode_faults += get(c.decode_faults);
+        s.dictionary_requests += get(c.dictionary_requests);
+        s.dictionary_unknown += get(c.dictionary_unknown);
+        s.dictionary_pending += get(c.dictionary_pending);
+        s.dcz_saved_bytes += get(c.dcz_saved_bytes);
         for (std::size_t i = 0; i < coding_count; ++i) {
             s.coding_bytes[i] += get(c.coding_bytes[i]);
             s.coding_identity_bytes[i] += get(c.coding_identity_bytes[i]);
@@ -147,6 +165,10 @@ inline snapshot shared_cache::stats() const {
     s.evictions = st.evictions;
     s.deduplicated = st.deduplicated;
     s.purged = st.purged;
+    s.deltas = st.deltas;
+    s.delta_bytes = st.delta_bytes;
+    s.retired = st.retired;
+    s.retired_bytes = st.retired_bytes;
     s.flights_open = flights_.open();
     s.variant_bytes = st.variant_bytes;
     s.compression = compressor_.stats();

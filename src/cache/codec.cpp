@@ -167,10 +167,18 @@ std::optional<std::string> decompress_br(std::string_view in, std::size_t max_ou
     }
 }
 
-std::optional<std::string> decompress_zstd(std::string_view in, std::size_t max_output) {
+}  // namespace
+
+std::optional<std::string> decompress_zstd_with_prefix(std::string_view in, std::size_t max_output,
+                                                       std::string_view prefix,
+                                                       int window_log_max) {
     const std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(),
                                                                     &ZSTD_freeDCtx);
-    if (!dctx) {
+    if (!dctx ||
+        (window_log_max != 0 &&
+         ZSTD_isError(ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, window_log_max))) ||
+        (!prefix.empty() &&
+         ZSTD_isError(ZSTD_DCtx_refPrefix(dctx.get(), prefix.data(), prefix.size())))) {
         return std::nullopt;
     }
     std::string out;
@@ -198,6 +206,12 @@ std::optional<std::string> decompress_zstd(std::string_view in, std::size_t max_
     }
 }
 
+namespace {
+
+std::optional<std::string> decompress_zstd(std::string_view in, std::size_t max_output) {
+    return decompress_zstd_with_prefix(in, max_output, {}, 0);
+}
+
 }  // namespace
 
 std::optional<std::string> compress(coding c, std::string_view in, bool text) {
@@ -210,6 +224,8 @@ std::optional<std::string> compress(coding c, std::string_view in, bool text) {
             return compress_br(in, text);
         case coding::zstd:
             return compress_zstd(in);
+        case coding::dcz:
+            break;  // needs a dictionary: cache/dictionary.hpp
     }
     return std::nullopt;
 }
@@ -234,6 +250,8 @@ std::optional<std::string> decompress(coding c, std::string_view in, std::size_t
             return decompress_br(in, max_output);
         case coding::zstd:
             return decompress_zstd(in, max_output);
+        case coding::dcz:
+            break;  // needs a dictionary: cache/dictionary.hpp
     }
     return std::nullopt;
 }

@@ -25,6 +25,12 @@ std::optional<std::string> compress(coding c, std::string_view in, bool text = t
 /// member, one zstd frame; trailing bytes are invalid).
 std::optional<std::string> decompress(coding c, std::string_view in, std::size_t max_output);
 
+/// One zstd frame decoded with `prefix` as a raw-content dictionary (none when empty) and windows
+/// up to 2^window_log_max (0: libzstd's default limit), under decompress()'s rules (one complete
+/// frame, nothing after it, at most `max_output` bytes). For dcz (cache/dictionary.hpp).
+std::optional<std::string> decompress_zstd_with_prefix(std::string_view in, std::size_t max_output,
+                                                       std::string_view prefix, int window_log_max);
+
 /// Streaming gzip decoder (RFC 9110 §8.4.1.3) for a node's response body arriving in pieces.
 /// Accepts exactly one gzip member: what nginx and every other HTTP server send; bytes after the
 /// member's trailer, a second member included, are invalid. The CRC-32 and length in the trailer

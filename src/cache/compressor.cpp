@@ -1,6 +1,7 @@
 #include "cache/compressor.hpp"
 
 #include "cache/codec.hpp"
+#include "cache/dictionary.hpp"
 #include "core/log.hpp"
 
 #include <pthread.h>
@@ -59,18 +60,53 @@ bool compressor::request(const std::shared_ptr<const body>& b, unsigned wanted, 
     if (b->compression_requested.exchange(true, std::memory_order_acq_rel)) {
         return false;
     }
+    // Identity (or the node's gzip) stays a valid answer; a later fill of the same body does not
+    // ask again, so with a full queue this body keeps what it has until it is evicted.
+    return enqueue({b, wanted, text, nullptr});
+}
+
+bool compressor::request_delta(const std::shared_ptr<const body>& target,
+                               const std::shared_ptr<const body>& dictionary) {
+    // Over 16 MiB: no delta (the compressor's memory stays bounded). A target holding all the
+    // deltas it may keep gets no more work: what a client can make us compute is bounded per body.
+    if (threads_.empty() || target->size > dcz_max_input || dictionary->size > dcz_max_input ||
+        target->delta_count() >= store_.options().max_deltas_per_body ||
+        target->find_delta(dictionary->hash) != nullptr) {
+        return false;
+    }
+    std::string pair(reinterpret_cast<const char*>(dictionary->hash.data()),
+                     dictionary->hash.size());
+    pair.append(reinterpret_cast<const char*>(target->hash.data()), target->hash.size());
+    {
+        std::lock_guard lock(mu_);
+        if (deltas_asked_.contains(pair)) {
+            return false;
+        }
+        if (deltas_asked_.size() >= 16 * 1024) {
+            deltas_asked_.clear();  // bounded: a pair forgotten here is at worst made again
+        }
+        deltas_asked_.insert(std::move(pair));
+    }
+    // Ahead of variant work: the client asking would otherwise download the whole file, and a
+    // delta against a similar file costs a fraction of a br variant (docs/benchmarks.md).
+    return enqueue({target, 0, true, dictionary}, true);
+}
+
+bool compressor::enqueue(job j, bool first) {
     {
         std::lock_guard lock(mu_);
         if (stopping_) {
             return false;
         }
         if (queue_.size() >= options_.queue) {
-            // Identity (or the node's gzip) stays a valid answer; a later fill of the same body
-            // does not ask again, so this body keeps what it has until it is evicted.
             skipped_full_.fetch_add(1, std::memory_order_relaxed);
             return false;
         }
-        queue_.push_back({b, wanted, text});
+        if (first) {
+            queue_.push_front(std::move(j));
+        } else {
+            queue_.push_back(std::move(j));
+        }
     }
     cv_.notify_one();
     return true;
@@ -96,7 +132,11 @@ void compressor::run() {
             queue_.pop_front();
         }
         try {
-            make(j);
+            if (j.dictionary) {
+                make_delta(j);
+            } else {
+                make(j);
+            }
         } catch (const std::exception& e) {
             // bad_alloc for a huge body, say: the body keeps the variants it has.
             failed_.fetch_add(1, std::memory_order_relaxed);
@@ -142,6 +182,26 @@ void compressor::make(const job& j) {
     }
 }
 
+void compressor::make_delta(const job& j) {
+    if (j.b->find_delta(j.dictionary->hash) != nullptr) {
+        return;
+    }
+    constexpr auto i = static_cast<std::size_t>(coding::dcz);
+    const auto start = thread_cpu_ns();
+    auto out = compress_dcz(j.dictionary->view(), j.b->view());
+    cpu_ns_[i].fetch_add(thread_cpu_ns() - start, std::memory_order_relaxed);
+    if (!out) {
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    runs_[i].fetch_add(1, std::memory_order_relaxed);
+    bytes_in_[i].fetch_add(j.b->size, std::memory_order_relaxed);
+    bytes_out_[i].fetch_add(out->size(), std::memory_order_relaxed);
+    if (!store_.attach_delta(j.b, {j.dictionary->hash, std::move(*out)})) {
+        delta_refused_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
 compressor_stats compressor::stats() const {
     compressor_stats s;
     for (std::size_t i = 0; i < coding_count; ++i) {
@@ -157,6 +217,7 @@ compressor_stats compressor::stats() const {
     s.skipped_full = skipped_full_.load(std::memory_order_relaxed);
     s.no_gain = no_gain_.load(std::memory_order_relaxed);
     s.failed = failed_.load(std::memory_order_relaxed);
+    s.delta_refused = delta_refused_.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -5,6 +5,9 @@
 // BBB version, not per node). Until a variant is attached the hit path serves the best one there
 // is; identity is always a valid answer, so a full queue drops work instead of growing.
 //
+// The same threads make dictionary deltas (RFC 9842 dcz, cache/dictionary.hpp): a stored body
+// compressed against another stored body that a client holds, once per (dictionary, body) pair.
+//
 // The threads are named "bcp-compress" and run at nice 10 (background_nice).
 // Thread-safe. The store must outlive the compressor.
 
@@ -18,7 +21,9 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace bcp::cache {
@@ -43,6 +48,9 @@ struct compressor_stats {
     std::uint64_t skipped_full = 0;                       ///< requests dropped: the queue was full
     std::uint64_t no_gain = 0;  ///< variants not kept: not smaller than max_ratio × identity
     std::uint64_t failed = 0;   ///< library failures
+    /// Dictionary deltas made but not kept: the store's delta bounds (the deltas made are the
+    /// coding::dcz figures above).
+    std::uint64_t delta_refused = 0;
 };
 
 class compressor {
@@ -58,6 +66,13 @@ class compressor {
     /// queue is full — counted).
     bool request(const std::shared_ptr<const body>& b, unsigned wanted, bool text);
 
+    /// Asks for `target` as a dcz delta against `dictionary` (both stored bodies), once per pair
+    /// (a pair asked before is not asked again, whether its delta was kept or not; the memory of
+    /// asked pairs is bounded). Deltas go ahead of variant work in the queue. False when nothing
+    /// was queued.
+    bool request_delta(const std::shared_ptr<const body>& target,
+                       const std::shared_ptr<const body>& dictionary);
+
     compressor_stats stats() const;
     const compressor_options& options() const { return options_; }
 
@@ -69,15 +84,19 @@ class compressor {
         std::shared_ptr<const body> b;
         unsigned wanted = 0;
         bool text = true;
+        std::shared_ptr<const body> dictionary;  ///< set: a delta job
     };
+    bool enqueue(job j, bool first = false);  ///< first: ahead of the queue (deltas)
     void run();
     void make(const job& j);
+    void make_delta(const job& j);
 
     store& store_;
     compressor_options options_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<job> queue_;
+    std::unordered_set<std::string> deltas_asked_;  ///< dictionary hash + target hash
     bool stopping_ = false;
     std::vector<std::thread> threads_;
 
@@ -89,6 +108,7 @@ class compressor {
     counter skipped_full_{0};
     counter no_gain_{0};
     counter failed_{0};
+    counter delta_refused_{0};
 };
 
 }  // namespace bcp::cache

@@ -52,7 +52,11 @@ std::optional<int> parse_qvalue(std::string_view v) {
 }
 
 struct weights {
-    std::array<int, coding_count> listed{not_listed, not_listed, not_listed, not_listed};
+    std::array<int, coding_count> listed = [] {
+        std::array<int, coding_count> a{};
+        a.fill(not_listed);
+        return a;
+    }();
     int star = not_listed;
 
     int of(coding c) const {
@@ -72,9 +76,10 @@ void lower_into(int& slot, int q) {
     slot = slot == not_listed ? q : std::min(slot, q);
 }
 
-// One pass over the value; each member is looked at once, so work is linear in its length.
-weights parse_accept_encoding(std::string_view v) {
-    weights w;
+// Calls fn(name, q) for every readable member of an Accept-Encoding value, in order: one pass,
+// each member looked at once, so work is linear in the value's length.
+template <class Fn>
+void for_each_member(std::string_view v, Fn&& fn) {
     while (!v.empty()) {
         const auto comma = v.find(',');
         const std::string_view member = v.substr(0, comma);
@@ -101,12 +106,19 @@ weights parse_accept_encoding(std::string_view v) {
             }
             q = *parsed;
         }
+        fn(name, q);
+    }
+}
+
+weights parse_accept_encoding(std::string_view v) {
+    weights w;
+    for_each_member(v, [&](std::string_view name, int q) {
         if (name == "*") {
             lower_into(w.star, q);
         } else if (const auto c = coding_from_token(name)) {
             lower_into(w.listed[static_cast<std::size_t>(*c)], q);
         }
-    }
+    });
     return w;
 }
 
@@ -122,6 +134,8 @@ std::string_view to_token(coding c) {
             return "br";
         case coding::zstd:
             return "zstd";
+        case coding::dcz:
+            return "dcz";
     }
     return "identity";
 }
@@ -149,8 +163,8 @@ coding negotiate(std::string_view accept_encoding, bool present, unsigned availa
     const weights w = parse_accept_encoding(accept_encoding);
     available |= bit(coding::identity);
     // Visiting in preference order with a strict comparison breaks ties by that order.
-    static constexpr std::array<coding, coding_count> preference{coding::br, coding::zstd,
-                                                                 coding::gzip, coding::identity};
+    static constexpr std::array<coding, 4> preference{coding::br, coding::zstd, coding::gzip,
+                                                      coding::identity};
     coding best = coding::identity;
     int best_q = 0;
     for (const coding c : preference) {
@@ -171,6 +185,16 @@ bool accepts(std::string_view accept_encoding, bool present, coding c) {
         return c == coding::identity;
     }
     return parse_accept_encoding(accept_encoding).of(c) > 0;
+}
+
+std::optional<int> listed_weight(std::string_view accept_encoding, std::string_view token) {
+    int q = not_listed;
+    for_each_member(accept_encoding, [&](std::string_view name, int member_q) {
+        if (iequals(name, token)) {
+            lower_into(q, member_q);
+        }
+    });
+    return q == not_listed ? std::nullopt : std::optional<int>(q);
 }
 
 namespace {

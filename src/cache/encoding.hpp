@@ -14,10 +14,12 @@ namespace bcp::cache {
 
 /// The content codings the cache can store and send (RFC 9110 §8.4.1, RFC 7932, RFC 8878).
 /// The values index per-variant arrays and `available` masks.
-enum class coding : std::uint8_t { identity = 0, gzip = 1, br = 2, zstd = 3 };
-inline constexpr std::size_t coding_count = 4;
+/// dcz (RFC 9842) is a delta against a dictionary the client holds: never negotiated here, never a
+/// body variant; cache/dictionary.hpp and the hit path choose it, and it has its figures here.
+enum class coding : std::uint8_t { identity = 0, gzip = 1, br = 2, zstd = 3, dcz = 4 };
+inline constexpr std::size_t coding_count = 5;
 
-/// The registered token: "identity", "gzip", "br", "zstd".
+/// The registered token: "identity", "gzip", "br", "zstd", "dcz".
 std::string_view to_token(coding c);
 
 /// The coding a token names, case-insensitively; "x-gzip" is gzip (RFC 9110 §8.4.1.3). Unknown
@@ -52,6 +54,13 @@ coding negotiate(std::string_view accept_encoding, bool present, unsigned availa
 /// accepts identity only, matching negotiate()'s choice). Used to decide whether to ask a node
 /// for gzip.
 bool accepts(std::string_view accept_encoding, bool present, coding c);
+
+/// The weight, in thousandths (0 to 1000), that `accept_encoding` gives the content coding
+/// `token` (compared case-insensitively) by naming it, read member by member as negotiate() reads
+/// them (a member with an invalid weight or another parameter is ignored; a coding named twice
+/// gets the lower weight); nullopt when no readable member names it. "*" is not consulted: this
+/// is for codings a client has to ask for by name, like dcz (cache/dictionary.hpp).
+std::optional<int> listed_weight(std::string_view accept_encoding, std::string_view token);
 
 /// Whether a response of media type `content_type` (a Content-Type value, parameters allowed,
 /// case-insensitive) to the request path `path` (the query, if any, is ignored) is worth

@@ -50,6 +50,30 @@ std::size_t body::variant_bytes() const {
     return n;
 }
 
+std::shared_ptr<const delta> body::find_delta(const digest& dictionary) const {
+    std::lock_guard lock(deltas_mu_);
+    for (const auto& d : deltas_) {
+        if (d->dictionary == dictionary) {
+            return d;
+        }
+    }
+    return nullptr;
+}
+
+std::size_t body::delta_count() const {
+    std::lock_guard lock(deltas_mu_);
+    return deltas_.size();
+}
+
+std::size_t body::delta_bytes() const {
+    std::lock_guard lock(deltas_mu_);
+    std::size_t n = 0;
+    for (const auto& d : deltas_) {
+        n += d->bytes.size();
+    }
+    return n;
+}
+
 bool body::set_variant(coding c, std::string bytes) const {
     if (c == coding::identity) {
         return false;
@@ -172,6 +196,13 @@ std::shared_ptr<const entry> store::find(const std::string& key, const http::req
 std::shared_ptr<const body> store::intern(const std::shared_ptr<const body>& b) {
     std::lock_guard lock(bodies_mu_);
     auto [it, inserted] = bodies_.try_emplace(b->hash);
+    if (!inserted && it->second.refs == 0) {
+        // A retired dictionary body: an entry holds it again.
+        std::erase(retired_, it->first);
+        retired_bytes_.fetch_sub(
+            it->second.b->size + it->second.b->variant_bytes() + it->second.b->delta_bytes(),
+            std::memory_order_relaxed);
+    }
     if (!inserted && it->second.b == b) {
         it->second.refs++;  // a refreshed entry keeping its body
         return b;
@@ -185,6 +216,9 @@ std::shared_ptr<const body> store::intern(const std::shared_ptr<const body>& b) 
             deduplicated_.fetch_add(1, std::memory_order_relaxed);
             return it->second.b;
         }
+        if (it->second.refs == 0) {
+            erase_body(it);  // never reached in practice; keep the table consistent
+        }
         return nullptr;
     }
     it->second.b = b;
@@ -196,19 +230,49 @@ std::shared_ptr<const body> store::intern(const std::shared_ptr<const body>& b) 
     return b;
 }
 
-void store::release(const std::shared_ptr<const body>& b) {
+void store::release(const std::shared_ptr<const body>& b, bool dictionary) {
     std::lock_guard lock(bodies_mu_);
     const auto it = bodies_.find(b->hash);
-    if (it == bodies_.end() || it->second.b != b) {
+    if (it == bodies_.end() || it->second.b != b || it->second.refs == 0) {
         return;
     }
-    if (--it->second.refs == 0) {
-        // Variants are attached under bodies_mu_ too, so this is their charged total.
-        const std::size_t variants = b->variant_bytes();
-        memory_.fetch_sub(b->size + variants, std::memory_order_relaxed);
-        variant_bytes_.fetch_sub(variants, std::memory_order_relaxed);
-        body_count_.fetch_sub(1, std::memory_order_relaxed);
-        bodies_.erase(it);
+    if (--it->second.refs != 0) {
+        return;
+    }
+    const std::uint64_t charge = b->size + b->variant_bytes() + b->delta_bytes();
+    if (!dictionary || charge > options_.retired_dictionary_memory) {
+        erase_body(it);
+        return;
+    }
+    // Kept, still charged, as a dictionary clients may name (the newest retired last).
+    retired_.push_back(b->hash);
+    retired_bytes_.fetch_add(charge, std::memory_order_relaxed);
+    trim_retired(options_.retired_dictionary_memory);
+}
+
+void store::erase_body(body_table::iterator it) {
+    const auto& b = it->second.b;
+    // Variants and deltas are attached under bodies_mu_ too, so these are their charged totals.
+    const std::size_t variants = b->variant_bytes();
+    const std::size_t deltas = b->delta_bytes();
+    memory_.fetch_sub(b->size + variants + deltas, std::memory_order_relaxed);
+    variant_bytes_.fetch_sub(variants, std::memory_order_relaxed);
+    delta_bytes_.fetch_sub(deltas, std::memory_order_relaxed);
+    deltas_.fetch_sub(b->delta_count(), std::memory_order_relaxed);
+    body_count_.fetch_sub(1, std::memory_order_relaxed);
+    bodies_.erase(it);
+}
+
+void store::trim_retired(std::uint64_t limit) {
+    while (!retired_.empty() && retired_bytes_.load(std::memory_order_relaxed) > limit) {
+        const auto it = bodies_.find(retired_.front());
+        retired_.pop_front();
+        if (it != bodies_.end() && it->second.refs == 0) {
+            const auto& b = it->second.b;
+            retired_bytes_.fetch_sub(b->size + b->variant_bytes() + b->delta_bytes(),
+                                     std::memory_order_relaxed);
+            erase_body(it);
+        }
     }
 }
 
@@ -229,7 +293,7 @@ std::shared_ptr<const entry> store::unlink(shard& s, lru_list::iterator it) {
 void store::dropped(const std::shared_ptr<const entry>& e) {
     memory_.fetch_sub(e->charge(), std::memory_order_relaxed);
     entries_.fetch_sub(1, std::memory_order_relaxed);
-    release(e->content);
+    release(e->content, e->dictionary);
 }
 
 std::shared_ptr<const entry> store::insert(std::shared_ptr<entry> e) {
@@ -238,6 +302,9 @@ std::shared_ptr<const entry> store::insert(std::shared_ptr<entry> e) {
         return e;  // not stored (hash clash with different bytes); still servable by the caller
     }
     e->content = std::move(shared_body);
+    if (e->dictionary) {
+        e->content->offered.store(true, std::memory_order_relaxed);
+    }
     std::shared_ptr<const entry> published = e;
     std::vector<std::shared_ptr<const entry>> replaced;
     {
@@ -287,11 +354,42 @@ bool store::attach_variant(const std::shared_ptr<const body>& b, coding c, std::
     {
         std::lock_guard lock(bodies_mu_);
         const auto it = bodies_.find(b->hash);
-        if (it == bodies_.end() || it->second.b != b || !b->set_variant(c, std::move(bytes))) {
+        if (it == bodies_.end() || it->second.b != b || it->second.refs == 0 ||
+            !b->set_variant(c, std::move(bytes))) {
             return false;
         }
         memory_.fetch_add(n, std::memory_order_relaxed);
         variant_bytes_.fetch_add(n, std::memory_order_relaxed);
+    }
+    evict_to_fit();
+    return true;
+}
+
+std::shared_ptr<const body> store::find_body(const digest& hash) const {
+    std::lock_guard lock(bodies_mu_);
+    const auto it = bodies_.find(hash);
+    return it == bodies_.end() ? nullptr : it->second.b;
+}
+
+bool store::attach_delta(const std::shared_ptr<const body>& b, delta d) {
+    const std::size_t n = d.bytes.size();
+    {
+        std::lock_guard lock(bodies_mu_);
+        const auto it = bodies_.find(b->hash);
+        if (it == bodies_.end() || it->second.b != b || it->second.refs == 0 ||
+            delta_bytes_.load(std::memory_order_relaxed) + n > options_.max_delta_memory) {
+            return false;
+        }
+        std::lock_guard deltas_lock(b->deltas_mu_);
+        if (b->deltas_.size() >= options_.max_deltas_per_body ||
+            std::any_of(b->deltas_.begin(), b->deltas_.end(),
+                        [&](const auto& have) { return have->dictionary == d.dictionary; })) {
+            return false;
+        }
+        b->deltas_.push_back(std::make_shared<const delta>(std::move(d)));
+        memory_.fetch_add(n, std::memory_order_relaxed);
+        delta_bytes_.fetch_add(n, std::memory_order_relaxed);
+        deltas_.fetch_add(1, std::memory_order_relaxed);
     }
     evict_to_fit();
     return true;
@@ -337,6 +435,10 @@ std::size_t store::purge(std::string_view node_id) {
         }
         n += gone.size();
     }
+    if (node_id.empty()) {
+        std::lock_guard lock(bodies_mu_);
+        trim_retired(0);
+    }
     purged_.fetch_add(n, std::memory_order_relaxed);
     return n;
 }
@@ -348,6 +450,14 @@ void store::evict_to_fit() {
     // One evictor at a time. The others wait rather than go on: fills are the slow path, and
     // letting them publish faster than one evictor frees would overshoot the bound.
     std::lock_guard lock(evict_mu_);
+    {
+        // Retired dictionary bodies go first: no entry needs them.
+        std::lock_guard bodies_lock(bodies_mu_);
+        const auto memory = memory_.load(std::memory_order_relaxed);
+        const auto over = memory > options_.max_size ? memory - options_.max_size : 0;
+        const auto retired = retired_bytes_.load(std::memory_order_relaxed);
+        trim_retired(retired > over ? retired - over : 0);
+    }
     while (memory_.load(std::memory_order_relaxed) > options_.max_size) {
         if (!evict_one()) {
             break;
@@ -403,6 +513,13 @@ store_stats store::stats() const {
     s.deduplicated = deduplicated_.load(std::memory_order_relaxed);
     s.purged = purged_.load(std::memory_order_relaxed);
     s.variant_bytes = variant_bytes_.load(std::memory_order_relaxed);
+    s.deltas = deltas_.load(std::memory_order_relaxed);
+    s.retired_bytes = retired_bytes_.load(std::memory_order_relaxed);
+    {
+        std::lock_guard lock(bodies_mu_);
+        s.retired = retired_.size();
+    }
+    s.delta_bytes = delta_bytes_.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -35,6 +35,13 @@ namespace bcp::cache {
 
 using digest = std::array<std::uint8_t, 32>;
 
+/// A body compressed against another stored body as its dictionary (RFC 9842 "dcz"): the
+/// dictionary's SHA-256 and the complete dcz bytes (header included), made by the compressor.
+struct delta {
+    digest dictionary{};
+    std::string bytes;
+};
+
 /// Response body bytes (the identity coding). Written once by the fill that creates it,
 /// immutable once shared as const — except for its encoded variants, which are made later (by the
 /// compression pool, or the node's own gzip kept by the fill) and attached at most once each
@@ -60,9 +67,20 @@ struct body {
     std::size_t variant_bytes() const;
     /// Set when compression was asked for (once per body, whoever asks first).
     mutable std::atomic<bool> compression_requested{false};
+    /// Offered to clients as a compression dictionary (an entry::dictionary entry held it): only
+    /// such a body may be named as a dictionary.
+    mutable std::atomic<bool> offered{false};
+
+    /// This body as a delta against the stored body with SHA-256 `dictionary`, or nullptr.
+    std::shared_ptr<const delta> find_delta(const digest& dictionary) const;
+    /// Deltas attached, and their bytes.
+    std::size_t delta_count() const;
+    std::size_t delta_bytes() const;
 
   private:
     friend class store;
+    mutable std::mutex deltas_mu_;
+    mutable std::vector<std::shared_ptr<const delta>> deltas_;
     /// Sets the variant for `c` if it has none yet; false otherwise (`bytes` then unused).
     bool set_variant(coding c, std::string bytes) const;
     mutable std::array<std::atomic<const std::string*>, coding_count> variants_{};
@@ -118,6 +136,9 @@ struct entry {
     bool encodable = false;
     /// Our own compression may make variants (a compressible type, no no-transform).
     bool compress = false;
+    /// Offered as a compression dictionary (Use-As-Dictionary in `fields`; RFC 9842): with
+    /// `encodable`, it may also be sent as a dcz delta against a dictionary the client names.
+    bool dictionary = false;
     bool text = true;  ///< a text type (brotli's text mode)
     /// With `encodable`: the client-facing entity tag per coding (cache::variant_etag: strong,
     /// from the identity bytes' SHA-256, also when the node sent none).
@@ -155,9 +176,16 @@ struct entry {
 std::optional<std::string> vary_value(const http::request_head& req, std::string_view name);
 
 struct store_options {
-    std::uint64_t max_size = 512ull << 20;   ///< memory for bodies and entries
-    std::uint64_t max_object = 64ull << 20;  ///< largest body stored
-    std::size_t max_variants = 8;            ///< Vary variants kept per key (oldest dropped)
+    std::uint64_t max_size = 512ull << 20;         ///< memory for bodies and entries
+    std::uint64_t max_object = 64ull << 20;        ///< largest body stored
+    std::size_t max_variants = 8;                  ///< Vary variants kept per key (oldest dropped)
+    std::size_t max_deltas_per_body = 4;           ///< dictionary deltas (dcz) kept per body
+    std::uint64_t max_delta_memory = 64ull << 20;  ///< all deltas together (part of max_size)
+    /// Bodies of dictionary entries (entry::dictionary) that no entry holds any more (purged,
+    /// replaced, evicted) stay findable as dictionaries up to this much memory (part of
+    /// max_size, dropped first when it is exceeded): browsers hold the previous version of the
+    /// client after every node is upgraded and purged. 0: none kept.
+    std::uint64_t retired_dictionary_memory = 64ull << 20;
 };
 
 /// Figures for /metrics; a consistent-enough snapshot (each field read atomically).
@@ -170,6 +198,10 @@ struct store_stats {
     std::uint64_t deduplicated = 0;  ///< inserts whose body was already stored
     std::uint64_t purged = 0;
     std::uint64_t variant_bytes = 0;  ///< memory of encoded variants (part of `memory`)
+    std::uint64_t deltas = 0;         ///< dictionary deltas held
+    std::uint64_t delta_bytes = 0;    ///< their memory (part of `memory`)
+    std::uint64_t retired = 0;        ///< dictionary bodies kept without an entry
+    std::uint64_t retired_bytes = 0;  ///< their memory (part of `memory`)
 };
 
 class store {
@@ -193,11 +225,20 @@ class store {
     /// false when `b` is no longer stored or already has that coding.
     bool attach_variant(const std::shared_ptr<const body>& b, coding c, std::string bytes);
 
+    /// The stored body whose SHA-256 is `hash` (a dictionary a client names), or nullptr.
+    std::shared_ptr<const body> find_body(const digest& hash) const;
+
+    /// Attaches `d` (a dcz delta of `b` against a stored dictionary) and charges its memory.
+    /// false when `b` is no longer stored, already has a delta for that dictionary, holds
+    /// max_deltas_per_body, or the deltas would exceed max_delta_memory.
+    bool attach_delta(const std::shared_ptr<const body>& b, delta d);
+
     /// Drops `e` if it is still the published entry for its key and variant (a node answered
     /// that it no longer exists, e.g. 404 on revalidation).
     void remove(const std::shared_ptr<const entry>& e);
 
-    /// Drops every entry (node_id empty) or those of one node. Returns how many were dropped.
+    /// Drops every entry (node_id empty: also the retired dictionary bodies) or those of one node
+    /// (their dictionary bodies are retired). Returns how many entries were dropped.
     std::size_t purge(std::string_view node_id = {});
 
     store_stats stats() const;
@@ -217,15 +258,21 @@ class store {
     };
     struct body_slot {
         std::shared_ptr<const body> b;
-        std::size_t refs = 0;
+        std::size_t refs = 0;  ///< entries holding it; 0: retired (a dictionary kept)
     };
     struct digest_hash {
         std::size_t operator()(const digest& d) const;
     };
+    using body_table = std::unordered_map<digest, body_slot, digest_hash>;
 
     shard& shard_for(const std::string& key);
     std::shared_ptr<const body> intern(const std::shared_ptr<const body>& b);
-    void release(const std::shared_ptr<const body>& b);
+    /// One entry less holds `b`; with none left it is dropped, or retired when `dictionary`.
+    void release(const std::shared_ptr<const body>& b, bool dictionary);
+    // bodies_mu_ held: uncharges and erases a body; drops retired ones (oldest first) until they
+    // fit `limit`.
+    void erase_body(body_table::iterator it);
+    void trim_retired(std::uint64_t limit);
     // Unlinks `it` from shard `s` (s.mu held); returns the entry for releasing outside the lock.
     std::shared_ptr<const entry> unlink(shard& s, lru_list::iterator it);
     void dropped(const std::shared_ptr<const entry>& e);
@@ -235,8 +282,8 @@ class store {
     store_options options_;
     static constexpr std::size_t shard_count = 16;
     std::array<shard, shard_count> shards_;
-    std::mutex bodies_mu_;
-    std::unordered_map<digest, body_slot, digest_hash> bodies_;
+    mutable std::mutex bodies_mu_;
+    body_table bodies_;
     std::mutex evict_mu_;
     std::atomic<std::uint64_t> tick_{0};
     std::atomic<std::uint64_t> memory_{0};
@@ -247,6 +294,10 @@ class store {
     std::atomic<std::uint64_t> deduplicated_{0};
     std::atomic<std::uint64_t> purged_{0};
     std::atomic<std::uint64_t> variant_bytes_{0};
+    std::atomic<std::uint64_t> deltas_{0};
+    std::atomic<std::uint64_t> delta_bytes_{0};
+    std::list<digest> retired_;  ///< under bodies_mu_, oldest first
+    std::atomic<std::uint64_t> retired_bytes_{0};
 };
 
 }  // namespace bcp::cache

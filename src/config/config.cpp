@@ -903,7 +903,8 @@ class loader {
         r_.read_map(value, at, fields);
     }
 
-    void read_size(const YAML::Node& value, const place& at, std::uint64_t& target) {
+    void read_size(const YAML::Node& value, const place& at, std::uint64_t& target,
+                   bool zero_allowed = false) {
         const auto text = r_.scalar(value, at, "a size such as 512MiB");
         if (!text) {
             return;
@@ -913,7 +914,7 @@ class loader {
             r_.error(at, std::move(parsed.message));
             return;
         }
-        if (*parsed.value == 0) {
+        if (*parsed.value == 0 && !zero_allowed) {
             r_.error(at,
                      "must be more than 0 bytes; set cache.enabled: false to turn the cache off");
             return;
@@ -948,6 +949,16 @@ class loader {
              [&](auto& v, auto& a) { store(r_.whole_number(v, a, 1, 64), c.compress_workers); }},
             {"compress_queue", optional_key,
              [&](auto& v, auto& a) { store(r_.whole_number(v, a, 1, 100'000), c.compress_queue); }},
+            {"dictionaries", optional_key,
+             [&](auto& v, auto& a) { store(r_.boolean(v, a), c.dictionaries); }},
+            {"max_deltas_per_asset", optional_key,
+             [&](auto& v, auto& a) {
+                 store(r_.whole_number(v, a, 1, 64), c.max_deltas_per_asset);
+             }},
+            {"max_delta_memory", optional_key,
+             [&](auto& v, auto& a) { read_size(v, a, c.max_delta_memory); }},
+            {"dictionary_retention", optional_key,
+             [&](auto& v, auto& a) { read_size(v, a, c.dictionary_retention, true); }},
         };
         r_.read_map(value, at, fields);
         if (c.max_object_size > c.max_size) {

@@ -81,8 +81,8 @@ struct node {
 };
 
 struct upstream_options {
-    bool verify = true;                  ///< verify node certificates (chain + host name)
-    std::string ca_file;                 ///< empty = the system trust store
+    bool verify = true;                   ///< verify node certificates (chain + host name)
+    std::string ca_file;                  ///< empty = the system trust store
     std::size_t max_idle_per_node = 256;  ///< idle keep-alive connections kept per worker and node
 };
 
@@ -149,6 +149,13 @@ struct cache_options {
     bool compress = true;                    ///< make br/zstd/gzip variants of stored bodies
     unsigned compress_workers = 1;           ///< threads compressing (off the event loops)
     unsigned compress_queue = 64;            ///< bodies waiting; more are served uncompressed
+    /// Compression dictionaries (RFC 9842): offer stored client assets as dictionaries and answer
+    /// with dcz deltas against the ones clients hold (needs `compress`).
+    bool dictionaries = true;
+    unsigned max_deltas_per_asset = 4;             ///< dcz deltas kept per stored body
+    std::uint64_t max_delta_memory = 64ull << 20;  ///< all deltas together (part of max_size)
+    /// Dictionary bodies kept after their entries are gone (purge after an upgrade).
+    std::uint64_t dictionary_retention = 64ull << 20;
     location where;
 };
 

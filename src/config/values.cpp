@@ -119,7 +119,8 @@ parsed<std::uint64_t> parse_size(std::string_view text) {
     }
     const auto value = small_number(number);
     if (!value || static_cast<std::uint64_t>(*value) > max_size_value / scale->bytes) {
-        return fail<std::uint64_t>(in_quotes(text) + " is larger than 1TiB, the largest size accepted");
+        return fail<std::uint64_t>(in_quotes(text) +
+                                   " is larger than 1TiB, the largest size accepted");
     }
     return {static_cast<std::uint64_t>(*value) * scale->bytes, {}};
 }

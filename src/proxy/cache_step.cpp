@@ -1,8 +1,10 @@
 #include "proxy/cache_step.hpp"
 
 #include "cache/codec.hpp"
+#include "cache/dictionary.hpp"
 #include "cache/encoding.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "http/rewrite.hpp"
 #include "proxy/exchange.hpp"
 
@@ -430,9 +432,25 @@ awaitable<bool> cache_step::serve_entry(const cache::entry& e, label l) {
         c = cache::coding_from_token(trim(field_value(e.fields, "content-encoding")))
                 .value_or(cache::coding::identity);
     }
+    // A delta against the dictionary the client holds, when it is smaller than that coding.
+    std::string dcz_etag;
+    const auto delta = delta_for(e);
+    std::size_t dcz_saved = 0;
+    if (delta && delta->bytes.size() < bytes.size()) {
+        dcz_saved = bytes.size() - delta->bytes.size();
+        c = cache::coding::dcz;
+        bytes = delta->bytes;
+        // Its own validator: the identity one with the coding and the dictionary's hash.
+        const auto& identity = e.etags[0];
+        dcz_etag.assign(identity, 0, identity.size() - 1).append("-dcz-");
+        dcz_etag.append(to_hex(std::span<const std::uint8_t>(delta->dictionary.data(), 4)));
+        dcz_etag.push_back('"');
+    }
     const auto ci = static_cast<std::size_t>(c);
     // An encodable entry's head has no ETag: the chosen coding's goes after it.
-    std::string_view etag = e.encodable ? std::string_view(e.etags[ci]) : e.etag;
+    std::string_view etag = c == cache::coding::dcz ? std::string_view(dcz_etag)
+                            : e.encodable           ? std::string_view(e.etags[ci])
+                                                    : e.etag;
     bool matched = not_modified(etag, e);
     if (!matched && e.encodable && c == e.node_etag_coding && !e.etag.empty() &&
         not_modified(e.etag, e)) {
@@ -477,6 +495,9 @@ awaitable<bool> cache_step::serve_entry(const cache::entry& e, label l) {
         const bool known = e.encodable || c == cache::coding::identity;
         sent_coded(c, n, x_.gate.head_method || !known ? 0 : e.length);
         counters_.coding_responses[ci].fetch_add(1, std::memory_order_relaxed);
+        if (n != 0) {
+            counters_.dcz_saved_bytes.fetch_add(dcz_saved, std::memory_order_relaxed);
+        }
     }
     co_return ok&& keep;
 }
@@ -770,8 +791,61 @@ std::shared_ptr<cache::entry> cache_step::make_entry(std::time_t request_time,
             e->vary.push_back({name, cache::vary_value(s_.head_, name)});
         }
     }
+    if (mode != fill_mode::opaque) {
+        offer_dictionary(*e, res.find(bhttp::field::set_cookie) != res.end());
+    }
     finish_entry(*e, age, request_time, response_time);
     return e;
+}
+
+void cache_step::offer_dictionary(cache::entry& e, bool set_cookie) const {
+    if (!cache_.options().dictionaries || post_ || set_cookie) {
+        return;
+    }
+    const std::string_view target = s_.head_.target;
+    const auto path = target.substr(0, target.find('?'));
+    if (!cache::offers_dictionary(path, field_value(e.fields, "content-type"))) {
+        return;
+    }
+    const auto offer = cache::dictionary_pattern(path);
+    if (!offer) {
+        return;
+    }
+    std::erase_if(e.fields,
+                  [](const auto& f) { return http::iequals(f.first, "use-as-dictionary"); });
+    e.fields.emplace_back("Use-As-Dictionary", cache::use_as_dictionary_value(*offer));
+    // A dcz answer depends on the dictionary the request names (RFC 9842 §6.2).
+    ensure_vary(e.fields, "Available-Dictionary");
+    e.dictionary = true;
+}
+
+std::shared_ptr<const cache::delta> cache_step::delta_for(const cache::entry& e) {
+    if (!e.dictionary || !e.encodable || credentials_ || no_transform_ || post_ ||
+        !cache_.options().dictionaries || !accept_encoding_present_) {
+        return nullptr;
+    }
+    const auto named = s_.head_.find("available-dictionary");
+    if (named.data() == nullptr || !cache::accepts_dcz(accept_encoding_)) {
+        return nullptr;
+    }
+    const auto hash = cache::parse_available_dictionary(named);
+    if (!hash) {
+        return nullptr;
+    }
+    counters_.dictionary_requests.fetch_add(1, std::memory_order_relaxed);
+    // Only a body we store and offered as a dictionary can be one: a hash we do not hold is
+    // ignored, never fetched, and a stored page or image is no dictionary.
+    const auto dictionary = cache_.entries().find_body(*hash);
+    if (!dictionary || !dictionary->offered.load(std::memory_order_relaxed)) {
+        counters_.dictionary_unknown.fetch_add(1, std::memory_order_relaxed);
+        return nullptr;
+    }
+    if (auto d = e.content->find_delta(*hash)) {
+        return d;
+    }
+    counters_.dictionary_pending.fetch_add(1, std::memory_order_relaxed);
+    cache_.compression().request_delta(e.content, dictionary);
+    return nullptr;
 }
 
 std::shared_ptr<cache::entry> cache_step::stored_entry(const cache::entry& meta,
@@ -787,8 +861,10 @@ std::shared_ptr<cache::entry> cache_step::stored_entry(const cache::entry& meta,
     const auto names = cache::vary_names(hf);
     e->vary.clear();
     for (const auto& name : names) {
-        // An encodable entry is negotiated per request: Accept-Encoding selects no entry.
-        if (mode == fill_mode::opaque || name != "accept-encoding") {
+        // An encodable entry is negotiated per request: Accept-Encoding and the dictionary a
+        // client names (dcz) select no entry.
+        if (mode == fill_mode::opaque ||
+            (name != "accept-encoding" && name != "available-dictionary")) {
             e->vary.push_back({name, cache::vary_value(s_.head_, name)});
         }
     }
@@ -817,18 +893,29 @@ std::shared_ptr<cache::entry> cache_step::stored_entry(const cache::entry& meta,
 
 void cache_step::ensure_vary_accept_encoding(
     std::vector<std::pair<std::string, std::string>>& fields) {
+    ensure_vary(fields, "Accept-Encoding");
+}
+
+void cache_step::ensure_vary(std::vector<std::pair<std::string, std::string>>& fields,
+                             std::string_view token) {
     for (const auto& [n, v] : fields) {
         if (!http::iequals(n, "vary")) {
             continue;
         }
         bool found = false;
         http::for_each_list_token(
-            v, [&](std::string_view t) { found = found || http::iequals(t, "accept-encoding"); });
+            v, [&](std::string_view t) { found = found || http::iequals(t, token) || t == "*"; });
         if (found) {
             return;
         }
     }
-    fields.emplace_back("Vary", "Accept-Encoding");
+    for (auto& [n, v] : fields) {
+        if (http::iequals(n, "vary")) {
+            v.append(", ").append(token);
+            return;
+        }
+    }
+    fields.emplace_back("Vary", std::string(token));
 }
 
 std::shared_ptr<cache::entry> cache_step::refreshed(const cache::entry& old,
@@ -861,6 +948,9 @@ std::shared_ptr<cache::entry> cache_step::refreshed(const cache::entry& old,
     e->fields.insert(e->fields.end(), updates.begin(), updates.end());
     if (e->encodable) {
         ensure_vary_accept_encoding(e->fields);
+    }
+    if (e->dictionary) {
+        ensure_vary(e->fields, "Available-Dictionary");
     }
     finish_entry(*e, age, request_time, response_time);
     return e;

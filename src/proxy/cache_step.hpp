@@ -59,6 +59,16 @@ class cache_step {
     /// The entry a completed fill publishes: `meta` with the identity body (or the opaque one).
     std::shared_ptr<cache::entry> stored_entry(const cache::entry& meta,
                                                std::shared_ptr<cache::body> b, fill_mode mode);
+    /// Vary names `token` in `fields` (a Vary field added, or the token appended to one).
+    static void ensure_vary(std::vector<std::pair<std::string, std::string>>& fields,
+                            std::string_view token);
+    /// Offers the response as a compression dictionary (RFC 9842): Use-As-Dictionary with the
+    /// pattern of its path, and Vary: Available-Dictionary. Only for client assets
+    /// (cache::offers_dictionary) of GET requests, never with Set-Cookie.
+    void offer_dictionary(cache::entry& e, bool set_cookie) const;
+    /// The delta of `e` for the dictionary this request names, if one is stored (else the delta
+    /// is asked of the compressor, and nullptr: the request gets another coding).
+    std::shared_ptr<const cache::delta> delta_for(const cache::entry& e);
     static void ensure_vary_accept_encoding(
         std::vector<std::pair<std::string, std::string>>& fields);
     std::shared_ptr<cache::entry> refreshed(const cache::entry& old, std::time_t request_time,

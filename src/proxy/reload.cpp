@@ -122,7 +122,11 @@ reload_plan plan_reload(const config::proxy_config& running, const config::proxy
                ", heuristic_max: " + ms_text(c.heuristic_max) +
                ", compress: " + (c.compress ? "true" : "false") +
                ", compress_workers: " + std::to_string(c.compress_workers) +
-               ", compress_queue: " + std::to_string(c.compress_queue) + "}";
+               ", compress_queue: " + std::to_string(c.compress_queue) +
+               ", dictionaries: " + (c.dictionaries ? "true" : "false") +
+               ", max_deltas_per_asset: " + std::to_string(c.max_deltas_per_asset) +
+               ", max_delta_memory: " + std::to_string(c.max_delta_memory) +
+               ", dictionary_retention: " + std::to_string(c.dictionary_retention) + "}";
     };
     if (cache_text(running.cache) != cache_text(next.cache)) {
         keep("cache", cache_text(running.cache), cache_text(next.cache));

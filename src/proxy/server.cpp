@@ -33,6 +33,10 @@ cache::cache_options cache_options_from(const config::cache_options& c) {
     o.heuristic_max = std::chrono::duration_cast<std::chrono::seconds>(c.heuristic_max).count();
     o.compression.workers = c.compress ? c.compress_workers : 0;
     o.compression.queue = c.compress_queue;
+    o.dictionaries = c.dictionaries && c.compress;
+    o.store.max_deltas_per_body = c.max_deltas_per_asset;
+    o.store.max_delta_memory = c.max_delta_memory;
+    o.store.retired_dictionary_memory = o.dictionaries ? c.dictionary_retention : 0;
     return o;
 }
 

@@ -270,6 +270,16 @@ bool client::closed_within(std::chrono::milliseconds timeout, std::string* recei
     return closed;
 }
 
+std::uint64_t metric(std::uint16_t admin_port, const std::string& name) {
+    const auto r = http_get(admin_port, "/metrics");
+    if (!r) {
+        return ~0ull;
+    }
+    const std::string& body = r->body();
+    const auto at = body.find("\n" + name + " ");
+    return at == std::string::npos ? ~0ull : std::stoull(body.substr(at + name.size() + 2));
+}
+
 std::optional<response> http_get(std::uint16_t port, const std::string& target,
                                  const std::string& headers) {
     client c(port);

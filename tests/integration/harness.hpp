@@ -100,6 +100,10 @@ class client {
 std::optional<response> http_get(std::uint16_t port, const std::string& target,
                                  const std::string& headers = {});
 
+/// The value of the /metrics sample `name` (with its labels, as printed) on the admin listener at
+/// `admin_port`; ~0 when the listener does not answer or the sample is missing.
+std::uint64_t metric(std::uint16_t admin_port, const std::string& name);
+
 /// A port on 127.0.0.1 that nothing listens on (bound, then closed).
 std::uint16_t closed_port();
 

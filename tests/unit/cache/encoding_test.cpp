@@ -289,7 +289,7 @@ TEST(VariantEtag, QuotedDistinctPerCodingAndStable) {
     EXPECT_EQ(variant_etag(hash, coding::zstd), "\"00112233445566778899aabbccddeeff-zstd\"");
 
     std::set<std::string> tags;
-    for (const coding c : {coding::identity, coding::gzip, coding::br, coding::zstd}) {
+    for (const coding c : {coding::identity, coding::gzip, coding::br, coding::zstd, coding::dcz}) {
         const std::string tag = variant_etag(hash, c);
         EXPECT_EQ(tag, variant_etag(hash, c));
         EXPECT_EQ(tag.front(), '"');

@@ -56,6 +56,102 @@ TEST(CacheStore, IdenticalBodiesAreStoredOnce) {
     EXPECT_GE(st.memory, bundle.size());
 }
 
+TEST(CacheStore, DictionaryDeltasAreFoundBoundedAndReleasedWithTheirBody) {
+    store_options o;
+    o.max_deltas_per_body = 2;
+    o.max_delta_memory = 10'000;
+    store s(o);
+    const auto v1 = s.insert(make("bbb-01 /app-1.js", "bbb-01", std::string(5000, 'a')));
+    const auto v2 = s.insert(make("bbb-01 /app-2.js", "bbb-01", std::string(5000, 'b')));
+    const auto v3 = s.insert(make("bbb-01 /app-3.js", "bbb-01", std::string(5000, 'c')));
+    // Dictionaries are found by the SHA-256 a client names, only among stored bodies.
+    EXPECT_EQ(s.find_body(v1->content->hash), v1->content);
+    digest unknown{};
+    unknown[0] = 1;
+    EXPECT_EQ(s.find_body(unknown), nullptr);
+
+    const auto before = s.stats().memory;
+    const auto& target = v3->content;
+    ASSERT_TRUE(s.attach_delta(target, {v1->content->hash, std::string(100, 'd')}));
+    EXPECT_FALSE(s.attach_delta(target, {v1->content->hash, std::string(100, 'd')}));  // once
+    ASSERT_TRUE(s.attach_delta(target, {v2->content->hash, std::string(200, 'd')}));
+    EXPECT_FALSE(s.attach_delta(target, {unknown, std::string(50, 'd')}));          // per-body cap
+    EXPECT_FALSE(s.attach_delta(v2->content, {unknown, std::string(9'800, 'd')}));  // memory cap
+    EXPECT_EQ(target->find_delta(v1->content->hash)->bytes.size(), 100u);
+    EXPECT_EQ(target->find_delta(v2->content->hash)->bytes.size(), 200u);
+    EXPECT_EQ(target->find_delta(unknown), nullptr);
+    auto st = s.stats();
+    EXPECT_EQ(st.deltas, 2u);
+    EXPECT_EQ(st.delta_bytes, 300u);
+    EXPECT_EQ(st.memory, before + 300);
+
+    const auto held = target->find_delta(v1->content->hash);
+    EXPECT_EQ(s.purge(), 3u);
+    st = s.stats();
+    EXPECT_EQ(st.deltas, 0u);
+    EXPECT_EQ(st.delta_bytes, 0u);
+    EXPECT_EQ(st.memory, 0u);
+    EXPECT_EQ(held->bytes, std::string(100, 'd'));  // a sender's delta outlives the purge
+    EXPECT_FALSE(s.attach_delta(target, {v1->content->hash, "x"}));  // no longer stored
+}
+
+TEST(CacheStore, DictionaryBodiesOutliveTheirEntriesWithinTheirBudget) {
+    store_options o;
+    o.retired_dictionary_memory = 12'000;
+    o.max_size = 40'000;
+    store s(o);
+    request_buffer r("Host: x\r\n");
+    const auto dict = [&](const std::string& key, char c) {
+        auto e = make(key, key.substr(0, key.find(' ')), std::string(5000, c));
+        e->dictionary = true;
+        return s.insert(e);
+    };
+    const auto v1 = dict("bbb-01 /app-1.js", 'a');
+    const auto plain = s.insert(make("bbb-01 /page.html", "bbb-01", std::string(5000, 'h')));
+    const auto hash = v1->content->hash;
+    const auto before = s.stats().memory;
+    // The node is upgraded and purged: its old client stays findable as a dictionary, charged.
+    EXPECT_EQ(s.purge("bbb-01"), 2u);
+    EXPECT_EQ(s.find("bbb-01 /app-1.js", r.head), nullptr);
+    EXPECT_EQ(s.find_body(hash), v1->content);
+    EXPECT_EQ(s.find_body(plain->content->hash), nullptr);  // not a dictionary: gone
+    auto st = s.stats();
+    EXPECT_EQ(st.retired, 1u);
+    EXPECT_EQ(st.retired_bytes, 5000u);
+    EXPECT_LT(st.memory, before);
+    EXPECT_GE(st.memory, 5000u);
+    // No variant or delta is attached to a body no entry serves.
+    EXPECT_FALSE(s.attach_variant(v1->content, coding::br, "x"));
+    // The same bytes stored again revive it (and it is no longer retired).
+    const auto again = dict("bbb-02 /app-1.js", 'a');
+    EXPECT_EQ(again->content, v1->content);
+    EXPECT_EQ(s.stats().retired, 0u);
+    EXPECT_EQ(s.purge("bbb-02"), 1u);
+    EXPECT_EQ(s.stats().retired, 1u);
+    // The budget: the oldest retired bodies go first.
+    EXPECT_EQ(s.purge(), 0u);  // a full purge drops them too
+    EXPECT_EQ(s.find_body(hash), nullptr);
+    EXPECT_EQ(s.stats().memory, 0u);
+    for (char c : {'b', 'c', 'd'}) {
+        dict(std::string("bbb-01 /lib-") + c + ".js", c);
+    }
+    s.purge("bbb-01");
+    st = s.stats();
+    EXPECT_EQ(st.retired, 2u);  // 3 × 5000 > 12000: one went
+    EXPECT_EQ(st.retired_bytes, 10'000u);
+    int findable = 0;
+    for (char c : {'b', 'c', 'd'}) {
+        findable += s.find_body(make("x", "x", std::string(5000, c))->content->hash) ? 1 : 0;
+    }
+    EXPECT_EQ(findable, 2);
+    // Memory pressure drops retired bodies before any entry.
+    const auto keep = s.insert(make("bbb-02 /big", "bbb-02", std::string(33'000, 'z')));
+    EXPECT_NE(s.find("bbb-02 /big", r.head), nullptr);
+    st = s.stats();
+    EXPECT_LE(st.memory, o.max_size);
+    EXPECT_LT(st.retired, 2u);
+}
+
 TEST(CacheStore, ReplacingAnEntryReleasesItsMemory) {
     store s({});
     s.insert(make("n /a", "n", std::string(5000, 'a')));

@@ -256,6 +256,36 @@ TEST(ConfigLoad, CacheCompressionKeys) {
                 {"cache.compress", 8, 13, ""});
 }
 
+TEST(ConfigLoad, CacheDictionaryKeys) {
+    const auto defaults = load(minimal + "cache:\n  enabled: true\n");
+    ASSERT_TRUE(defaults.ok()) << dump(defaults);
+    EXPECT_TRUE(defaults.config->cache.dictionaries);
+    EXPECT_EQ(defaults.config->cache.max_deltas_per_asset, 4u);
+    EXPECT_EQ(defaults.config->cache.max_delta_memory, 64ull << 20);
+    EXPECT_EQ(defaults.config->cache.dictionary_retention, 64ull << 20);
+
+    const auto set = load(minimal + lines({"cache:",                        // 7
+                                           "  enabled: true",               // 8
+                                           "  dictionaries: false",         // 9
+                                           "  max_deltas_per_asset: 2",     // 10
+                                           "  max_delta_memory: 8MiB",      // 11
+                                           "  dictionary_retention: 0"}));  // 12
+    ASSERT_TRUE(set.ok()) << dump(set);
+    EXPECT_FALSE(set.config->cache.dictionaries);
+    EXPECT_EQ(set.config->cache.max_deltas_per_asset, 2u);
+    EXPECT_EQ(set.config->cache.max_delta_memory, 8ull << 20);
+    EXPECT_EQ(set.config->cache.dictionary_retention, 0u);
+
+    expect_only(load(minimal + lines({"cache:", "  max_deltas_per_asset: 0"})),
+                {"cache.max_deltas_per_asset", 8, 25, ""});
+    expect_only(load(minimal + lines({"cache:", "  max_deltas_per_asset: 65"})),
+                {"cache.max_deltas_per_asset", 8, 25, ""});
+    expect_only(load(minimal + lines({"cache:", "  max_delta_memory: 0"})),
+                {"cache.max_delta_memory", 8, 21, "must be more than 0 bytes"});
+    expect_only(load(minimal + lines({"cache:", "  dictionary_retention: lots"})),
+                {"cache.dictionary_retention", 8, 25, ""});
+}
+
 TEST(ConfigLoad, EmptySectionsMeanDefaults) {
     // "timeouts:" with every entry commented out is common when editing an example.
     const auto r = load(minimal + lines({"upstream:", "timeouts:", "limits:", "server_names:"}));

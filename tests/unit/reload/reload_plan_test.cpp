@@ -97,6 +97,12 @@ TEST(ReloadPlan, CacheSettingsNeedARestart) {
     ASSERT_EQ(off.restart_only.size(), 1u);
     EXPECT_NE(off.restart_only[0].find("to {enabled: false}"), std::string::npos);
     EXPECT_TRUE(off.effective.cache.enabled);
+    // The dictionary settings too (the store and compressor are made with them).
+    const auto dict =
+        plan_reload(before, load(nodes, "cache: {enabled: true, max_deltas_per_asset: 2}\n"));
+    ASSERT_EQ(dict.restart_only.size(), 1u);
+    EXPECT_NE(dict.restart_only[0].find("max_deltas_per_asset: 2,"), std::string::npos);
+    EXPECT_EQ(dict.effective.cache.max_deltas_per_asset, 4u);
 }
 
 TEST(ReloadPlan, NewCertificatePathsOnTheSameListenerApply) {
