@@ -11,6 +11,9 @@
 // POST /<id>/<mount>/__meteor__/dynamic-import/fetch, POST /<id>/<mount>/feedback and a dynamic
 // import on the index page (#lazy-status; the contract is in demo/fake_node.hpp).
 //
+// --client-version N serves version N of the client (demo::select_client_version): from 2 on
+// the app bundle differs by one module, as after an upgrade (compression dictionaries, issue 18).
+//
 // --stats-port P opens a second, loopback-only listener that answers a GET (any path) with the
 // node's counters as JSON, {"requests":…,"websockets":…,"connections":…,"active_connections":…,
 // "dynamic_imports":…,"feedbacks":…} (the last two: POSTs to the meteor endpoints), and closes. It
@@ -59,6 +62,7 @@ struct demo_node_flags {
     std::string tls_key;
     std::string ready_file;
     std::string client = "static";
+    unsigned client_version = 1;
     std::uint16_t stats_port = 0;
     bool stats = false;  ///< --stats-port was given (0 = ephemeral)
 };
@@ -171,6 +175,11 @@ int run_demo_node(const demo_node_flags& f) {
         std::cerr << "demo-node: --client '" << f.client << "' must be 'static' or 'meteor'\n";
         return 2;
     }
+    if (f.client_version < 1 || f.client_version > 1000) {
+        std::cerr << "demo-node: --client-version must be from 1 to 1000\n";
+        return 2;
+    }
+    demo::select_client_version(f.client_version);
     if (f.tls_cert.empty() != f.tls_key.empty()) {
         std::cerr << "demo-node: --tls-cert and --tls-key go together\n";
         return 2;
@@ -257,6 +266,9 @@ void register_demo_node_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--mount", flags->mounts, "Mount served under /<id>/ (repeatable)")
         ->capture_default_str();
+    cmd->add_option("--client-version", flags->client_version,
+                    "Client version served: from 2 on the app bundle has one more module (a "
+                    "simulated upgrade) and a new hashed name");
     cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate chain: serve HTTPS/WSS");
     cmd->add_option("--tls-key", flags->tls_key, "PEM private key for --tls-cert");
     cmd->add_option("--client", flags->client,

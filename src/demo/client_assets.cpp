@@ -1,6 +1,7 @@
 #include "demo/client_assets.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -259,17 +260,28 @@ void append_module(std::string& out, prng& rng, unsigned index) {
     out += "  };\n";
 }
 
-std::string make_app_bundle() {
+// Version 2 and later: one more module of its own in the middle of the bundle (an upgrade that
+// changed one library); everything else is byte-identical to version 1.
+std::string make_app_bundle(unsigned version) {
     std::string js;
-    js.reserve(app_bundle_target_size + 4096);
+    js.reserve(app_bundle_target_size + 8192);
     js += app_prologue;
     prng rng;
     for (unsigned i = 0; js.size() + app_epilogue.size() < app_bundle_target_size; ++i) {
         append_module(js, rng, i);
+        if (i == 40 && version >= 2) {
+            prng other;
+            for (unsigned k = 0; k < version; ++k) {
+                other.next();
+            }
+            append_module(js, other, 100'000 + version);
+        }
     }
     js += app_epilogue;
     return js;
 }
+
+std::atomic<unsigned> chosen_version{1};
 
 constexpr std::string_view vendor_source =
     R"js(/*! bbb-vendor (simulated) - tiny helpers standing in for React, Meteor and friends */
@@ -560,8 +572,8 @@ asset make_asset(std::string_view stem, std::string_view extension, std::string 
 
 std::vector<asset> make_assets() {
     std::vector<asset> v;
-    v.push_back(
-        make_asset("app", "js", "application/javascript; charset=utf-8", make_app_bundle()));
+    v.push_back(make_asset("app", "js", "application/javascript; charset=utf-8",
+                           make_app_bundle(chosen_version.load())));
     v.push_back(make_asset("vendor", "js", "application/javascript; charset=utf-8",
                            std::string(vendor_source)));
     v.push_back(make_asset("style", "css", "text/css; charset=utf-8", std::string(style_source)));
@@ -597,6 +609,10 @@ std::string hash8(std::string_view bytes) {
     std::array<char, 9> buf{};
     std::snprintf(buf.data(), buf.size(), "%08x", static_cast<unsigned>(fnv1a32(bytes)));
     return std::string(buf.data(), 8);
+}
+
+void select_client_version(unsigned version) {
+    chosen_version.store(version < 1 ? 1 : version);
 }
 
 const std::vector<asset>& client_assets() {

@@ -105,6 +105,12 @@ struct asset {
 };
 const std::vector<asset>& client_assets();
 
+/// The client version this process's nodes serve (1 by default; `demo-node --client-version`).
+/// From 2 on, the app bundle has one more module in its middle (an upgrade that changed one
+/// library) and so another hash in its name; the other assets are the same. Call before the
+/// first client_assets(): they are built once per process.
+void select_client_version(unsigned version);
+
 class fake_node {
   public:
     /// Binds immediately (so port() is known); serves once start() is called. Throws
