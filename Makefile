@@ -41,7 +41,7 @@ test: deps
 TSAN_TESTS = proxy_integration_test cache_integration_test cli_integration_test \
              reload_integration_test admin_integration_test encoding_integration_test \
              early_hints_integration_test post_integration_test discovery_integration_test \
-             h2_integration_test \
+             h2_integration_test dictionary_integration_test \
              cache_test
 test-tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \

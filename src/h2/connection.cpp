@@ -75,27 +75,33 @@ nghttp2_nv nv_of(const std::string& name, const std::string& value) {
 }
 
 // The response's fields as nghttp2 wants them: ":status" first, names lower case, nothing that is
-// HTTP/1.1 connection management (RFC 9113 §8.2.2).
+// HTTP/1.1 connection management (RFC 9113 §8.2.2). Values (and names already in lower case) are
+// referenced, not copied: nghttp2_submit_* copies what it keeps before this goes away.
 struct header_block {
-    std::vector<std::string> names, values;
+    std::string status;
+    std::vector<std::string> lowered;  ///< names that had upper-case letters
     std::vector<nghttp2_nv> nv;
 
-    header_block(unsigned status, std::span<const header> fields) {
-        names.reserve(fields.size() + 1);
-        values.reserve(fields.size() + 1);
-        names.emplace_back(":status");
-        values.emplace_back(std::to_string(status));
+    header_block(unsigned status_code, std::span<const header> fields)
+        : status(std::to_string(status_code)) {
+        static const std::string status_name = ":status";
+        const auto has_upper = [](const std::string& n) {
+            return std::any_of(n.begin(), n.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+        };
+        nv.reserve(fields.size() + 1);
+        nv.push_back(nv_of(status_name, status));
+        lowered.reserve(static_cast<std::size_t>(std::count_if(
+            fields.begin(), fields.end(), [&](const header& f) { return has_upper(f.name); })));
         for (const auto& f : fields) {
-            auto name = ascii_lower(f.name);
-            if (http::is_connection_specific(name) || name.empty() || name.front() == ':') {
+            const std::string* name = &f.name;
+            if (has_upper(f.name)) {  // `lowered` never reallocates: nv points into it
+                lowered.push_back(ascii_lower(f.name));
+                name = &lowered.back();
+            }
+            if (http::is_connection_specific(*name) || name->empty() || name->front() == ':') {
                 continue;
             }
-            names.push_back(std::move(name));
-            values.push_back(f.value);
-        }
-        nv.reserve(names.size());
-        for (std::size_t i = 0; i < names.size(); ++i) {
-            nv.push_back(nv_of(names[i], values[i]));
+            nv.push_back(nv_of(*name, f.value));
         }
     }
 };
@@ -227,7 +233,11 @@ struct connection::callbacks {
                                       NGHTTP2_REFUSED_STREAM);
             return 0;  // no state: its fields are decoded and dropped
         }
-        c.streams_[frame->hd.stream_id] = std::make_unique<stream_state>();
+        auto s = std::make_unique<stream_state>();
+        // A browser's request has about a dozen fields: one allocation each instead of growing.
+        s->names.reserve(16);
+        s->values.reserve(16);
+        c.streams_[frame->hd.stream_id] = std::move(s);
         return 0;
     }
 

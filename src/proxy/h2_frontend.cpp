@@ -18,7 +18,10 @@
 
 #include <array>
 #include <cstring>
+#include <iterator>
+#include <memory_resource>
 #include <optional>
+#include <tuple>
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -154,7 +157,10 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
         std::array<char, body_piece> body;
         while (!in_.empty() && !ended_) {
             if (!parser_) {
-                parser_.emplace();
+                // The fields live in this pipe's arena (one allocation, with the pipe, for a
+                // usual head instead of one per field).
+                parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                                std::make_tuple(field_allocator(&arena_)));
                 parser_->header_limit(1u << 20);
                 parser_->body_limit(boost::none);
                 parser_->skip(head_method_);
@@ -177,6 +183,8 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
             if (p.is_header_done() && !responded_) {
                 const unsigned status = p.get().result_int();
                 std::vector<h2::header> fields;
+                fields.reserve(
+                    static_cast<std::size_t>(std::distance(p.get().begin(), p.get().end())));
                 for (const auto& f : p.get()) {
                     fields.push_back({std::string(f.name_string()), std::string(f.value())});
                 }
@@ -223,7 +231,10 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
     std::size_t offset_ = 0;
     bool head_method_;
     std::string in_;
-    std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+    using field_allocator = std::pmr::polymorphic_allocator<char>;
+    std::array<std::byte, 2048> arena_buffer_;
+    std::pmr::monotonic_buffer_resource arena_{arena_buffer_.data(), arena_buffer_.size()};
+    std::optional<bhttp::response_parser<bhttp::buffer_body, field_allocator>> parser_;
     bool responded_ = false;
     bool ended_ = false;
     bool closed_ = false;
