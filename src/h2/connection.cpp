@@ -68,7 +68,7 @@ nghttp2_session* native(void* s) {
     return static_cast<nghttp2_session*>(s);
 }
 
-nghttp2_nv nv_of(const std::string& name, const std::string& value) {
+nghttp2_nv nv_of(std::string_view name, std::string_view value) {
     return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
             reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
             value.size(), NGHTTP2_NV_FLAG_NONE};
@@ -85,7 +85,7 @@ struct header_block {
     header_block(unsigned status_code, std::span<const header> fields)
         : status(std::to_string(status_code)) {
         static const std::string status_name = ":status";
-        const auto has_upper = [](const std::string& n) {
+        const auto has_upper = [](std::string_view n) {
             return std::any_of(n.begin(), n.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
         };
         nv.reserve(fields.size() + 1);
@@ -93,15 +93,15 @@ struct header_block {
         lowered.reserve(static_cast<std::size_t>(std::count_if(
             fields.begin(), fields.end(), [&](const header& f) { return has_upper(f.name); })));
         for (const auto& f : fields) {
-            const std::string* name = &f.name;
+            std::string_view name = f.name;
             if (has_upper(f.name)) {  // `lowered` never reallocates: nv points into it
                 lowered.push_back(ascii_lower(f.name));
-                name = &lowered.back();
+                name = lowered.back();
             }
-            if (http::is_connection_specific(*name) || name->empty() || name->front() == ':') {
+            if (http::is_connection_specific(name) || name.empty() || name.front() == ':') {
                 continue;
             }
-            nv.push_back(nv_of(*name, f.value));
+            nv.push_back(nv_of(name, f.value));
         }
     }
 };

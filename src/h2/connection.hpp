@@ -88,9 +88,10 @@ struct stream_counters {
     std::uint64_t client_resets = 0;    ///< RST_STREAM from the client
 };
 
+/// A response field for respond()/inform(): views, used only during the call.
 struct header {
-    std::string name;  ///< lower case
-    std::string value;
+    std::string_view name;  ///< any case (lower-cased on the way out)
+    std::string_view value;
 };
 
 class connection {

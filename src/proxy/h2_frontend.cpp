@@ -186,7 +186,8 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
                 fields.reserve(
                     static_cast<std::size_t>(std::distance(p.get().begin(), p.get().end())));
                 for (const auto& f : p.get()) {
-                    fields.push_back({std::string(f.name_string()), std::string(f.value())});
+                    fields.push_back({{f.name_string().data(), f.name_string().size()},
+                                      {f.value().data(), f.value().size()}});
                 }
                 if (status >= 100 && status < 200) {
                     owner_->conn_->inform(id_, status, fields);
