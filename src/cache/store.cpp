@@ -450,16 +450,17 @@ void store::evict_to_fit() {
     // One evictor at a time. The others wait rather than go on: fills are the slow path, and
     // letting them publish faster than one evictor frees would overshoot the bound.
     std::lock_guard lock(evict_mu_);
-    {
-        // Retired dictionary bodies go first: no entry needs them.
-        std::lock_guard bodies_lock(bodies_mu_);
-        const auto memory = memory_.load(std::memory_order_relaxed);
-        const auto over = memory > options_.max_size ? memory - options_.max_size : 0;
-        const auto retired = retired_bytes_.load(std::memory_order_relaxed);
-        trim_retired(retired > over ? retired - over : 0);
-    }
-    while (memory_.load(std::memory_order_relaxed) > options_.max_size) {
-        if (!evict_one()) {
+    while (true) {
+        {
+            // Retired dictionary bodies go first: no entry needs them. That includes the one an
+            // eviction just retired, so evicting a dictionary entry frees its body too.
+            std::lock_guard bodies_lock(bodies_mu_);
+            const auto memory = memory_.load(std::memory_order_relaxed);
+            const auto over = memory > options_.max_size ? memory - options_.max_size : 0;
+            const auto retired = retired_bytes_.load(std::memory_order_relaxed);
+            trim_retired(retired > over ? retired - over : 0);
+        }
+        if (memory_.load(std::memory_order_relaxed) <= options_.max_size || !evict_one()) {
             break;
         }
     }

@@ -152,6 +152,26 @@ TEST(CacheStore, DictionaryBodiesOutliveTheirEntriesWithinTheirBudget) {
     EXPECT_LT(st.retired, 2u);
 }
 
+TEST(CacheStore, EvictingDictionaryEntriesFreesTheirBodies) {
+    // Retention is for purged entries a client may still name, not a reason to keep evicted
+    // bodies: under memory pressure an evicted dictionary's body goes too, and only as many
+    // entries are evicted as the bound needs.
+    store_options o;
+    o.max_size = 50'000;
+    o.retired_dictionary_memory = 40'000;
+    store s(o);
+    request_buffer r("Host: x\r\n");
+    for (int i = 0; i < 20; ++i) {
+        auto e = make("n /lib-" + std::to_string(i) + ".js", "n", std::string(4'000, 'a' + i));
+        e->dictionary = true;
+        s.insert(e);
+    }
+    const auto st = s.stats();
+    EXPECT_LE(st.memory, o.max_size);
+    EXPECT_GE(st.entries, 9u) << "entries evicted beyond what the bound needs";
+    EXPECT_NE(s.find("n /lib-19.js", r.head), nullptr);
+}
+
 TEST(CacheStore, ReplacingAnEntryReleasesItsMemory) {
     store s({});
     s.insert(make("n /a", "n", std::string(5000, 'a')));
