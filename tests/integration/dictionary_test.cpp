@@ -227,8 +227,7 @@ TEST(Dictionaries, WithoutAStoredDictionaryOrDczOrWithCredentialsThereIsNoDelta)
                                          available(sha256_of(html->body())) + "\r\n");
     ASSERT_TRUE(page_named);
     EXPECT_EQ(field(*page_named, "Content-Encoding"), "");
-    EXPECT_EQ(metric(p.admin_port(), "bcp_cache_dictionary_requests_total{result=\"unknown\"}"),
-              2u)
+    EXPECT_EQ(metric(p.admin_port(), "bcp_cache_dictionary_requests_total{result=\"unknown\"}"), 2u)
         << http_get(p.admin_port(), "/metrics")->body();
     // Not advertising dcz, or only through "*": no delta.
     for (const std::string ae : {"gzip, br", "*", "br, dcb"}) {
