@@ -468,6 +468,7 @@ std::string status_json(const sources& s, bool nodes_only) {
     }
     if (g.cache) {
         const auto& c = *g.cache;
+        constexpr auto dcz = static_cast<std::size_t>(cache::coding::dcz);
         out["cache"] = {{"hits", c.hits},
                         {"misses", c.misses},
                         {"coalesced", c.coalesced},
@@ -481,21 +482,20 @@ std::string status_json(const sources& s, bool nodes_only) {
                         {"max_size", c.max_size},
                         {"evictions", c.evictions},
                         {"variant_bytes", c.variant_bytes},
-                        {"encoded_bytes",
-                         {{"identity", c.coding_bytes[0]},
-                          {"gzip", c.coding_bytes[1]},
-                          {"br", c.coding_bytes[2]},
-                          {"zstd", c.coding_bytes[3]},
-                          {"dcz", c.coding_bytes[4]}}},
                         {"compression_queued", c.compression.queued},
                         {"dictionaries",
                          {{"requests", c.dictionary_requests},
                           {"unknown", c.dictionary_unknown},
                           {"pending", c.dictionary_pending},
-                          {"deltas_sent", c.coding_responses[4]},
+                          {"deltas_sent", c.coding_responses[dcz]},
                           {"saved_bytes", c.dcz_saved_bytes},
                           {"deltas", c.deltas},
                           {"delta_bytes", c.delta_bytes}}}};
+        auto& encoded = out["cache"]["encoded_bytes"];
+        for (std::size_t i = 0; i < cache::coding_count; ++i) {
+            encoded[std::string(cache::to_token(static_cast<cache::coding>(i)))] =
+                c.coding_bytes[i];
+        }
     } else {
         out["cache"] = nullptr;
     }

@@ -1,5 +1,6 @@
 #include "admin/listener.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/log.hpp"
 #include "net/listener.hpp"
 
@@ -17,11 +18,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::admin {
 namespace bhttp = boost::beast::http;

@@ -60,6 +60,10 @@ std::shared_ptr<const delta> body::find_delta(const digest& dictionary) const {
     return nullptr;
 }
 
+std::size_t body::charge() const {
+    return size + variant_bytes() + delta_bytes();
+}
+
 std::size_t body::delta_count() const {
     std::lock_guard lock(deltas_mu_);
     return deltas_.size();
@@ -199,9 +203,7 @@ std::shared_ptr<const body> store::intern(const std::shared_ptr<const body>& b) 
     if (!inserted && it->second.refs == 0) {
         // A retired dictionary body: an entry holds it again.
         std::erase(retired_, it->first);
-        retired_bytes_.fetch_sub(
-            it->second.b->size + it->second.b->variant_bytes() + it->second.b->delta_bytes(),
-            std::memory_order_relaxed);
+        retired_bytes_.fetch_sub(it->second.b->charge(), std::memory_order_relaxed);
     }
     if (!inserted && it->second.b == b) {
         it->second.refs++;  // a refreshed entry keeping its body
@@ -239,7 +241,7 @@ void store::release(const std::shared_ptr<const body>& b, bool dictionary) {
     if (--it->second.refs != 0) {
         return;
     }
-    const std::uint64_t charge = b->size + b->variant_bytes() + b->delta_bytes();
+    const std::uint64_t charge = b->charge();
     if (!dictionary || charge > options_.retired_dictionary_memory) {
         erase_body(it);
         return;
@@ -269,8 +271,7 @@ void store::trim_retired(std::uint64_t limit) {
         retired_.pop_front();
         if (it != bodies_.end() && it->second.refs == 0) {
             const auto& b = it->second.b;
-            retired_bytes_.fetch_sub(b->size + b->variant_bytes() + b->delta_bytes(),
-                                     std::memory_order_relaxed);
+            retired_bytes_.fetch_sub(b->charge(), std::memory_order_relaxed);
             erase_body(it);
         }
     }

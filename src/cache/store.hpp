@@ -73,6 +73,8 @@ struct body {
 
     /// This body as a delta against the stored body with SHA-256 `dictionary`, or nullptr.
     std::shared_ptr<const delta> find_delta(const digest& dictionary) const;
+    /// Memory the store charges for it: the bytes, the variants and the deltas.
+    std::size_t charge() const;
     /// Deltas attached, and their bytes.
     std::size_t delta_count() const;
     std::size_t delta_bytes() const;

@@ -4,17 +4,13 @@
 #include "cli/commands.hpp"
 #include "cli/discovery_link.hpp"
 #include "config/config.hpp"
+#include "core/coroutine_warnings.hpp"
 #include "discovery/api_source.hpp"
 #include "discovery/poller.hpp"
 
 #include <fmt/format.h>
 
 #include <iostream>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::cli {
 namespace {

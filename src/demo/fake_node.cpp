@@ -4,6 +4,7 @@
 
 #include "demo/fake_node.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/log.hpp"
 #include "demo/client_assets.hpp"
 #include "demo/fake_node_impl.hpp"
@@ -20,12 +21,6 @@
 
 #include <array>
 #include <exception>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see
-// nodeconf/live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::demo {
 namespace detail {

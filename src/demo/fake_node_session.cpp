@@ -3,6 +3,8 @@
 
 #include "demo/fake_node_impl.hpp"
 
+#include "core/coroutine_warnings.hpp"
+
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -14,12 +16,6 @@
 #include <algorithm>
 #include <array>
 #include <tuple>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see
-// nodeconf/live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::demo::detail {
 namespace {

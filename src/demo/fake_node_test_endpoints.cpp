@@ -41,6 +41,7 @@
 //                    If-Modified-Since give 304.
 // Unknown names under _test/ are 404. n is at most 1 GiB and ms at most 60000 (400 otherwise).
 
+#include "core/coroutine_warnings.hpp"
 #include "demo/client_assets.hpp"
 #include "demo/fake_node_impl.hpp"
 
@@ -50,12 +51,6 @@
 
 #include <algorithm>
 #include <chrono>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see
-// nodeconf/live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::demo::detail {
 namespace {

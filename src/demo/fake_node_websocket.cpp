@@ -3,16 +3,12 @@
 
 #include "demo/fake_node_impl.hpp"
 
+#include "core/coroutine_warnings.hpp"
+
 #include <boost/asio/write.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <array>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see
-// nodeconf/live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::demo::detail {
 

@@ -1,5 +1,6 @@
 #include "discovery/api_source.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/text.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
@@ -14,11 +15,6 @@
 
 #include <algorithm>
 #include <array>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::discovery {
 namespace {

@@ -1,6 +1,7 @@
 #include "discovery/poller.hpp"
 
 #include "core/atomic_file.hpp"
+#include "core/coroutine_warnings.hpp"
 #include "core/log.hpp"
 #include "discovery/api_source.hpp"
 #include "net/stream.hpp"
@@ -10,11 +11,6 @@
 #include <fstream>
 #include <optional>
 #include <set>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::discovery {
 

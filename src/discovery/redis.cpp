@@ -1,5 +1,6 @@
 #include "discovery/redis.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "net/connect.hpp"
 #include "net/stream.hpp"
 #include "net/tls.hpp"
@@ -10,11 +11,6 @@
 
 #include <array>
 #include <charconv>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::discovery {
 namespace {

@@ -1,15 +1,11 @@
 #include "discovery/source.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/error.hpp"
 #include "net/connect.hpp"
 #include "net/stream.hpp"
 #include "net/tls.hpp"
 #include "net/watchdog.hpp"
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::discovery {
 

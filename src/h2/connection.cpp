@@ -84,17 +84,16 @@ struct header_block {
 
     header_block(unsigned status_code, std::span<const header> fields)
         : status(std::to_string(status_code)) {
-        static const std::string status_name = ":status";
+        constexpr std::string_view status_name = ":status";
         const auto has_upper = [](std::string_view n) {
             return std::any_of(n.begin(), n.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
         };
         nv.reserve(fields.size() + 1);
         nv.push_back(nv_of(status_name, status));
-        lowered.reserve(static_cast<std::size_t>(std::count_if(
-            fields.begin(), fields.end(), [&](const header& f) { return has_upper(f.name); })));
+        lowered.reserve(fields.size());  // never reallocated below: nv points into it
         for (const auto& f : fields) {
             std::string_view name = f.name;
-            if (has_upper(f.name)) {  // `lowered` never reallocates: nv points into it
+            if (has_upper(f.name)) {
                 lowered.push_back(ascii_lower(f.name));
                 name = lowered.back();
             }

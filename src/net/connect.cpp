@@ -1,15 +1,11 @@
 #include "net/connect.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/error.hpp"
 #include "net/listener.hpp"
 #include "net/watchdog.hpp"
 
 #include <boost/asio/connect.hpp>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::net {
 

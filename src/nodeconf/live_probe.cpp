@@ -1,6 +1,7 @@
 #include "nodeconf/live_probe.hpp"
 
 #include "core/asio.hpp"
+#include "core/coroutine_warnings.hpp"
 #include "core/text.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -12,12 +13,6 @@
 #include <cctype>
 #include <string_view>
 #include <thread>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (its frame allocator
-// pairs a custom operator new with the matching delete; GCC bug 104872 and friends).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::nodeconf {
 namespace {

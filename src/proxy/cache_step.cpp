@@ -3,6 +3,7 @@
 #include "cache/codec.hpp"
 #include "cache/dictionary.hpp"
 #include "cache/encoding.hpp"
+#include "core/coroutine_warnings.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "http/rewrite.hpp"
@@ -17,11 +18,6 @@
 #include <chrono>
 #include <cstring>
 #include <span>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;
@@ -779,7 +775,7 @@ std::shared_ptr<cache::entry> cache_step::make_entry(std::time_t request_time,
     }
     if (mode != fill_mode::opaque) {
         // The same URL is served in other codings from the entry: say so from the first answer.
-        ensure_vary_accept_encoding(e->fields);
+        ensure_vary(e->fields, "Accept-Encoding");
     }
     std::vector<cache::header_field> hf;
     for (const auto& [n, v] : e->fields) {
@@ -891,11 +887,6 @@ std::shared_ptr<cache::entry> cache_step::stored_entry(const cache::entry& meta,
     return e;
 }
 
-void cache_step::ensure_vary_accept_encoding(
-    std::vector<std::pair<std::string, std::string>>& fields) {
-    ensure_vary(fields, "Accept-Encoding");
-}
-
 void cache_step::ensure_vary(std::vector<std::pair<std::string, std::string>>& fields,
                              std::string_view token) {
     for (const auto& [n, v] : fields) {
@@ -947,7 +938,7 @@ std::shared_ptr<cache::entry> cache_step::refreshed(const cache::entry& old,
     }
     e->fields.insert(e->fields.end(), updates.begin(), updates.end());
     if (e->encodable) {
-        ensure_vary_accept_encoding(e->fields);
+        ensure_vary(e->fields, "Accept-Encoding");
     }
     if (e->dictionary) {
         ensure_vary(e->fields, "Available-Dictionary");

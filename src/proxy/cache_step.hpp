@@ -69,8 +69,6 @@ class cache_step {
     /// The delta of `e` for the dictionary this request names, if one is stored (else the delta
     /// is asked of the compressor, and nullptr: the request gets another coding).
     std::shared_ptr<const cache::delta> delta_for(const cache::entry& e);
-    static void ensure_vary_accept_encoding(
-        std::vector<std::pair<std::string, std::string>>& fields);
     std::shared_ptr<cache::entry> refreshed(const cache::entry& old, std::time_t request_time,
                                             std::time_t response_time);
     /// Freshness, validators and heads from e.fields (+ the node's Age, not stored).

@@ -1,5 +1,6 @@
 #include "proxy/h2_frontend.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/log.hpp"
 #include "http/local_reply.hpp"
 #include "http/request_head.hpp"
@@ -22,11 +23,6 @@
 #include <memory_resource>
 #include <optional>
 #include <tuple>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;

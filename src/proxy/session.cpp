@@ -1,5 +1,6 @@
 #include "proxy/session.hpp"
 
+#include "core/coroutine_warnings.hpp"
 #include "core/log.hpp"
 #include "http/gate.hpp"
 #include "http/local_reply.hpp"
@@ -26,11 +27,6 @@
 #include <cstdio>
 #include <optional>
 #include <span>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames (see live_probe.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace bcp::proxy {
 namespace bhttp = boost::beast::http;

@@ -3,6 +3,7 @@
 #include "tree.hpp"
 
 #include "core/asio.hpp"
+#include "core/coroutine_warnings.hpp"
 #include "nodeconf/live_probe.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -15,11 +16,6 @@
 #include <functional>
 #include <mutex>
 #include <thread>
-
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frames.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 using namespace nodeconf_test;
 namespace nc = bcp::nodeconf;
