@@ -1,22 +1,11 @@
 #include "config/redis_url.hpp"
 
+#include "core/text.hpp"
+
 #include <charconv>
 
 namespace bcp::config {
 namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 // Userinfo may carry any byte percent-encoded (a password with '@' or ':').
 std::optional<std::string> percent_decode(std::string_view in) {

@@ -1,6 +1,6 @@
 #pragma once
 // Small text helpers shared by every module: ASCII lower case (protocol names and tokens, never
-// locale-dependent) and lower-case hex (digests).
+// locale-dependent) and hex (digests, chunk sizes, percent-encoding).
 
 #include <cstdint>
 #include <span>
@@ -30,6 +30,20 @@ inline std::string to_hex(std::span<const std::uint8_t> bytes) {
         out.push_back(digits[b & 0x0f]);
     }
     return out;
+}
+
+/// The value of hex digit `c` (either case), or -1.
+inline int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
 }
 
 }  // namespace bcp

@@ -22,6 +22,7 @@
 // Not thread-safe: one connection lives on one worker thread.
 
 #include "http/h2_request.hpp"
+#include "http/response_reader.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -88,11 +89,9 @@ struct stream_counters {
     std::uint64_t client_resets = 0;    ///< RST_STREAM from the client
 };
 
-/// A response field for respond()/inform(): views, used only during the call.
-struct header {
-    std::string_view name;  ///< any case (lower-cased on the way out)
-    std::string_view value;
-};
+/// A response field for respond()/inform(): views, used only during the call; the name in any
+/// case (lower-cased on the way out).
+using header = http::field_view;
 
 class connection {
   public:

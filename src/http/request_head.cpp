@@ -91,36 +91,6 @@ parse_result parse_field_line(std::string_view line, request_head& out) {
 
 }  // namespace
 
-bool is_field_value_byte(unsigned char c) {
-    return c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f);
-}
-
-bool is_tchar(char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-        return true;
-    }
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '.':
-        case '^':
-        case '_':
-        case '`':
-        case '|':
-        case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
 std::string_view request_head::find(std::string_view name) const {
     for (const auto& f : fields) {
         if (iequals(f.name, name)) {

@@ -6,6 +6,7 @@
 // smuggling shapes (SECURITY.md). Parsing never allocates per byte: the result holds views into
 // the caller's buffer, which must outlive the request_head.
 
+#include <array>
 #include <cstddef>
 #include <string_view>
 #include <vector>
@@ -51,11 +52,36 @@ struct parse_result {
 /// become a valid head (bare CR/LF, oversize, ...). `out` is meaningful only with complete.
 parse_result parse_request_head(std::string_view raw, const head_limits& limits, request_head& out);
 
+namespace detail {
+// Byte classes as a table: these run for every byte of every head, in both directions.
+inline constexpr unsigned char tchar_class = 1;
+inline constexpr unsigned char value_class = 2;
+inline constexpr auto byte_classes = [] {
+    std::array<unsigned char, 256> t{};
+    for (unsigned c = 0; c < 256; ++c) {
+        const bool alnum =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                         std::string_view::npos) {
+            t[c] |= tchar_class;
+        }
+        if (c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f)) {
+            t[c] |= value_class;
+        }
+    }
+    return t;
+}();
+}  // namespace detail
+
 /// RFC 9110 §5.6.2 tchar.
-bool is_tchar(char c);
+inline bool is_tchar(char c) {
+    return (detail::byte_classes[static_cast<unsigned char>(c)] & detail::tchar_class) != 0;
+}
 /// Field-value bytes (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB. Everything else (NUL, bare CR/LF,
 /// other controls, DEL) makes a request invalid.
-bool is_field_value_byte(unsigned char c);
+inline bool is_field_value_byte(unsigned char c) {
+    return (detail::byte_classes[c] & detail::value_class) != 0;
+}
 /// ASCII case-insensitive equality. Inline: called for every field of every request and
 /// response, mostly with names of another length (docs/benchmarks.md, "Round 4").
 inline bool iequals(std::string_view a, std::string_view b) {

@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "http/local_reply.hpp"
 #include "http/request_head.hpp"
+#include "http/response_reader.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
 #include "proxy/session.hpp"
@@ -11,28 +12,22 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 
-#include <array>
+#include <algorithm>
 #include <cstring>
 #include <iterator>
-#include <memory_resource>
 #include <optional>
-#include <tuple>
 
 namespace bcp::proxy {
-namespace bhttp = boost::beast::http;
 using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
 constexpr std::size_t client_read = 16 * 1024;   // one TLS record
 constexpr std::size_t output_batch = 64 * 1024;  // frames per write to the client
-constexpr std::size_t body_piece = 16 * 1024;    // response body bytes per DATA hand-over
 
 // The HTTP/1.1 request an HTTP/1.1 client would have sent for the stream: its validated head
 // (map_h2_request: no CR/LF/NUL, token names, one Host from :authority), no Content-Length of the
@@ -74,14 +69,16 @@ observe::refusal refusal_of(h2::refusal r) {
 
 // One stream as the stream session's client: it reads the request, and what it writes (an
 // HTTP/1.1 response) becomes the stream's HEADERS and DATA.
-class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from_this<pipe> {
+class h2_frontend::pipe : public net::memory_end,
+                          private http::response_reader::events,
+                          public std::enable_shared_from_this<pipe> {
   public:
     pipe(h2_frontend& owner, std::int32_t id, std::string request, bool head_method)
         : owner_(&owner),
           id_(id),
           ex_(owner.s_.client_.get_executor()),
           request_(std::move(request)),
-          head_method_(head_method) {}
+          reader_(head_method) {}
 
     void read_some(asio::mutable_buffer b, handler h) override {
         if (closed_) {
@@ -104,16 +101,20 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
         if (closed_ || owner_ == nullptr) {
             return complete(std::move(h), asio::error::operation_aborted, 0);
         }
-        if (!feed({static_cast<const char*>(b.data()), b.size()})) {
+        // At most a watermark per write: a large body (a cache hit writes it at once) enters
+        // the stream's buffer piece by piece, as the client takes it.
+        const std::size_t watermark = owner_->s_.settings_->http2.output_watermark;
+        const std::size_t n = std::min(b.size(), std::max<std::size_t>(watermark, 1));
+        if (!feed({static_cast<const char*>(b.data()), n})) {
             return complete(std::move(h), asio::error::connection_reset, 0);
         }
         owner_->wake();
-        if (owner_->conn_->buffered(id_) >= owner_->s_.settings_->http2.output_watermark) {
+        if (owner_->conn_->buffered(id_) >= watermark) {
             pending_write_ = std::move(h);  // completed by writable(), cancelled(), close()
-            pending_bytes_ = b.size();
+            pending_bytes_ = n;
             return;
         }
-        complete(std::move(h), {}, b.size());
+        complete(std::move(h), {}, n);
     }
 
     // The stream session is done with its client: a response not complete by now is reset.
@@ -148,68 +149,26 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
     }
 
     /// Response bytes (HTTP/1.1) into HEADERS and DATA. False when they are not a response.
-    bool feed(std::string_view bytes) {
-        in_.append(bytes);
-        std::array<char, body_piece> body;
-        while (!in_.empty() && !ended_) {
-            if (!parser_) {
-                // The fields live in this pipe's arena (one allocation, with the pipe, for a
-                // usual head instead of one per field).
-                parser_.emplace(std::piecewise_construct, std::make_tuple(),
-                                std::make_tuple(field_allocator(&arena_)));
-                parser_->header_limit(1u << 20);
-                parser_->body_limit(boost::none);
-                parser_->skip(head_method_);
-            }
-            auto& p = *parser_;
-            p.get().body().data = body.data();
-            p.get().body().size = body.size();
-            error_code ec;
-            const std::size_t used = p.put(asio::buffer(in_), ec);
-            in_.erase(0, used);
-            if (ec == bhttp::error::need_buffer) {
-                ec = {};
-            }
-            if (ec == bhttp::error::need_more) {
-                return true;  // a partial head: wait for the rest
-            }
-            if (ec) {
-                return false;
-            }
-            if (p.is_header_done() && !responded_) {
-                const unsigned status = p.get().result_int();
-                std::vector<h2::header> fields;
-                fields.reserve(
-                    static_cast<std::size_t>(std::distance(p.get().begin(), p.get().end())));
-                for (const auto& f : p.get()) {
-                    fields.push_back({{f.name_string().data(), f.name_string().size()},
-                                      {f.value().data(), f.value().size()}});
-                }
-                if (status >= 100 && status < 200) {
-                    owner_->conn_->inform(id_, status, fields);
-                    parser_.reset();  // the final response follows
-                    continue;
-                }
-                responded_ = true;
-                owner_->conn_->respond(id_, status, fields, p.is_done());
-                if (p.is_done()) {
-                    ended_ = true;
-                    break;
-                }
-            }
-            const std::size_t produced = body.size() - p.get().body().size;
-            if (produced != 0 || p.is_done()) {
-                owner_->conn_->send_data(id_, {body.data(), produced}, p.is_done());
-                ended_ = p.is_done();
-            }
-            if (used == 0 && produced == 0) {
-                break;
-            }
-        }
-        return true;
-    }
+    bool feed(std::string_view bytes) { return ended_ || reader_.feed(bytes, *this); }
 
   private:
+    void head(unsigned status, std::span<const http::field_view> fields, bool informational,
+              bool end) override {
+        if (informational) {
+            owner_->conn_->inform(id_, status, fields);
+            return;
+        }
+        owner_->conn_->respond(id_, status, fields, end);
+        ended_ = end;
+    }
+
+    void data(std::string_view bytes, bool end) override {
+        if (!bytes.empty() || end) {
+            owner_->conn_->send_data(id_, bytes, end);
+        }
+        ended_ = end;
+    }
+
     void complete(handler h, error_code ec, std::size_t n) {
         asio::post(ex_, [h = std::move(h), ec, n]() mutable { std::move(h)(ec, n); });
     }
@@ -226,13 +185,7 @@ class h2_frontend::pipe : public net::memory_end, public std::enable_shared_from
     asio::any_io_executor ex_;
     std::string request_;
     std::size_t offset_ = 0;
-    bool head_method_;
-    std::string in_;
-    using field_allocator = std::pmr::polymorphic_allocator<char>;
-    std::array<std::byte, 2048> arena_buffer_;
-    std::pmr::monotonic_buffer_resource arena_{arena_buffer_.data(), arena_buffer_.size()};
-    std::optional<bhttp::response_parser<bhttp::buffer_body, field_allocator>> parser_;
-    bool responded_ = false;
+    http::response_reader reader_;
     bool ended_ = false;
     bool closed_ = false;
     std::optional<handler> pending_write_;
@@ -404,6 +357,10 @@ awaitable<void> h2_frontend::write_loop() {
         }
         if (!dirty_) {
             co_await wake_.async_wait(use_nothrow);
+            // Woken by the first bytes of something (a stream's HEADERS, say): let what is
+            // already queued on this thread run first, so the write that follows carries the
+            // rest too (its DATA, other streams' frames) rather than one TLS record each.
+            co_await asio::post(s_.client_.get_executor(), asio::use_awaitable);
         }
         dirty_ = false;
     }
