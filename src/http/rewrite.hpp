@@ -9,6 +9,7 @@
 #include <boost/beast/http/fields.hpp>
 
 #include <cstdint>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string>
@@ -63,12 +64,15 @@ struct response_context {
     bool upgrade = false;              ///< a 101 to a WebSocket: keep Upgrade, Connection: upgrade
 };
 
+/// A node's response fields as the proxy parses them: in the exchange's arena
+/// (proxy/exchange.hpp), not one allocation per field.
+using node_fields = boost::beast::http::basic_fields<std::pmr::polymorphic_allocator<char>>;
+
 /// Writes the client's response head into `out` (cleared first). Upstream framing and hop-by-hop
 /// fields (and those named in the node's Connection) are dropped; Location is rewritten from the
 /// node's origin to the public origin when it points under one of the node's mounts.
-void build_response_head(unsigned status, std::string_view reason,
-                         const boost::beast::http::fields& fields, const response_context& ctx,
-                         std::string& out);
+void build_response_head(unsigned status, std::string_view reason, const node_fields& fields,
+                         const response_context& ctx, std::string& out);
 
 /// The Location rewrite alone: returns the rewritten value, or `value` unchanged.
 std::string rewrite_location(std::string_view value, const response_context& ctx);

@@ -48,7 +48,7 @@ bool is_unstored_field(std::string_view name) {
            http::iequals(name, "content-length") || http::iequals(name, "set-cookie");
 }
 
-std::vector<std::string_view> connection_tokens(const bhttp::fields& fields) {
+std::vector<std::string_view> connection_tokens(const http::node_fields& fields) {
     std::vector<std::string_view> out;
     for (const auto& f : fields) {
         if (http::iequals(f.name_string(), "connection")) {
@@ -67,7 +67,7 @@ bool nominated(const std::vector<std::string_view>& tokens, std::string_view nam
     return false;
 }
 
-std::vector<cache::header_field> view_of(const bhttp::fields& fields) {
+std::vector<cache::header_field> view_of(const http::node_fields& fields) {
     std::vector<cache::header_field> out;
     for (const auto& f : fields) {
         out.push_back({f.name_string(), f.value()});
@@ -79,7 +79,7 @@ const auto trim = http::trim_ows;
 
 // The node's content coding: "" for none (identity), else the field value as sent (several
 // codings stay one opaque value: the cache does not unstack them).
-std::string_view content_coding(const bhttp::fields& fields) {
+std::string_view content_coding(const http::node_fields& fields) {
     const auto it = fields.find(bhttp::field::content_encoding);
     if (it == fields.end()) {
         return {};
@@ -985,7 +985,7 @@ std::int64_t cache_step::post_validity() const {
 
 void cache_step::build_heads(cache::entry& e) {
     const auto& s = *s_.settings_;
-    bhttp::fields fields;
+    http::node_fields fields;
     for (const auto& [n, v] : e.fields) {
         fields.insert(n, v);
     }

@@ -13,7 +13,10 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include <array>
+#include <cstddef>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 
@@ -38,14 +41,15 @@ inline std::string_view accept_encoding_of(const http::request_head& h, std::str
     return storage;
 }
 
-using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body,
+                                                            std::pmr::polymorphic_allocator<char>>;
 
 struct session::exchange {
     http::gate_result gate;
     std::shared_ptr<const registry::node_table> table;  // keeps *node alive during the exchange
     const registry::node_entry* node = nullptr;
     std::unique_ptr<upstream::connection> up;
-    std::optional<response_parser> parser;
+    std::optional<response_parser> parser;  ///< made by new_parser()
     bool pooled = false;
     unsigned status = 0;
     bool keep_client = false;  // result: serve another request on this client connection
@@ -62,6 +66,24 @@ struct session::exchange {
     std::optional<bool> upstream_gzip;
     /// An allowed POST's rule (docs/security.md "POST"); nullptr for every other method.
     const registry::post_rule* post = nullptr;
+
+    /// A parser for the node's next response head (a 1xx is followed by another), its fields in
+    /// this exchange's arena: one block for a usual head instead of an allocation per field.
+    /// The previous parser's fields are released first, so a node's 1xx after 1xx holds one head.
+    response_parser& new_parser(std::uint32_t header_limit, bool head_method) {
+        parser.reset();
+        arena_.release();
+        parser.emplace(std::piecewise_construct, std::make_tuple(),
+                       std::make_tuple(std::pmr::polymorphic_allocator<char>(&arena_)));
+        parser->header_limit(header_limit);
+        parser->body_limit(boost::none);  // bodies are streamed, never held whole
+        parser->skip(head_method);
+        return *parser;
+    }
+
+  private:
+    std::array<std::byte, 2048> arena_buffer_;
+    std::pmr::monotonic_buffer_resource arena_{arena_buffer_.data(), arena_buffer_.size()};
 };
 
 }  // namespace bcp::proxy

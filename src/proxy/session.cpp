@@ -66,7 +66,7 @@ constexpr int max_early_hints = 4;  // 103s relayed per response; each is bounde
 // nothing else (hop-by-hop fields and whatever else the node put in its interim head stay
 // behind). Empty when there is no Link to relay. Field values come from Beast's parser, which
 // refuses CR and LF in them (as for the final response head, http::build_response_head).
-std::string early_hints_head(const bhttp::fields& fields) {
+std::string early_hints_head(const http::node_fields& fields) {
     std::string out;
     for (const auto& f : fields) {
         if (!http::iequals(f.name_string(), "link") || f.value().empty()) {
@@ -525,12 +525,8 @@ awaitable<bool> session::send_upstream(exchange& x) {
                                                         asio::buffer(body_)};
         auto [wec, wn] = co_await asio::async_write(x.up->stream, request, use_nothrow);
         if (!wec) {
-            x.parser.emplace();
-            x.parser->header_limit(static_cast<std::uint32_t>(s.max_response_header_bytes));
-            x.parser->body_limit(boost::none);  // bodies are streamed, never held whole
-            if (x.gate.head_method) {
-                x.parser->skip(true);
-            }
+            x.new_parser(static_cast<std::uint32_t>(s.max_response_header_bytes),
+                         x.gate.head_method);
             error_code rec;
             // Interim 1xx responses (other than 101) are consumed here: nothing we forward waits
             // for 100-continue. A 103 is relayed as its Link fields (early_hints_head) to clients
@@ -557,12 +553,8 @@ awaitable<bool> session::send_upstream(exchange& x) {
                             relay_hints = co_await write_client(hint);
                         }
                     }
-                    x.parser.emplace();
-                    x.parser->header_limit(static_cast<std::uint32_t>(s.max_response_header_bytes));
-                    x.parser->body_limit(boost::none);
-                    if (x.gate.head_method) {
-                        x.parser->skip(true);
-                    }
+                    x.new_parser(static_cast<std::uint32_t>(s.max_response_header_bytes),
+                                 x.gate.head_method);
                     continue;
                 }
                 break;

@@ -122,7 +122,7 @@ TEST(Location, RewritesOnlyUnderTheNodesMounts) {
 }
 
 TEST(ResponseHead, StripsHopByHopAndReframes) {
-    boost::beast::http::fields f;
+    node_fields f;
     f.insert("Content-Type", "text/html");
     f.insert("Connection", "keep-alive, X-Hop");
     f.insert("X-Hop", "secret");
@@ -159,7 +159,7 @@ TEST(ResponseHead, StripsHopByHopAndReframes) {
 }
 
 TEST(ResponseHead, SwitchingProtocols) {
-    boost::beast::http::fields f;
+    node_fields f;
     f.insert("Upgrade", "websocket");
     f.insert("Connection", "Upgrade");
     f.insert("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
