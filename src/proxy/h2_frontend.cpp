@@ -31,23 +31,49 @@ constexpr std::size_t output_batch = 64 * 1024;  // frames per write to the clie
 
 // The HTTP/1.1 request an HTTP/1.1 client would have sent for the stream: its validated head
 // (map_h2_request: no CR/LF/NUL, token names, one Host from :authority), no Content-Length of the
-// client's but ours for a body, and Connection: close (one request per stream session).
-std::string http11_request(const h2::request& r) {
-    std::string out;
-    out.reserve(256 + r.body.size());
-    out.append(r.head.method).append(" ").append(r.head.target).append(" HTTP/1.1\r\n");
+// client's but ours for a body, and Connection: close (one request per stream session). Written
+// straight into the stream session's input buffer, sized first: one allocation, and the session
+// finds its request there without reading from the stream.
+void write_http11_request(const h2::request& r, boost::beast::flat_buffer& out) {
+    const auto forwarded = [](const http::field& f) {
+        return !http::iequals(f.name, "content-length") && !http::iequals(f.name, "connection");
+    };
+    const bool length = !r.body.empty() || r.head.method == "POST";
+    const std::string body_length = length ? std::to_string(r.body.size()) : std::string();
+    constexpr std::string_view version = " HTTP/1.1\r\n";
+    constexpr std::string_view close = "connection: close\r\n\r\n";
+    constexpr std::string_view content_length = "content-length: ";
+    std::size_t size = r.head.method.size() + 1 + r.head.target.size() + version.size() +
+                       close.size() + r.body.size();
     for (const auto& f : r.head.fields) {
-        if (http::iequals(f.name, "content-length") || http::iequals(f.name, "connection")) {
-            continue;
+        size += forwarded(f) ? f.name.size() + 2 + f.value.size() + 2 : 0;
+    }
+    size += length ? content_length.size() + body_length.size() + 2 : 0;
+    char* at = static_cast<char*>(out.prepare(size).data());
+    const auto put = [&](std::string_view v) {
+        std::memcpy(at, v.data(), v.size());
+        at += v.size();
+    };
+    put(r.head.method);
+    put(" ");
+    put(r.head.target);
+    put(version);
+    for (const auto& f : r.head.fields) {
+        if (forwarded(f)) {
+            put(f.name);
+            put(": ");
+            put(f.value);
+            put("\r\n");
         }
-        out.append(f.name).append(": ").append(f.value).append("\r\n");
     }
-    if (!r.body.empty() || r.head.method == "POST") {
-        out.append("content-length: ").append(std::to_string(r.body.size())).append("\r\n");
+    if (length) {
+        put(content_length);
+        put(body_length);
+        put("\r\n");
     }
-    out.append("connection: close\r\n\r\n");
-    out.append(r.body);
-    return out;
+    put(close);
+    put(r.body);
+    out.commit(size);
 }
 
 observe::refusal refusal_of(h2::refusal r) {
@@ -73,28 +99,15 @@ class h2_frontend::pipe : public net::memory_end,
                           private http::response_reader::events,
                           public std::enable_shared_from_this<pipe> {
   public:
-    pipe(h2_frontend& owner, std::int32_t id, std::string request, bool head_method)
-        : owner_(&owner),
-          id_(id),
-          ex_(owner.s_.client_.get_executor()),
-          request_(std::move(request)),
-          reader_(head_method) {}
+    pipe(h2_frontend& owner, std::int32_t id, bool head_method)
+        : owner_(&owner), id_(id), ex_(owner.s_.client_.get_executor()), reader_(head_method) {}
 
-    void read_some(asio::mutable_buffer b, handler h) override {
-        if (closed_) {
-            return complete(std::move(h), asio::error::operation_aborted, 0);
-        }
-        const std::size_t n = std::min(b.size(), request_.size() - offset_);
-        if (n == 0 && b.size() != 0) {
-            return complete(std::move(h), asio::error::eof, 0);  // one request per stream
-        }
-        std::memcpy(b.data(), request_.data() + offset_, n);
-        offset_ += n;
-        if (offset_ == request_.size()) {
-            std::string().swap(request_);
-            offset_ = 0;
-        }
-        complete(std::move(h), {}, n);
+    // The request is in the stream session's buffer from the start (write_http11_request);
+    // there is nothing more to read.
+    void read_some(asio::mutable_buffer, handler h) override {
+        complete(
+            std::move(h),
+            closed_ ? error_code(asio::error::operation_aborted) : error_code(asio::error::eof), 0);
     }
 
     void write_some(asio::const_buffer b, handler h) override {
@@ -183,8 +196,6 @@ class h2_frontend::pipe : public net::memory_end,
     h2_frontend* owner_;
     std::int32_t id_;
     asio::any_io_executor ex_;
-    std::string request_;
-    std::size_t offset_ = 0;
     http::response_reader reader_;
     bool ended_ = false;
     bool closed_ = false;
@@ -260,7 +271,7 @@ void h2_frontend::start(h2::request&& r) {
         observe::bump(env.counters->rejected);
         env.counters->refusals.bump_status(r.status);
         env.counters->count_status(r.status);
-        auto p = std::make_shared<pipe>(*this, r.stream, std::string(), head);
+        auto p = std::make_shared<pipe>(*this, r.stream, head);
         pipes_[r.stream] = p;
         http::local_reply_options o;
         o.head_method = head;
@@ -268,10 +279,11 @@ void h2_frontend::start(h2::request&& r) {
         p->close();
         return;
     }
-    auto p = std::make_shared<pipe>(*this, r.stream, http11_request(r), head);
+    auto p = std::make_shared<pipe>(*this, r.stream, head);
     pipes_[r.stream] = p;
     auto stream_session = std::make_unique<session>(env, net::stream(s_.client_.get_executor(), p),
                                                     s_.peer_, s_.peer_key_);
+    write_http11_request(r, stream_session->in_);
     asio::co_spawn(s_.client_.get_executor(), session::run(std::move(stream_session)),
                    session::log_failure);
 }
