@@ -4,6 +4,7 @@
 #include "http/request_head.hpp"
 
 #include <nghttp2/nghttp2.h>
+#include <boost/container/small_vector.hpp>
 
 #include <sys/mman.h>
 
@@ -33,8 +34,13 @@ std::string_view to_string(refusal r) {
 
 struct connection::stream_state {
     std::chrono::steady_clock::time_point begun = std::chrono::steady_clock::now();
-    // The header block as decoded (stored up to the limits; past them only counted).
-    std::vector<std::string> names, values;
+    // The header block as decoded (stored up to the limits; past them only counted): names and
+    // values one after another in `block`, located by `fields` (offsets: `block` may grow).
+    struct field_at {
+        std::uint32_t name, name_size, value, value_size;
+    };
+    std::string block;
+    std::vector<field_at> fields;
     std::size_t header_bytes = 0;  ///< RFC 9113 §6.5.2 size of the whole list
     std::size_t budget = 0;        ///< its share of pending_header_bytes_ (0 once released)
     bool oversize = false;
@@ -79,8 +85,9 @@ nghttp2_nv nv_of(std::string_view name, std::string_view value) {
 // referenced, not copied: nghttp2_submit_* copies what it keeps before this goes away.
 struct header_block {
     std::string status;
-    std::vector<std::string> lowered;  ///< names that had upper-case letters
-    std::vector<nghttp2_nv> nv;
+    // A usual response head needs no allocation here.
+    boost::container::small_vector<std::string, 24> lowered;  ///< names that had upper-case letters
+    boost::container::small_vector<nghttp2_nv, 24> nv;
 
     header_block(unsigned status_code, std::span<const header> fields)
         : status(std::to_string(status_code)) {
@@ -233,9 +240,10 @@ struct connection::callbacks {
             return 0;  // no state: its fields are decoded and dropped
         }
         auto s = std::make_unique<stream_state>();
-        // A browser's request has about a dozen fields: one allocation each instead of growing.
-        s->names.reserve(16);
-        s->values.reserve(16);
+        // A browser's request has about a dozen fields and 1 KiB: one allocation each instead of
+        // growing, and none per field.
+        s->fields.reserve(16);
+        s->block.reserve(1024);
         c.streams_[frame->hd.stream_id] = std::move(s);
         return 0;
     }
@@ -259,19 +267,24 @@ struct connection::callbacks {
             c.pending_header_bytes_ += size;
         }
         if (s->header_bytes > c.limits_.head.max_bytes ||
-            s->names.size() + 1 > c.limits_.head.max_fields + 4) {  // + pseudo-header fields
+            s->fields.size() + 1 > c.limits_.head.max_fields + 4) {  // + pseudo-header fields
             if (!s->oversize) {
                 s->oversize = true;  // an HPACK bomb stops here: nothing more is stored
                 c.release_header_budget(*s);
-                s->names.clear();
-                s->values.clear();
-                s->names.shrink_to_fit();
-                s->values.shrink_to_fit();
+                s->fields.clear();
+                s->block.clear();
+                s->fields.shrink_to_fit();
+                s->block.shrink_to_fit();
             }
             return 0;
         }
-        s->names.emplace_back(reinterpret_cast<const char*>(name), namelen);
-        s->values.emplace_back(reinterpret_cast<const char*>(value), valuelen);
+        // Below max_bytes (a few MiB at most), so the offsets fit in 32 bits.
+        const auto at = static_cast<std::uint32_t>(s->block.size());
+        s->block.append(reinterpret_cast<const char*>(name), namelen);
+        s->block.append(reinterpret_cast<const char*>(value), valuelen);
+        s->fields.push_back({at, static_cast<std::uint32_t>(namelen),
+                             static_cast<std::uint32_t>(at + namelen),
+                             static_cast<std::uint32_t>(valuelen)});
         return 0;
     }
 
@@ -479,8 +492,7 @@ void connection::finish_request(std::int32_t id, stream_state& s) {
     r.stream = id;
     r.storage = std::make_unique<request::storage_t>();
     auto& st = *r.storage;
-    st.names = std::move(s.names);
-    st.values = std::move(s.values);
+    st.block = std::move(s.block);
     if (s.oversize) {
         r.status = 431;
         r.reason = "header list too large";
@@ -488,9 +500,11 @@ void connection::finish_request(std::int32_t id, stream_state& s) {
         r.status = 413;
         r.reason = "request body too large";
     } else {
-        st.fields.reserve(st.names.size());
-        for (std::size_t i = 0; i < st.names.size(); ++i) {
-            st.fields.push_back({st.names[i], st.values[i]});
+        const std::string_view block = st.block;
+        st.fields.reserve(s.fields.size());
+        for (const auto& f : s.fields) {
+            st.fields.push_back(
+                {block.substr(f.name, f.name_size), block.substr(f.value, f.value_size)});
         }
         const auto m = http::map_h2_request(st.fields, limits_.head, st.joined, r.head);
         if (m.malformed) {

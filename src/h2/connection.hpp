@@ -75,7 +75,7 @@ struct request {
     std::string body;
     /// Storage the head points into; kept stable by living on the heap with the request.
     struct storage_t {
-        std::vector<std::string> names, values;
+        std::string block;  ///< the decoded names and values, one after another
         std::vector<http::h2_field> fields;
         std::string joined;
     };

@@ -7,12 +7,13 @@
 // nothing for a head that arrives in one write, and passes body bytes through as views
 // (docs/architecture.md "HTTP/2").
 
+#include <boost/container/small_vector.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace bcp::http {
 
@@ -77,7 +78,7 @@ class response_reader {
     bool until_close_ = false;  ///< body delimited by the end of the stream (never `done`)
     std::uint64_t left_ = 0;    ///< body or chunk bytes still to come
     std::string buffer_;        ///< a head or a chunk line split over feeds
-    std::vector<field_view> fields_;
+    boost::container::small_vector<field_view, 24> fields_;  ///< a usual head: no allocation
 };
 
 }  // namespace bcp::http

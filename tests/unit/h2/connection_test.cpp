@@ -320,7 +320,7 @@ TEST(H2Connection, HpackBombIsA431WithoutStoringTheExpansion) {
                                                  1, block)));
     ASSERT_EQ(s.requests.size(), 1u);
     EXPECT_EQ(s.requests[0].status, 431u);
-    EXPECT_TRUE(s.requests[0].storage->names.empty());
+    EXPECT_TRUE(s.requests[0].storage->block.empty());
 }
 
 TEST(H2Connection, HeaderBytesWithoutAResponseAreBudgeted) {
