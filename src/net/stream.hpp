@@ -27,8 +27,10 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 
+#include <array>
 #include <cerrno>
 #include <memory>
+#include <span>
 #include <utility>
 
 namespace bcp::net {
@@ -43,7 +45,9 @@ class memory_end {
     using handler = asio::any_completion_handler<void(error_code, std::size_t)>;
     virtual ~memory_end() = default;
     virtual void read_some(asio::mutable_buffer buffer, handler h) = 0;
-    virtual void write_some(asio::const_buffer buffer, handler h) = 0;
+    /// Takes bytes from the start of `buffers` (a gathered write: up to max_gather of them).
+    virtual void write_some(std::span<const asio::const_buffer> buffers, handler h) = 0;
+    static constexpr std::size_t max_gather = 8;
     virtual void close() = 0;
 };
 
@@ -118,7 +122,14 @@ class stream {
         return asio::async_initiate<Token, void(error_code, std::size_t)>(
             [this](auto handler, const ConstBufferSequence& b) {
                 if (memory_) {
-                    memory_->write_some(first_buffer<asio::const_buffer>(b), std::move(handler));
+                    // All the pieces at once (a response head and its body): one hand-over.
+                    std::array<asio::const_buffer, memory_end::max_gather> pieces;
+                    std::size_t count = 0;
+                    for (auto it = asio::buffer_sequence_begin(b);
+                         it != asio::buffer_sequence_end(b) && count != pieces.size(); ++it) {
+                        pieces[count++] = asio::const_buffer(*it);
+                    }
+                    memory_->write_some(std::span(pieces.data(), count), std::move(handler));
                 } else if (ssl_) {
                     const auto first = first_buffer<asio::const_buffer>(b);
                     const asio::mutable_buffer m(const_cast<void*>(first.data()), first.size());

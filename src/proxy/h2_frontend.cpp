@@ -110,16 +110,23 @@ class h2_frontend::pipe : public net::memory_end,
             closed_ ? error_code(asio::error::operation_aborted) : error_code(asio::error::eof), 0);
     }
 
-    void write_some(asio::const_buffer b, handler h) override {
+    void write_some(std::span<const asio::const_buffer> buffers, handler h) override {
         if (closed_ || owner_ == nullptr) {
             return complete(std::move(h), asio::error::operation_aborted, 0);
         }
         // At most a watermark per write: a large body (a cache hit writes it at once) enters
         // the stream's buffer piece by piece, as the client takes it.
         const std::size_t watermark = owner_->s_.settings_->http2.output_watermark;
-        const std::size_t n = std::min(b.size(), std::max<std::size_t>(watermark, 1));
-        if (!feed({static_cast<const char*>(b.data()), n})) {
-            return complete(std::move(h), asio::error::connection_reset, 0);
+        std::size_t n = 0;
+        for (const auto& b : buffers) {
+            const std::size_t take = std::min(b.size(), std::max<std::size_t>(watermark, 1) - n);
+            if (!feed({static_cast<const char*>(b.data()), take})) {
+                return complete(std::move(h), asio::error::connection_reset, 0);
+            }
+            n += take;
+            if (n >= watermark) {
+                break;
+            }
         }
         owner_->wake();
         if (owner_->conn_->buffered(id_) >= watermark) {
