@@ -114,8 +114,9 @@ class h2_frontend::pipe : public net::memory_end,
         if (closed_ || owner_ == nullptr) {
             return complete(std::move(h), asio::error::operation_aborted, 0);
         }
-        // At most a watermark per write: a large body (a cache hit writes it at once) enters
-        // the stream's buffer piece by piece, as the client takes it.
+        // At most a watermark per hand-over, whatever the writer's completion condition (Asio's
+        // own write loop offers 64 KiB at most): a large body enters the stream's buffer piece by
+        // piece, as the client takes it.
         const std::size_t watermark = owner_->s_.settings_->http2.output_watermark;
         std::size_t n = 0;
         for (const auto& b : buffers) {
