@@ -14,7 +14,7 @@ void abort_handler(const std::string& what) {
 
 failure_handler current_handler = abort_handler;
 
-constexpr std::array<target, 11> all{{
+constexpr std::array<target, 12> all{{
     {"request_gate", request_gate},
     {"target_validator", target_validator},
     {"config_loader", config_loader},
@@ -26,6 +26,7 @@ constexpr std::array<target, 11> all{{
     {"env_file", env_file},
     {"java_options", java_options},
     {"h2_connection", h2_connection},
+    {"response_reader", response_reader},
 }};
 
 }  // namespace

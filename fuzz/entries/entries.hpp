@@ -49,5 +49,6 @@ void systemd_dropin(const std::uint8_t* data, std::size_t size);
 void env_file(const std::uint8_t* data, std::size_t size);
 void java_options(const std::uint8_t* data, std::size_t size);
 void h2_connection(const std::uint8_t* data, std::size_t size);
+void response_reader(const std::uint8_t* data, std::size_t size);
 
 }  // namespace bcp::fuzz

@@ -3,10 +3,14 @@
 #include "entries.hpp"
 #include "http/gate.hpp"
 #include "http/request_head.hpp"
+#include "http/response_reader.hpp"
 #include "http/rewrite.hpp"
 #include "http/target.hpp"
 
 #include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace bcp::fuzz {
 namespace {
@@ -288,6 +292,98 @@ void target_validator(const std::uint8_t* data, std::size_t size) {
         expect(r.second == after.substr(0, after.find('/')), "second segment", t);
     } else {
         expect(r.second.empty(), "no second segment", t);
+    }
+}
+
+namespace {
+
+// What a response_reader reported, in order; body pieces joined (their split depends on the
+// feeding).
+struct reader_record final : http::response_reader::events {
+    std::vector<std::string> heads;  // "status|informational|end|name:value|..."
+    std::string body;
+    bool after_final_head = false;
+    int ends = 0;
+    std::string length;    // the final head's Content-Length value, if it has one
+    bool chunked = false;  // the final head has a Transfer-Encoding
+    unsigned status = 0;   // the final head's
+
+    void head(unsigned status_code, std::span<const http::field_view> fields, bool informational,
+              bool end) override {
+        expect(ends == 0, "no head after the end");
+        expect(!after_final_head, "no head after the final head");
+        expect(status_code >= 100 && status_code <= 999 && status_code != 101,
+               "a status of three digits, not 101");
+        expect(!informational || status_code < 200, "only a 1xx is informational");
+        expect(!informational || !end, "a 1xx does not end the response");
+        std::string h =
+            std::to_string(status_code) + (informational ? "|1" : "|0") + (end ? "|1" : "|0");
+        for (const auto& f : fields) {
+            expect(!f.name.empty(), "field name not empty");
+            for (const char c : f.name) {
+                expect(http::is_tchar(c), "field name is a token", f.name);
+            }
+            for (const char c : f.value) {
+                expect(http::is_field_value_byte(static_cast<unsigned char>(c)),
+                       "field value bytes only", f.value);
+            }
+            expect(f.value.empty() || (!is_ows(f.value.front()) && !is_ows(f.value.back())),
+                   "field value trimmed", f.value);
+            h.append("|").append(f.name).append(":").append(f.value);
+            if (!informational && http::iequals(f.name, "content-length")) {
+                length = f.value;
+            }
+            chunked = chunked || (!informational && http::iequals(f.name, "transfer-encoding"));
+        }
+        heads.push_back(std::move(h));
+        after_final_head = !informational;
+        status = informational ? status : status_code;
+        ends += end ? 1 : 0;
+    }
+    void data(std::string_view bytes, bool end) override {
+        expect(ends == 0, "no data after the end");
+        expect(after_final_head, "body bytes only after the final head");
+        body.append(bytes);
+        ends += end ? 1 : 0;
+    }
+};
+
+}  // namespace
+
+// http::response_reader (the HTTP/2 stream's response, read back): the input after its first
+// byte, fed whole and in pieces of 1 + (first byte % 16) bytes (bit 7: a HEAD request). Both
+// feedings report the same heads, body and end, and fail at the same point; events obey the
+// order head* (1xx), final head, data*, and at most one end; a body delimited by
+// Content-Length has exactly that many bytes once ended.
+void response_reader(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) {
+        return;
+    }
+    const bool head_method = (data[0] & 0x80) != 0;
+    const std::size_t step = 1 + (data[0] % 16);
+    const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+    http::response_reader whole(head_method, 4096);
+    reader_record a;
+    const bool ok_whole = whole.feed(in, a);
+    http::response_reader pieces(head_method, 4096);
+    reader_record b;
+    bool ok_pieces = true;
+    for (std::size_t i = 0; i < in.size() && ok_pieces; i += step) {
+        ok_pieces = pieces.feed(in.substr(i, step), b);
+    }
+    expect(ok_whole == ok_pieces, "the split does not change the verdict", in);
+    expect(whole.done() == pieces.done(), "the split does not change the end", in);
+    expect(a.ends <= 1 && b.ends <= 1, "at most one end");
+    expect(whole.done() == (a.ends == 1), "done() is the end reported");
+    if (ok_whole) {
+        expect(a.heads == b.heads, "the split does not change the heads", in);
+        expect(a.body == b.body, "the split does not change the body", in);
+    }
+    if (whole.done() && !head_method && a.status != 204 && a.status != 304 && !a.chunked &&
+        !a.length.empty() && a.length.size() < 10 &&
+        a.length.find_first_not_of("0123456789") == std::string::npos) {
+        // A Content-Length the reader accepted is exactly the body it handed out.
+        expect(a.body.size() == std::stoull(a.length), "Content-Length bytes of body", in);
     }
 }
 
