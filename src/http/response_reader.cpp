@@ -1,7 +1,6 @@
 #include "http/response_reader.hpp"
 
 #include "core/text.hpp"
-
 #include "http/request_head.hpp"
 
 #include <algorithm>
