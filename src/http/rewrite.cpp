@@ -5,8 +5,6 @@
 namespace bcp::http {
 namespace {
 
-constexpr std::size_t head_reserve = 1024;  // bytes: a usual request or response head fits
-
 using token_list = boost::container::small_vector<std::string_view, 8>;
 
 // Fields a client may not pass through: either hop-by-hop, or ones we generate ourselves and a
@@ -41,7 +39,6 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 void build_upstream_request(const request_head& head, const gate_result& gate,
                             const forward_context& ctx, std::string& out) {
     out.clear();
-    out.reserve(head_reserve);  // one allocation for a usual head (a new session's buffer)
     token_list nominated;
     for (const auto& f : head.fields) {
         if (iequals(f.name, "connection")) {
@@ -119,7 +116,6 @@ std::string rewrite_location(std::string_view value, const response_context& ctx
 void build_response_head(unsigned status, std::string_view reason, const node_fields& fields,
                          const response_context& ctx, std::string& out) {
     out.clear();
-    out.reserve(head_reserve);
     token_list nominated;
     for (const auto& f : fields) {
         if (iequals(f.name_string(), "connection")) {

@@ -481,8 +481,10 @@ awaitable<bool> session::send_upstream(exchange& x) {
     // pooled connection: a pooled connection may turn out closed by the node, and only a request
     // that may be repeated can then be retried (RFC 9110 §9.2.2).
     const bool retryable = !x.gate.post || (x.post != nullptr && x.post->cached);
-    if (scratch_.capacity() == 0 && !tls_) {
-        scratch_.reserve(scratch_reserved);  // released while idle: one allocation, no regrowth
+    if (scratch_.capacity() == 0 && (!tls_ || h2_stream_)) {
+        // Plain connections release it while idle, a stream session ends with its request: one
+        // allocation, no regrowth. (An idle HTTP/1.1 TLS connection keeps it: grown, not 1 KiB.)
+        scratch_.reserve(scratch_reserved);
     }
     http::build_upstream_request(head_, x.gate, fc, scratch_);
     const auto upstream_start = std::chrono::steady_clock::now();
