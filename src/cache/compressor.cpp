@@ -188,7 +188,8 @@ void compressor::make_delta(const job& j) {
     }
     constexpr auto i = static_cast<std::size_t>(coding::dcz);
     const auto start = thread_cpu_ns();
-    auto out = compress_dcz(j.dictionary->view(), j.b->view());
+    // The stored body's hash is its SHA-256: not computed again for the dcz header.
+    auto out = compress_dcz(j.dictionary->view(), j.b->view(), dcz_level, &j.dictionary->hash);
     cpu_ns_[i].fetch_add(thread_cpu_ns() - start, std::memory_order_relaxed);
     if (!out) {
         failed_.fetch_add(1, std::memory_order_relaxed);

@@ -426,7 +426,8 @@ std::uint64_t dcz_max_window(std::size_t dictionary_size) {
 }
 
 std::optional<std::string> compress_dcz(std::string_view dictionary, std::string_view target,
-                                        int level) {
+                                        int level,
+                                        const std::array<std::uint8_t, 32>* dictionary_sha256) {
     if (dictionary.size() > dcz_max_input || target.size() > dcz_max_input) {
         return std::nullopt;
     }
@@ -472,7 +473,8 @@ std::optional<std::string> compress_dcz(std::string_view dictionary, std::string
     }
     std::string out(dcz_header_size + bound, '\0');
     std::copy(dcz_magic.begin(), dcz_magic.end(), out.begin());
-    const auto hash = dictionary_hash(dictionary);
+    const auto hash =
+        dictionary_sha256 != nullptr ? *dictionary_sha256 : dictionary_hash(dictionary);
     std::copy(hash.begin(), hash.end(), out.begin() + dcz_magic.size());
     const std::size_t n =
         ZSTD_compress2(c, out.data() + dcz_header_size, bound, target.data(), target.size());

@@ -98,6 +98,9 @@ inline constexpr std::size_t dcz_max_input = std::size_t{16} << 20;
 /// dictionary's SHA-256 (RFC 9842 §5).
 inline constexpr std::size_t dcz_header_size = 40;
 
+/// The zstd level deltas are made at (compression threads, once per pair: ratio over speed).
+inline constexpr int dcz_level = 19;
+
 /// The largest window a client that accepts dcz must support for a dictionary of
 /// `dictionary_size` bytes (RFC 9842 §5): 8 MiB or 1.25 times the dictionary, whichever is
 /// greater, at most 128 MiB.
@@ -120,9 +123,13 @@ std::uint64_t dcz_max_window(std::size_t dictionary_size);
 /// Below a few MiB of dictionary plus target the caps cost nothing; at 16 MiB the delta can
 /// come out a few times larger than uncapped (still a small fraction of the target).
 ///
+/// `dictionary_sha256`: the dictionary's SHA-256 when the caller has it (a stored body's hash),
+/// so it is not computed again; nullptr: computed here.
+///
 /// nullopt when the dictionary or the target is larger than dcz_max_input, or the library fails.
-std::optional<std::string> compress_dcz(std::string_view dictionary, std::string_view target,
-                                        int level = 19);
+std::optional<std::string> compress_dcz(
+    std::string_view dictionary, std::string_view target, int level = dcz_level,
+    const std::array<std::uint8_t, 32>* dictionary_sha256 = nullptr);
 
 /// Decoding, for tests and diagnostics: checks that the 40-byte header names
 /// dictionary_hash(dictionary), then decodes exactly one zstd frame with the dictionary as raw

@@ -34,10 +34,11 @@ std::string_view to_string(refusal r) {
 
 struct connection::stream_state {
     std::chrono::steady_clock::time_point begun = std::chrono::steady_clock::now();
-    // The header block as decoded (stored up to the limits; past them only counted): names and
-    // values one after another in `block`, located by `fields` (offsets: `block` may grow).
+    // The header block as decoded (stored up to the limits; past them only counted): each name
+    // and its value one after the other in `block`, located by `fields` (offsets: `block` may
+    // grow).
     struct field_at {
-        std::uint32_t name, name_size, value, value_size;
+        std::uint32_t at, name_size, value_size;  ///< the value starts after the name
     };
     std::string block;
     std::vector<field_at> fields;
@@ -282,9 +283,8 @@ struct connection::callbacks {
         const auto at = static_cast<std::uint32_t>(s->block.size());
         s->block.append(reinterpret_cast<const char*>(name), namelen);
         s->block.append(reinterpret_cast<const char*>(value), valuelen);
-        s->fields.push_back({at, static_cast<std::uint32_t>(namelen),
-                             static_cast<std::uint32_t>(at + namelen),
-                             static_cast<std::uint32_t>(valuelen)});
+        s->fields.push_back(
+            {at, static_cast<std::uint32_t>(namelen), static_cast<std::uint32_t>(valuelen)});
         return 0;
     }
 
@@ -504,7 +504,7 @@ void connection::finish_request(std::int32_t id, stream_state& s) {
         st.fields.reserve(s.fields.size());
         for (const auto& f : s.fields) {
             st.fields.push_back(
-                {block.substr(f.name, f.name_size), block.substr(f.value, f.value_size)});
+                {block.substr(f.at, f.name_size), block.substr(f.at + f.name_size, f.value_size)});
         }
         const auto m = http::map_h2_request(st.fields, limits_.head, st.joined, r.head);
         if (m.malformed) {

@@ -215,10 +215,7 @@ bool response_reader::take_head(std::string_view& in, events& out) {
         in = {};
         return true;
     }
-    const std::size_t head_size = pos + end.size();
-    if (head_size > max_head_) {
-        return fail();
-    }
+    const std::size_t head_size = pos + end.size();  // on_head checks it against max_head_
     in.remove_prefix(head_size - old);
     buffer_.resize(head_size);
     const bool ok = on_head(buffer_, out);
@@ -288,7 +285,7 @@ bool response_reader::on_head(std::string_view head, events& out) {
         return true;  // the final head follows
     }
     const bool no_body =
-        head_method_ || status == 204 || status == 304 || (has_length && !has_te && length == 0);
+        head_method_ || status == 204 || status == 304 || (has_length && length == 0);
     if (no_body) {
         state_ = state::done;
         out.head(status, fields_, false, true);

@@ -146,7 +146,7 @@ class h2_frontend::pipe : public net::memory_end,
         closed_ = true;
         auto self = shared_from_this();
         if (owner_ != nullptr) {
-            if (!ended_) {
+            if (!reader_.done()) {
                 owner_->conn_->reset(id_, NGHTTP2_INTERNAL_ERROR);
             }
             owner_->pipes_.erase(id_);
@@ -170,7 +170,7 @@ class h2_frontend::pipe : public net::memory_end,
     }
 
     /// Response bytes (HTTP/1.1) into HEADERS and DATA. False when they are not a response.
-    bool feed(std::string_view bytes) { return ended_ || reader_.feed(bytes, *this); }
+    bool feed(std::string_view bytes) { return reader_.feed(bytes, *this); }
 
   private:
     void head(unsigned status, std::span<const http::field_view> fields, bool informational,
@@ -180,14 +180,12 @@ class h2_frontend::pipe : public net::memory_end,
             return;
         }
         owner_->conn_->respond(id_, status, fields, end);
-        ended_ = end;
     }
 
     void data(std::string_view bytes, bool end) override {
         if (!bytes.empty() || end) {
             owner_->conn_->send_data(id_, bytes, end);
         }
-        ended_ = end;
     }
 
     void complete(handler h, error_code ec, std::size_t n) {
@@ -205,7 +203,6 @@ class h2_frontend::pipe : public net::memory_end,
     std::int32_t id_;
     asio::any_io_executor ex_;
     http::response_reader reader_;
-    bool ended_ = false;
     bool closed_ = false;
     std::optional<handler> pending_write_;
     std::size_t pending_bytes_ = 0;

@@ -2,14 +2,15 @@
 // HTTP/2 to browsers (issue 16): a TLS connection whose client chose `h2` by ALPN is served here
 // instead of by the session's HTTP/1.1 loop. h2::connection does the protocol and its limits;
 // each stream that becomes a request is served by a session of its own (the second session
-// constructor) over an in-process stream (net::memory_end): the request is written to it as the
-// HTTP/1.1 request an HTTP/1.1 client would have sent for the same header block, and the session
-// answers it exactly as it answers an HTTP/1.1 client — gate, routing, cache, coalescing,
+// constructor) over an in-process stream (net::memory_end): the HTTP/1.1 request an HTTP/1.1
+// client would have sent for the same header block is put in the session's input buffer, and the
+// session answers it exactly as it answers an HTTP/1.1 client — gate, routing, cache, coalescing,
 // compressed variants, 304s, 103s, local pages, per-IP limits, deadlines, access log — so both
-// protocols share one request path. Its HTTP/1.1 response is parsed back here and sent as
-// HEADERS and DATA frames. Writes into a stream wait while that stream holds output_watermark
-// bytes for the client, so a client that does not read holds a bounded buffer per stream, and the
-// stream's session drops it at its send deadline (docs/architecture.md "HTTP/2").
+// protocols share one request path. Its HTTP/1.1 response is read back here
+// (http::response_reader) and sent as HEADERS and DATA frames. Writes into a stream wait while that
+// stream holds output_watermark bytes for the client, so a client that does not read holds a
+// bounded buffer per stream, and the stream's session drops it at its send deadline
+// (docs/architecture.md "HTTP/2").
 
 #include "core/asio.hpp"
 #include "h2/connection.hpp"
