@@ -53,11 +53,13 @@ constexpr auto long_idle = std::chrono::seconds(1);  // a gap between requests t
 constexpr std::size_t tunnel_chunk = 16 * 1024;      // per direction
 
 // An error on a pooled connection before the node sent anything means the node closed it while
-// it was idle (a race the pool's check cannot exclude). The request was not processed: retrying
-// once on a fresh connection is safe for GET/HEAD (RFC 9110 §9.2.2).
+// it was idle: before the pool's idle watch was put on it (upstream::pool::watch), or racing it.
+// The request was not processed: retrying once on a fresh connection is safe for GET/HEAD (RFC
+// 9110 §9.2.2).
 bool is_stale_connection_error(const error_code& ec) {
     return ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
-           ec == asio::error::broken_pipe || ec == asio::error::eof;
+           ec == asio::error::broken_pipe || ec == asio::error::eof ||
+           ec == asio::ssl::error::stream_truncated;  // an https node's close without close_notify
 }
 
 constexpr int max_early_hints = 4;  // 103s relayed per response; each is bounded by the head limit

@@ -25,8 +25,11 @@ std::unique_ptr<connection> pool::take(const std::string& pool_key) {
         auto c = std::move(list.back());
         list.pop_back();
         --stats_.idle;
-        error_code ignored;
-        c->stream.socket().cancel(ignored);  // ends the readability watch (operation_aborted)
+        if (c->watched) {
+            error_code ignored;
+            c->stream.socket().cancel(ignored);  // ends the readability watch (operation_aborted)
+            c->watched = false;
+        }
         if (now - c->idle_since < options_.idle_timeout && c->buffer.size() == 0) {
             ++stats_.reuses;
             return c;
@@ -52,8 +55,7 @@ void pool::give_back(const std::string& pool_key, std::unique_ptr<connection> c)
     }
     c->idle_since = std::chrono::steady_clock::now();
     c->idle_id = ++next_idle_id_;
-    watch(list, *c);
-    list.push_back(std::move(c));
+    list.push_back(std::move(c));  // watched from the next expire_idle() on, if still idle
     ++stats_.idle;
 }
 
@@ -74,12 +76,16 @@ void pool::remember_session(const std::string& pool_key, SSL* ssl) {
 
 // A pooled connection has no request outstanding, so the node has nothing to tell us: readable
 // bytes or EOF mean it closed (or sent junk, or a TLS close_notify). Either way it is unusable:
-// drop it at once, so take() never lends it. The watch is a one-byte read on the socket, queued
-// with the reactor: Asio tries it once (a recv that finds nothing) and then waits for readiness
-// with no further system call (no recv(MSG_PEEK) per request, no epoll_ctl: docs/benchmarks.md
-// finding 4); take() cancels it, which is no system call. (net::async_drain_read could spare the
-// first recv too, but it would miss a reset queued behind the response: docs/architecture.md
-// "Reads that drain the socket".)
+// the watch drops it, so take() does not lend it. The watch is a one-byte read on the socket,
+// queued with the reactor: Asio tries it once (a recv that finds nothing) and then waits for
+// readiness with no further system call; take() cancels it, which is no system call either.
+//
+// It is put on a connection at the first housekeeping tick (expire_idle, once a second) that
+// finds it idle, not when it is given back: under load a connection is lent again within
+// microseconds, and a watch per request cost a recv, an operation and a cancelled completion each
+// time (docs/benchmarks.md "Lazy idle watch"). A node that closes a connection during its first
+// second in the pool is found out by the request sent on it, which is then retried once on a new
+// connection (session::send_upstream; every request a pooled connection carries may be retried).
 void pool::watch(idle_list& list, connection& c) {
     c.stream.socket().async_read_some(
         asio::buffer(&c.probe, 1),
@@ -164,6 +170,11 @@ void pool::expire_idle() {
             list.pop_front();
             --stats_.idle;
             ++stats_.stale;
+        }
+        // Newest last: the unwatched ones are at the back.
+        for (auto c = list.rbegin(); c != list.rend() && !(*c)->watched; ++c) {
+            (*c)->watched = true;
+            watch(list, **c);
         }
         ++it;
     }

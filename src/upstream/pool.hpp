@@ -35,6 +35,7 @@ struct connection {
     std::chrono::steady_clock::time_point idle_since;
     std::uint64_t requests = 0;  ///< requests sent on this connection so far
     std::uint64_t idle_id = 0;   ///< which stay in the pool a readability watch belongs to
+    bool watched = false;        ///< the idle watch is pending (pool::watch_idle)
     char probe = 0;              ///< target of the idle watch's one-byte read
 };
 
@@ -87,7 +88,8 @@ class pool {
     /// in one read. A larger buffer (grown by a chunked body) is freed when it goes idle.
     static constexpr std::size_t read_buffer_kept = 8 * 1024;
 
-    /// Closes idle connections older than the idle timeout (called periodically by the worker).
+    /// Called periodically by the worker: closes idle connections older than the idle timeout,
+    /// and puts a readability watch on those idle since the previous call (see watch()).
     void expire_idle();
     /// Closes every idle connection (shutdown, reload).
     void clear();

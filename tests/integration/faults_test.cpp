@@ -123,6 +123,31 @@ TEST(ProxyFaults, PooledConnectionClosedByTheNodeIsRetriedOnce) {
     EXPECT_EQ(third->result_int(), 502u);
 }
 
+// The same over TLS: an https node that drops a pooled connection without close_notify (a plain
+// TCP close, as a node's process does when it exits) reads as a truncated stream, which is a
+// stale connection as well: retried, not answered 502.
+TEST(ProxyFaults, PooledTlsConnectionClosedWithoutCloseNotifyIsRetried) {
+    temp_dir dir{"bcp-faults"};
+    test_ca ca = test_ca::create();
+    auto leaf = ca.issue({"localhost"}, {"127.0.0.1"});
+    auto ctx = make_server_context(leaf);
+    auto files = write_pem_files(dir.path() / "ca", ca, leaf);
+    node_set nodes({"bbb-01"}, &ctx);
+    proxy_instance proxy(proxy_yaml(
+        nodes, "workers: 1\nupstream:\n  ca_file: \"" + files.ca_cert.string() + "\"\n"));
+    ASSERT_TRUE(proxy.ok());
+    client c(proxy.port());
+    auto first = c.get(t + "drop-next");
+    ASSERT_TRUE(first) << c.last_error();
+    ASSERT_EQ(first->result_int(), 200u);
+    auto second = c.get(t + "bytes?n=5000");
+    ASSERT_TRUE(second) << c.last_error();
+    EXPECT_EQ(second->result_int(), 200u);
+    EXPECT_EQ(second->body().size(), 5000u);
+    EXPECT_EQ(proxy.server().counters().upstream_retries, 1u);
+    EXPECT_EQ(proxy.server().counters().upstream_errors, 0u);
+}
+
 // Regression: the retry used to take the next pooled connection, which the node may have closed
 // as well (a node restart leaves all of them dead), and the client got a 502. Two pooled
 // connections both close on their next request here: the retry must connect afresh.
@@ -165,6 +190,12 @@ class restartable_node {
     }
     ~restartable_node() { stop(); }
     std::string origin() const { return "http://127.0.0.1:" + std::to_string(options_.port); }
+    /// A proxy configuration with this node as bbb-01, one worker.
+    std::string proxy_yaml() const {
+        return "public_url: \"https://proxy.example.com\"\nlisten:\n"
+               "  - address: \"127.0.0.1:0\"\nnodes:\n  - id: bbb-01\n    url: \"" +
+               origin() + "\"\nworkers: 1\n";
+    }
     void start() {
         ioc_ = std::make_unique<asio::io_context>(1);
         node_ = std::make_unique<demo::fake_node>(*ioc_, options_);
@@ -192,11 +223,7 @@ class restartable_node {
 // after the restart succeeds.
 TEST(ProxyFaults, NodeRestartOnTheSameAddressIsPickedUp) {
     restartable_node node;
-    const std::string yaml =
-        "public_url: \"https://proxy.example.com\"\nlisten:\n"
-        "  - address: \"127.0.0.1:0\"\nnodes:\n  - id: bbb-01\n    url: \"" +
-        node.origin() + "\"\nworkers: 1\n";
-    proxy_instance proxy(yaml);
+    proxy_instance proxy(node.proxy_yaml());
     ASSERT_TRUE(proxy.ok());
     auto status = [&](client& c) {
         auto r = c.get(t + "bytes?n=10");
@@ -216,6 +243,28 @@ TEST(ProxyFaults, NodeRestartOnTheSameAddressIsPickedUp) {
         client again(proxy.port());
         EXPECT_EQ(status(again), 200u) << i;
     }
+}
+
+// The pool watches a connection from the first housekeeping tick (once a second) that finds it
+// idle: a node that closes a connection which has sat in the pool that long is seen at once, and
+// the connection is never lent (no retry). Closed sooner, it is found out by the request sent on
+// it and retried once (the test above, and PooledConnectionClosedByTheNodeIsRetriedOnce).
+TEST(ProxyFaults, IdlePooledConnectionClosedByTheNodeLeavesThePoolUnlent) {
+    restartable_node node;
+    proxy_instance proxy(node.proxy_yaml());
+    ASSERT_TRUE(proxy.ok());
+    client c(proxy.port());
+    auto r = c.get(t + "bytes?n=10");
+    ASSERT_TRUE(r) << c.last_error();
+    ASSERT_EQ(r->result_int(), 200u);                               // one pooled connection now
+    std::this_thread::sleep_for(std::chrono::milliseconds(2'200));  // two ticks: watched
+    node.stop();                                                    // closes it
+    node.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the watch sees the close
+    r = c.get(t + "bytes?n=10");
+    ASSERT_TRUE(r) << c.last_error();
+    EXPECT_EQ(r->result_int(), 200u);
+    EXPECT_EQ(proxy.server().counters().upstream_retries, 0u) << "the closed connection was lent";
 }
 
 TEST(ProxyFaults, WrongNodeCertificateIs502AndOtherNodesStayUp) {
