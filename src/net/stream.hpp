@@ -27,8 +27,10 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <utility>
@@ -131,10 +133,10 @@ class stream {
                     }
                     memory_->write_some(std::span(pieces.data(), count), std::move(handler));
                 } else if (ssl_) {
-                    const auto first = first_buffer<asio::const_buffer>(b);
-                    const asio::mutable_buffer m(const_cast<void*>(first.data()), first.size());
+                    op<true> o{this, kind::write, {}};
+                    o.buffer = tls_write_buffer(b, o.staged);
                     asio::async_compose<decltype(handler), void(error_code, std::size_t)>(
-                        op<true>{this, kind::write, m}, handler, socket_);
+                        std::move(o), handler, socket_);
                 } else {
                     socket_.async_write_some(b, std::move(handler));
                 }
@@ -181,6 +183,35 @@ class stream {
         return Buffer();
     }
 
+    /// What one SSL_write of a gathered write takes: the first non-empty buffer, or, when it is
+    /// smaller than a TLS record and more follow (a response head and its body), the leading
+    /// bytes of the sequence up to one record, copied into `staged`: one record and one system
+    /// call instead of one per buffer. The caller's write loop sends the rest.
+    template <class Sequence>
+    static asio::mutable_buffer tls_write_buffer(const Sequence& buffers,
+                                                 std::unique_ptr<char[]>& staged) {
+        const auto first = first_buffer<asio::const_buffer>(buffers);
+        std::size_t total = 0;
+        for (auto it = asio::buffer_sequence_begin(buffers);
+             it != asio::buffer_sequence_end(buffers) && total < tls_record; ++it) {
+            total += asio::const_buffer(*it).size();
+        }
+        if (first.size() >= tls_record || total == first.size()) {
+            return {const_cast<void*>(first.data()), first.size()};
+        }
+        total = std::min(total, tls_record);
+        staged = std::make_unique_for_overwrite<char[]>(total);
+        std::size_t at = 0;
+        for (auto it = asio::buffer_sequence_begin(buffers); at < total; ++it) {
+            const asio::const_buffer piece(*it);
+            const std::size_t n = std::min(piece.size(), total - at);
+            std::memcpy(staged.get() + at, piece.data(), n);
+            at += n;
+        }
+        return {staged.get(), total};
+    }
+    static constexpr std::size_t tls_record = 16 * 1024;  // the largest TLS plaintext record
+
     // One TLS operation: call OpenSSL; on WANT_READ/WANT_WRITE wait for the socket and call again
     // with the same arguments. A result available at once is posted, never delivered from inside
     // the initiating call.
@@ -192,6 +223,7 @@ class stream {
         enum { starting, waiting, finished } state = starting;
         error_code result;
         std::size_t bytes = 0;
+        std::unique_ptr<char[]> staged;  ///< owns `buffer` when a gather was coalesced
 
         template <class Self>
         void operator()(Self& s, error_code wait_ec = {}) {
