@@ -41,11 +41,13 @@ std::unique_ptr<connection> pool::take(const std::string& pool_key) {
 }
 
 void pool::give_back(const std::string& pool_key, std::unique_ptr<connection> c) {
-    auto& list = idle_[pool_key];
-    if (list.size() >= options_.max_idle_per_node || c->buffer.size() != 0) {
+    if (options_.max_idle_per_node == 0 || c->buffer.size() != 0) {
         c->stream.close();
         return;
     }
+    // Kept even past max_idle_per_node: it was in use a moment ago, and the load that needed it
+    // may need it again at once (expire_idle trims what stays idle past one tick).
+    auto& list = idle_[pool_key];
     c->dog.disarm();
     if (c->buffer.capacity() > read_buffer_kept) {
         c->buffer.shrink_to_fit();
@@ -161,11 +163,14 @@ awaitable<pool::connect_result> pool::connect(const target& t) {
     co_return out;
 }
 
-void pool::expire_idle() {
-    const auto now = std::chrono::steady_clock::now();
+void pool::expire_idle(std::chrono::steady_clock::time_point now) {
     for (auto it = idle_.begin(); it != idle_.end();) {
         auto& list = it->second;  // kept when empty: watches point to it
-        while (!list.empty() && now - list.front()->idle_since >= options_.idle_timeout) {
+        // Oldest first: past the idle timeout, and past max_idle_per_node those that were not
+        // lent again within a tick (a burst's connections stay for its next burst).
+        while (!list.empty() && (now - list.front()->idle_since >= options_.idle_timeout ||
+                                 (list.size() > options_.max_idle_per_node &&
+                                  now - list.front()->idle_since >= excess_grace))) {
             list.front()->stream.close();
             list.pop_front();
             --stats_.idle;

@@ -40,6 +40,7 @@ struct connection {
 };
 
 struct pool_options {
+    /// Idle connections kept per node beyond a tick (more stay until then); 0: none at all.
     std::size_t max_idle_per_node = 256;
     std::chrono::milliseconds idle_timeout{30'000};
     std::chrono::milliseconds connect_timeout{5'000};
@@ -70,8 +71,8 @@ class pool {
     /// An idle, still-open connection to this node, or nullptr.
     std::unique_ptr<connection> take(const std::string& pool_key);
 
-    /// Returns a connection whose last response was cleanly delimited. Dropped when the pool for
-    /// this node is full.
+    /// Returns a connection whose last response was cleanly delimited (closed instead when
+    /// max_idle_per_node is 0). More than max_idle_per_node may be idle until expire_idle.
     void give_back(const std::string& pool_key, std::unique_ptr<connection> c);
 
     /// Opens a new connection (resolve, connect, TLS handshake with SNI and verification) within
@@ -88,9 +89,14 @@ class pool {
     /// in one read. A larger buffer (grown by a chunked body) is freed when it goes idle.
     static constexpr std::size_t read_buffer_kept = 8 * 1024;
 
-    /// Called periodically by the worker: closes idle connections older than the idle timeout,
-    /// and puts a readability watch on those idle since the previous call (see watch()).
-    void expire_idle();
+    /// Called once a second by the worker: closes idle connections older than the idle
+    /// timeout, closes the oldest past max_idle_per_node of those idle for excess_grace, and puts
+    /// a readability watch on those idle since the previous call (see watch()).
+    void expire_idle(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+    /// How long connections past max_idle_per_node stay idle before they are closed: a load with
+    /// more requests in flight than that keeps its connections (no close and reconnect per
+    /// burst), and what it leaves idle goes at the next tick or the one after.
+    static constexpr std::chrono::milliseconds excess_grace{1'000};
     /// Closes every idle connection (shutdown, reload).
     void clear();
     /// Closes the idle connections of the nodes for which `keep(pool_key)` is false (reload).

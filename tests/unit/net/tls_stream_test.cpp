@@ -282,5 +282,50 @@ TEST(UpstreamPool, SecondTlsConnectionToANodeResumesTheSession) {
     EXPECT_TRUE(resumed_on_server[1]) << "the second connection offered the first one's session";
 }
 
+// max_idle_per_node bounds what stays idle past a tick, not what a burst gives back: a load with
+// more requests in flight than that keeps its connections from one burst to the next, and what
+// is left idle is closed (oldest first) at the first housekeeping tick a second on. 0 keeps none.
+TEST(UpstreamPool, IdleConnectionsPastTheCapAreClosedOnlyAfterATick) {
+    for (const std::size_t cap : {std::size_t{2}, std::size_t{0}}) {
+        asio::io_context ioc;
+        auto acceptor = loopback_acceptor(ioc);
+        const auto port = acceptor.local_endpoint().port();
+        upstream::pool_options po;
+        po.max_idle_per_node = cap;
+        upstream::pool pool(ioc.get_executor(), po);
+        const std::string key = "node", host = "127.0.0.1";
+        constexpr std::size_t burst = 5;
+        std::vector<tcp::socket> accepted;
+        auto server = [&]() -> awaitable<void> {
+            for (std::size_t i = 0; i < burst; ++i) {
+                accepted.push_back(co_await acceptor.async_accept(asio::use_awaitable));
+            }
+        };
+        auto client = [&]() -> awaitable<void> {
+            std::vector<std::unique_ptr<upstream::connection>> lent;
+            for (std::size_t i = 0; i < burst; ++i) {
+                auto r = co_await pool.connect({key, host, port, false});
+                EXPECT_TRUE(r.conn) << r.message;
+                lent.push_back(std::move(r.conn));
+            }
+            for (auto& c : lent) {
+                pool.give_back(key, std::move(c));
+            }
+        };
+        run(ioc, [&]() -> awaitable<void> { co_await (server() && client()); });
+        const auto now = std::chrono::steady_clock::now();
+        EXPECT_EQ(pool.stats().idle.load(), cap == 0 ? 0 : burst) << "cap " << cap;
+        pool.expire_idle(now + 500ms);  // the burst's next requests may come: all kept
+        EXPECT_EQ(pool.stats().idle.load(), cap == 0 ? 0 : burst) << "cap " << cap;
+        pool.expire_idle(now + upstream::pool::excess_grace + 100ms);
+        EXPECT_EQ(pool.stats().idle.load(), cap) << "cap " << cap;
+        std::size_t lendable = 0;
+        while (pool.take(key)) {
+            ++lendable;
+        }
+        EXPECT_EQ(lendable, cap) << "cap " << cap;
+    }
+}
+
 }  // namespace
 }  // namespace bcp::net
