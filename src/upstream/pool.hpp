@@ -35,7 +35,7 @@ struct connection {
     std::chrono::steady_clock::time_point idle_since;
     std::uint64_t requests = 0;  ///< requests sent on this connection so far
     std::uint64_t idle_id = 0;   ///< which stay in the pool a readability watch belongs to
-    bool watched = false;        ///< the idle watch is pending (pool::watch_idle)
+    bool watched = false;        ///< the idle watch is pending (pool::watch, from expire_idle)
     char probe = 0;              ///< target of the idle watch's one-byte read
 };
 
