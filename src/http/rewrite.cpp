@@ -2,6 +2,8 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include <cstring>
+
 namespace bcp::http {
 namespace {
 
@@ -28,10 +30,35 @@ bool named_in(const token_list& tokens, std::string_view name) {
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
+    // One size check and four copies (a head is a dozen of these; `out` is reserved ahead).
+    const std::size_t at = out.size();
+    out.resize(at + name.size() + 2 + value.size() + 2);
+    char* p = out.data() + at;
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    std::memcpy(p, ": ", 2);
+    p += 2;
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    std::memcpy(p, "\r\n", 2);
+}
+
+// The node's hop-by-hop fields (RFC 9110 §7.6.1), by the name Beast's parser already looked up:
+// the same set as is_hop_by_hop, without comparing strings.
+bool is_hop_by_hop(boost::beast::http::field f) {
+    using boost::beast::http::field;
+    switch (f) {
+        case field::connection:
+        case field::keep_alive:
+        case field::proxy_connection:
+        case field::te:
+        case field::trailer:
+        case field::transfer_encoding:
+        case field::upgrade:
+            return true;
+        default:
+            return false;
+    }
 }
 
 }  // namespace
@@ -118,7 +145,7 @@ void build_response_head(unsigned status, std::string_view reason, const node_fi
     out.clear();
     token_list nominated;
     for (const auto& f : fields) {
-        if (iequals(f.name_string(), "connection")) {
+        if (f.name() == boost::beast::http::field::connection) {
             for_each_list_token(f.value(), [&](std::string_view t) { nominated.push_back(t); });
         }
     }
@@ -127,15 +154,16 @@ void build_response_head(unsigned status, std::string_view reason, const node_fi
     out.push_back(' ');
     out.append(reason.empty() ? std::string_view("Status") : reason);
     out.append("\r\n");
+    using boost::beast::http::field;
     for (const auto& f : fields) {
         const std::string_view name = f.name_string();
-        if (is_hop_by_hop(name) || named_in(nominated, name)) {
+        if (is_hop_by_hop(f.name()) || (!nominated.empty() && named_in(nominated, name))) {
             continue;
         }
-        if (iequals(name, "content-length") && ctx.body != framing::none) {
+        if (f.name() == field::content_length && ctx.body != framing::none) {
             continue;  // re-framed below
         }
-        if (iequals(name, "location")) {
+        if (f.name() == field::location) {
             append_field(out, name, rewrite_location(f.value(), ctx));
             continue;
         }

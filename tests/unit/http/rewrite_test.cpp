@@ -158,6 +158,34 @@ TEST(ResponseHead, StripsHopByHopAndReframes) {
     EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
 }
 
+// Field names are case-insensitive (RFC 9110 §5.1): every hop-by-hop field and every name the
+// head builder treats specially is recognised whatever its case.
+TEST(ResponseHead, RecognisesFieldNamesInAnyCase) {
+    node_fields f;
+    f.insert("PROXY-CONNECTION", "keep-alive");
+    f.insert("keep-alive", "timeout=5");
+    f.insert("TE", "trailers");
+    f.insert("trailer", "X-Checksum");
+    f.insert("UPGRADE", "h2c");
+    f.insert("transfer-ENCODING", "chunked");
+    f.insert("CONNECTION", "x-HOP");
+    f.insert("X-Hop", "secret");
+    f.insert("content-LENGTH", "99");
+    f.insert("LOCATION", "https://bbb-01.example.com/bbb-01/html5client/x");
+    f.insert("X-Kept", "yes");
+    auto r = rctx();
+    r.body = framing::content_length;
+    r.content_length = 7;
+    std::string out;
+    build_response_head(302, "Found", f, r, out);
+    EXPECT_EQ(out,
+              "HTTP/1.1 302 Found\r\n"
+              "LOCATION: https://proxy.example.com/bbb-01/html5client/x\r\n"
+              "X-Kept: yes\r\n"
+              "Content-Length: 7\r\n"
+              "\r\n");
+}
+
 TEST(ResponseHead, SwitchingProtocols) {
     node_fields f;
     f.insert("Upgrade", "websocket");
