@@ -240,7 +240,11 @@ class stream {
                 return finish(s, {}, 0);
             }
             SSL* ssl = self->ssl_.get();
-            ERR_clear_error();
+            // SSL_get_error needs an empty error queue before the call. It almost always is
+            // (translate() empties it): peeking is cheaper than clearing all its slots.
+            if (ERR_peek_error() != 0) {
+                ERR_clear_error();
+            }
             int r = 0;
             std::size_t n = 0;
             switch (what) {
