@@ -47,7 +47,8 @@ namespace {
 constexpr std::size_t read_chunk = 4096;        // client head reads
 constexpr std::size_t idle_read = 512;          // the read an idle keep-alive connection waits in
 constexpr std::size_t fields_reserved = 16;     // request head fields (a browser sends ~12)
-constexpr std::size_t scratch_reserved = 1024;  // a request or response head we build
+constexpr std::size_t scratch_reserved = 1000;  // a request or response head we build (one
+                                                // block of glibc's thread cache: at most 1,016)
 constexpr auto long_idle = std::chrono::seconds(1);  // a gap between requests that makes the
                                                      // next idle wait bufferless (run())
 constexpr std::size_t tunnel_chunk = 16 * 1024;      // per direction
@@ -483,7 +484,7 @@ awaitable<bool> session::send_upstream(exchange& x) {
     // pooled connection: a pooled connection may turn out closed by the node, and only a request
     // that may be repeated can then be retried (RFC 9110 §9.2.2).
     const bool retryable = !x.gate.post || (x.post != nullptr && x.post->cached);
-    if (scratch_.capacity() == 0 && (!tls_ || h2_stream_)) {
+    if (scratch_.capacity() < scratch_reserved && (!tls_ || h2_stream_)) {
         // Plain connections release it while idle, a stream session ends with its request: one
         // allocation, no regrowth. (An idle HTTP/1.1 TLS connection keeps it: grown, not 1 KiB.)
         scratch_.reserve(scratch_reserved);
