@@ -1,7 +1,10 @@
 #pragma once
 // Small text helpers shared by every module: ASCII lower case (protocol names and tokens, never
-// locale-dependent) and hex (digests, chunk sizes, percent-encoding).
+// locale-dependent), decimal numbers (Content-Length) and hex (digests, chunk sizes,
+// percent-encoding).
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -30,6 +33,22 @@ inline std::string to_hex(std::span<const std::uint8_t> bytes) {
         out.push_back(digits[b & 0x0f]);
     }
     return out;
+}
+
+/// `text` as a decimal number of 1 to `max_digits` plain digits (no sign, no space); 19 digits
+/// always fit in 64 bits. False for anything else.
+inline bool parse_decimal(std::string_view text, std::uint64_t& out, std::size_t max_digits = 19) {
+    if (text.empty() || text.size() > std::min<std::size_t>(max_digits, 19)) {
+        return false;
+    }
+    out = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        out = out * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return true;
 }
 
 /// The value of hex digit `c` (either case), or -1.

@@ -1,5 +1,7 @@
 #include "http/gate.hpp"
 
+#include "core/text.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -146,6 +148,22 @@ bool is_hop_by_hop(std::string_view name) {
     return false;
 }
 
+bool is_hop_by_hop(boost::beast::http::field f) {
+    using boost::beast::http::field;
+    switch (f) {
+        case field::connection:
+        case field::keep_alive:
+        case field::proxy_connection:
+        case field::te:
+        case field::trailer:
+        case field::transfer_encoding:
+        case field::upgrade:
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool is_post_media_type(std::string_view content_type) {
     const auto type = trim_ows(content_type.substr(0, content_type.find(';')));
     return iequals(type, "application/json") || iequals(type, "text/plain");
@@ -167,15 +185,10 @@ gate_result inspect_post_body(const request_head& head, const post_allowance& po
     if (content_lengths == 0) {
         return refuse(411, "POST without Content-Length");
     }
-    const auto length = head.find("content-length");
-    constexpr std::size_t max_digits = 18;  // no overflow; far above any limit
-    if (length.empty() || length.size() > max_digits ||
-        length.find_first_not_of("0123456789") != std::string_view::npos) {
-        return refuse(400, "invalid Content-Length");
-    }
+    constexpr std::size_t max_digits = 18;  // far above any limit
     std::uint64_t n = 0;
-    for (const char c : length) {
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    if (!parse_decimal(head.find("content-length"), n, max_digits)) {
+        return refuse(400, "invalid Content-Length");
     }
     if (n > post.max_body) {
         return refuse(413, "request body larger than post.max_body_size");

@@ -8,6 +8,8 @@
 #include "http/request_head.hpp"
 #include "http/target.hpp"
 
+#include <boost/beast/http/field.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -51,6 +53,9 @@ bool is_post_media_type(std::string_view content_type);
 
 /// True when `name` is a hop-by-hop field (RFC 9110 §7.6.1) that a proxy never forwards.
 bool is_hop_by_hop(std::string_view name);
+/// The same set by the code Beast's parser gives a field name (a node's response fields): no
+/// string comparison.
+bool is_hop_by_hop(boost::beast::http::field f);
 
 /// RFC 6455 §4.2.2: base64(SHA-1(key + GUID)).
 std::string websocket_accept(std::string_view key);

@@ -31,20 +31,6 @@ bool parse_status_line(std::string_view line, unsigned& status) {
                        [](char c) { return is_field_value_byte(static_cast<unsigned char>(c)); });
 }
 
-bool parse_decimal(std::string_view v, std::uint64_t& out) {
-    if (v.empty() || v.size() > 19) {
-        return false;
-    }
-    out = 0;
-    for (const char c : v) {
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        out = out * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return true;
-}
-
 // "1a2b[ ;ext...]" (RFC 9112 §7.1); extensions are ignored.
 bool parse_chunk_size(std::string_view line, std::uint64_t& size) {
     std::size_t i = 0;

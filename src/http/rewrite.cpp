@@ -43,24 +43,6 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     std::memcpy(p, "\r\n", 2);
 }
 
-// The node's hop-by-hop fields (RFC 9110 §7.6.1), by the name Beast's parser already looked up:
-// the same set as is_hop_by_hop, without comparing strings.
-bool is_hop_by_hop(boost::beast::http::field f) {
-    using boost::beast::http::field;
-    switch (f) {
-        case field::connection:
-        case field::keep_alive:
-        case field::proxy_connection:
-        case field::te:
-        case field::trailer:
-        case field::transfer_encoding:
-        case field::upgrade:
-            return true;
-        default:
-            return false;
-    }
-}
-
 }  // namespace
 
 void build_upstream_request(const request_head& head, const gate_result& gate,

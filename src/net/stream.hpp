@@ -30,7 +30,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <span>
 #include <utility>
@@ -191,24 +190,12 @@ class stream {
     static asio::mutable_buffer tls_write_buffer(const Sequence& buffers,
                                                  std::unique_ptr<char[]>& staged) {
         const auto first = first_buffer<asio::const_buffer>(buffers);
-        std::size_t total = 0;
-        for (auto it = asio::buffer_sequence_begin(buffers);
-             it != asio::buffer_sequence_end(buffers) && total < tls_record; ++it) {
-            total += asio::const_buffer(*it).size();
-        }
+        const std::size_t total = std::min(asio::buffer_size(buffers), tls_record);
         if (first.size() >= tls_record || total == first.size()) {
             return {const_cast<void*>(first.data()), first.size()};
         }
-        total = std::min(total, tls_record);
         staged = std::make_unique_for_overwrite<char[]>(total);
-        std::size_t at = 0;
-        for (auto it = asio::buffer_sequence_begin(buffers); at < total; ++it) {
-            const asio::const_buffer piece(*it);
-            const std::size_t n = std::min(piece.size(), total - at);
-            std::memcpy(staged.get() + at, piece.data(), n);
-            at += n;
-        }
-        return {staged.get(), total};
+        return {staged.get(), asio::buffer_copy(asio::buffer(staged.get(), total), buffers)};
     }
     static constexpr std::size_t tls_record = 16 * 1024;  // the largest TLS plaintext record
 

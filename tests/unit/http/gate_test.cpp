@@ -190,6 +190,20 @@ TEST(Gate, HopByHop) {
     EXPECT_FALSE(is_hop_by_hop("Sec-WebSocket-Key"));
 }
 
+// The overload for a node's response fields (by Beast's field code) names the same set.
+TEST(Gate, HopByHopByFieldCodeIsTheSameSet) {
+    using boost::beast::http::field;
+    int hop = 0;
+    for (int i = 1; i <= static_cast<int>(field::xref); ++i) {
+        const auto f = static_cast<field>(i);
+        const std::string_view name = boost::beast::http::to_string(f);
+        EXPECT_EQ(is_hop_by_hop(f), is_hop_by_hop(name)) << name;
+        hop += is_hop_by_hop(f) ? 1 : 0;
+    }
+    EXPECT_EQ(hop, 7);
+    EXPECT_FALSE(is_hop_by_hop(field::unknown));
+}
+
 TEST(Gate, WebSocketAcceptMatchesRfc6455Example) {
     EXPECT_EQ(websocket_accept(key), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
