@@ -187,6 +187,60 @@ TEST(Http2, VariantsConditionalsErrorPagesAndTheRateLimitApplyToStreams) {
     EXPECT_EQ(ok + limited, 40) << j.dump();
 }
 
+// The POST exception over h2, as a BBB 2.x client's browser sends it on the page's connection:
+// Meteor's dynamic imports reach the node with their body byte for byte and are cached by body;
+// feedback is passed every time; any other POST is 405 and never reaches a node.
+TEST(Http2, AllowedPostsCarryTheirBodiesAndOtherPostsAre405) {
+    h2_setup s;
+    node_set meteor({"bbb-01"}, nullptr, demo::client_kind::meteor);
+    proxy_process p(proxy_yaml(meteor,
+                               "cache: {enabled: true}\nadmin: {address: \"127.0.0.1:0\"}\n", true,
+                               s.files.cert.string(), s.files.key.string()));
+    ASSERT_TRUE(p.ok()) << p.log();
+    const std::string base =
+        "https://localhost:" + std::to_string(p.port()) + "/bbb-01/html5client/";
+    const auto post = [&](const std::string& path, const std::string& body,
+                          const std::string& type) {
+        std::ofstream(s.dir.path() / "body.in", std::ios::binary) << body;
+        return run_child({"/usr/bin/curl", "-sS", "--max-time", "20", "--cacert", s.ca_file(),
+                          "--http2", "--path-as-is", "-D", (s.dir.path() / "head.out").string(),
+                          "-o", (s.dir.path() / "post.out").string(), "-w",
+                          "%{http_version} %{http_code}", "-H", "Content-Type: " + type,
+                          "--data-binary", "@" + (s.dir.path() / "body.in").string(), base + path},
+                         s.dir.path());
+    };
+    const std::string panel = R"({"node_modules":{"lazy":{"panel.js":1}}})";
+    const auto& imports = meteor[0].counters().dynamic_imports;
+
+    auto r = post("__meteor__/dynamic-import/fetch", panel, "text/plain;charset=UTF-8");
+    EXPECT_EQ(r.out, "2 200") << r.err;
+    const auto first = slurp(s.dir.path() / "post.out");
+    EXPECT_NE(first.find(R"(exports.node=\"bbb-01\")"), std::string::npos) << first;
+    EXPECT_NE(first.find("panel"), std::string::npos) << first;  // the node read our body
+    EXPECT_NE(slurp(s.dir.path() / "head.out").find("x-cache: MISS"), std::string::npos);
+    EXPECT_EQ(imports.load(), 1u);
+    // The same body again: from the cache, the same bytes.
+    r = post("__meteor__/dynamic-import/fetch", panel, "application/json");
+    EXPECT_EQ(r.out, "2 200") << r.err;
+    EXPECT_EQ(slurp(s.dir.path() / "post.out"), first);
+    EXPECT_NE(slurp(s.dir.path() / "head.out").find("x-cache: HIT"), std::string::npos)
+        << slurp(s.dir.path() / "head.out");
+    EXPECT_EQ(imports.load(), 1u);
+    // Feedback: passed each time.
+    for (int i = 0; i < 2; ++i) {
+        r = post("feedback", R"({"rating":5})", "application/json");
+        EXPECT_EQ(r.out, "2 200") << r.err;
+    }
+    EXPECT_EQ(meteor[0].counters().feedbacks.load(), 2u);
+    // Anything else: 405 from the proxy, and the node never sees it.
+    const auto seen = meteor.total_requests();
+    for (const std::string path : {"feedback/", "x/../feedback", "sockjs/info", ""}) {
+        r = post(path, "x=1", "application/x-www-form-urlencoded");
+        EXPECT_EQ(r.out, "2 405") << path << ": " << r.err;
+    }
+    EXPECT_EQ(meteor.total_requests(), seen);
+}
+
 // A node's 103 Early Hints reaches an h2 client as an informational HEADERS frame with the Link
 // fields only, before the response.
 TEST(Http2, EarlyHintsFromANodeReachH2Clients) {
