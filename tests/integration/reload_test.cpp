@@ -497,6 +497,14 @@ TEST(Reload, CertificateSwapUnderLoadKeepsEveryConnectionWorking) {
     EXPECT_EQ(r.exit_code, 0) << r.err << proxy.log();
     ASSERT_TRUE(eventually([&] { return with_b.load() > 20; }, 20s));
     const int a_after_swap = with_a.load();
+    // The new certificate's context offers h2 as the first one did (issue 16).
+    put_file(dir.path() / "ca.pem", ca.ca_cert_pem);
+    const auto h2 = run_child(
+        {"/usr/bin/curl", "-sS", "--max-time", "20", "--cacert", (dir.path() / "ca.pem").string(),
+         "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+         "https://localhost:" + std::to_string(proxy.port()) + "/bbb-01/html5client/"},
+        dir.path());
+    EXPECT_EQ(h2.out, "2 200") << h2.err;
 
     // A broken certificate is refused; the proxy keeps presenting the last good one.
     put_file(live / "cert.pem", "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
