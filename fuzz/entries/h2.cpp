@@ -43,6 +43,7 @@ void h2_connection(const std::uint8_t* data, std::size_t size) {
     h2::limits l;
     l.max_body = 4'096;
     l.max_pending_header_bytes = 8'192;
+    l.max_pending_body_bytes = 8'192;  // a few bodies of max_body: the budget's refusals too
     l.output_watermark = 1'024;
     std::vector<std::int32_t> handed;
     h2::connection* self = nullptr;

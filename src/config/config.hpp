@@ -115,6 +115,7 @@ struct http2_options {
     bool enabled = true;                             ///< offer h2 by ALPN on TLS listeners
     std::size_t max_concurrent_streams = 100;        ///< SETTINGS_MAX_CONCURRENT_STREAMS
     std::size_t max_pending_header_bytes = 262'144;  ///< request headers without a response yet
+    std::size_t max_pending_body_bytes = 2'097'152;  ///< request bodies still arriving
     std::size_t max_continuations = 8;               ///< CONTINUATION frames per header block
     std::size_t resets_per_second = 100;             ///< client RST_STREAM, sustained
     std::size_t reset_burst = 400;

@@ -46,7 +46,9 @@ struct connection::stream_state {
     std::size_t budget = 0;        ///< its share of pending_header_bytes_ (0 once released)
     bool oversize = false;
     std::string body;
+    std::size_t body_budget = 0;  ///< its share of pending_body_bytes_ (0 once released)
     bool body_too_large = false;
+    bool refused = false;         ///< REFUSED_STREAM for the body budget: never a request
     bool handed = false;          ///< became a request (or a refusal) for the owner
     bool remote_closed = false;   ///< the client's END_STREAM arrived
     bool response_ended = false;  ///< our END_STREAM was queued
@@ -292,17 +294,33 @@ struct connection::callbacks {
                              const std::uint8_t* data, std::size_t len, void* user) {
         auto& c = self(user);
         auto* s = find(c, id);
-        if (s == nullptr || s->handed) {
-            return 0;  // refused already (413 sent or on its way): the rest is dropped
+        if (s == nullptr || s->handed || s->refused) {
+            return 0;  // refused already (413 or REFUSED_STREAM on its way): the rest is dropped
         }
         if (s->body.size() + len > c.limits_.max_body) {
+            c.release_body_budget(*s);
             s->body_too_large = true;
             s->body.clear();
             s->body.shrink_to_fit();
             c.finish_request(id, *s);  // answered 413 now, not after the whole body
             return 0;
         }
+        if (c.pending_body_bytes_ + len > c.limits_.max_pending_body_bytes) {
+            // Many streams sending large bodies at once (memory, not one request's size): this
+            // one is refused before any node saw it, as a header block past its budget is.
+            ++c.counters_.refused_pending;
+            c.release_body_budget(*s);
+            c.release_header_budget(*s);
+            s->refused = true;
+            s->body.clear();
+            s->body.shrink_to_fit();
+            nghttp2_submit_rst_stream(native(c.session_), NGHTTP2_FLAG_NONE, id,
+                                      NGHTTP2_REFUSED_STREAM);
+            return 0;
+        }
         s->body.append(reinterpret_cast<const char*>(data), len);
+        s->body_budget += len;
+        c.pending_body_bytes_ += len;
         return 0;
     }
 
@@ -327,7 +345,7 @@ struct connection::callbacks {
         }
         if (auto* s = find(c, id)) {
             s->remote_closed = true;
-            if (!s->handed) {
+            if (!s->handed && !s->refused) {
                 c.finish_request(id, *s);
             }
         }
@@ -359,6 +377,7 @@ struct connection::callbacks {
         }
         auto& s = *it->second;
         c.release_header_budget(s);
+        c.release_body_budget(s);
         // Opened and reset within one read: never handed out.
         std::erase_if(c.ready_, [id](const request& r) { return r.stream == id; });
         const bool cancelled = s.handed && !(s.response_ended && s.buffered() == 0);
@@ -486,6 +505,11 @@ void connection::release_header_budget(stream_state& s) {
     s.budget = 0;
 }
 
+void connection::release_body_budget(stream_state& s) {
+    pending_body_bytes_ -= std::min(pending_body_bytes_, s.body_budget);
+    s.body_budget = 0;
+}
+
 void connection::finish_request(std::int32_t id, stream_state& s) {
     s.handed = true;
     request r;
@@ -515,6 +539,7 @@ void connection::finish_request(std::int32_t id, stream_state& s) {
         }
         r.status = m.status;
         r.reason = m.reason;
+        release_body_budget(s);  // the stream's session holds it now; the gate bounds it too
         r.body = std::move(s.body);
     }
     ready_.push_back(std::move(r));
@@ -642,7 +667,7 @@ std::size_t connection::open_streams() const {
 std::optional<std::chrono::steady_clock::time_point> connection::oldest_incomplete() const {
     std::optional<std::chrono::steady_clock::time_point> oldest;
     for (const auto& [id, s] : streams_) {
-        if (!s->handed && (!oldest || s->begun < *oldest)) {
+        if (!s->handed && !s->refused && (!oldest || s->begun < *oldest)) {
             oldest = s->begun;
         }
     }

@@ -44,8 +44,9 @@ struct limits {
     std::uint32_t header_table_size = 4'096;  ///< our HPACK decoder's dynamic table
     http::head_limits head;  ///< per stream: header list (431), fields, :path (414)
     std::size_t max_pending_header_bytes = 256 * 1024;  ///< all streams without a response yet
-    std::size_t max_continuations = 8;                  ///< CONTINUATION frames per header block
-    double resets_per_second = 100;                     ///< client RST_STREAM, sustained
+    std::size_t max_pending_body_bytes = 2 << 20;  ///< request bodies of all streams still arriving
+    std::size_t max_continuations = 8;             ///< CONTINUATION frames per header block
+    double resets_per_second = 100;                ///< client RST_STREAM, sustained
     double reset_burst = 400;
     double control_frames_per_second = 200;  ///< PING, SETTINGS, PRIORITY, RST, WINDOW_UPDATE
     double control_frame_burst = 1'000;
@@ -162,6 +163,7 @@ class connection {
     void fail(refusal r, std::uint32_t error_code);
     void finish_request(std::int32_t id, stream_state& s);
     void release_header_budget(stream_state& s);
+    void release_body_budget(stream_state& s);
 
     limits limits_;
     handlers handlers_;
@@ -169,6 +171,7 @@ class connection {
     std::map<std::int32_t, std::unique_ptr<stream_state>> streams_;
     std::vector<request> ready_;  ///< completed during the current receive()
     std::size_t pending_header_bytes_ = 0;
+    std::size_t pending_body_bytes_ = 0;  ///< bodies of streams not handed out yet
     bucket resets_;
     bucket control_;
     std::string* sink_ = nullptr;  ///< take_output's `out` while it runs (callbacks::send_data)

@@ -12,6 +12,8 @@ Usage: h2_client.py --port P --ca FILE MODE [ARGS]
   malformed                 one stream per malformed header block (RFC 9113 §8.2-8.3)
   zero-window PATH          SETTINGS_INITIAL_WINDOW_SIZE 0, GET PATH, then never read
   stall PATH                a POST to PATH whose body never comes; when the proxy closes
+  body-flood PATH COUNT SIZE  COUNT POSTs to PATH at once, each sending SIZE bytes of body as fast
+                            as flow control lets it and never ending; which streams were reset
   drain PATH                GET PATH and read it slowly to the end, noting any GOAWAY
 Only 127.0.0.1; every connection is closed before exit.
 """
@@ -243,6 +245,62 @@ def mode_stall(args, path):
     return result
 
 
+def mode_body_flood(args, path, count, size):
+    """Many streams' bodies arriving at once (flow control obeyed, so only the proxy's own
+    budget can stop them): the streams the proxy resets, by error code."""
+    sock = connect(args.port, args.ca)
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
+                                                                        header_encoding="utf-8"))
+    conn.initiate_connection()
+    left = {}
+    for _ in range(int(count)):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, base_headers(path, "POST") + [("content-type", "application/json")])
+        left[sid] = int(size)
+    sock.sendall(conn.data_to_send())
+    resets = {}
+    sock.settimeout(0.5)
+    deadline = time.monotonic() + 20
+    chunk = b"x" * 16384
+    while time.monotonic() < deadline:
+        for sid in list(left):
+            n = min(left[sid], conn.local_flow_control_window(sid), len(chunk))
+            if n > 0:
+                conn.send_data(sid, chunk[:n])
+                left[sid] -= n
+        sock.sendall(conn.data_to_send())
+        if not any(left.values()) and left:
+            break  # every stream still open has sent all of its body (and never ends it)
+        if not left:
+            break
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamReset):
+                resets[str(ev.stream_id)] = ev.error_code
+                left.pop(ev.stream_id, None)
+        sock.sendall(conn.data_to_send())
+    end = time.monotonic() + 1.0  # resets already on their way
+    while time.monotonic() < end:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamReset):
+                resets[str(ev.stream_id)] = ev.error_code
+                left.pop(ev.stream_id, None)
+    sent = sum(int(size) - v for v in left.values())
+    sock.close()
+    return {"resets": resets, "open_streams": len(left), "bytes_sent_on_open_streams": sent}
+
+
 def mode_zero_window(args, path):
     sock = connect(args.port, args.ca)
     settings = SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
@@ -298,6 +356,7 @@ def main():
     a = ap.parse_args()
     modes = {"get": mode_get, "rapid-reset": mode_rapid_reset, "ping-flood": mode_ping_flood,
              "continuation-flood": mode_continuation_flood, "hpack-bomb": mode_hpack_bomb,
+             "body-flood": mode_body_flood,
              "malformed": mode_malformed, "zero-window": mode_zero_window, "drain": mode_drain,
              "stall": mode_stall}
     print(json.dumps(modes[a.mode](a, *a.args)), flush=True)

@@ -327,6 +327,30 @@ TEST(Http2, FloodsAndBombsAreRefusedAndTheProxyKeepsServing) {
     EXPECT_TRUE(has_sample(m, R"(bcp_refusals_total{reason="h2_malformed"})", 6)) << m;
 }
 
+// Forty streams each sending a 200 KB body at once and never ending it (flow control obeyed):
+// without a budget the proxy would hold 8 MB for this one connection until the head deadline.
+// With `max_pending_body_bytes` it holds about that much, refuses the other streams
+// (REFUSED_STREAM, h2_refused_stream), and none of the bodies reaches a node.
+TEST(Http2, ManyBodiesArrivingAtOnceAreBudgetedPerConnection) {
+    h2_setup s;
+    proxy_process p(s.yaml("http2: {max_pending_body_bytes: 1048576}\n"));
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto j =
+        s.client(p.port(), {"body-flood", "/bbb-01/html5client/feedback", "40", "200000"});
+    int refused = 0;
+    for (const auto& [id, code] : j["resets"].items()) {
+        EXPECT_EQ(code, 7) << id << " " << j.dump();  // REFUSED_STREAM
+        ++refused;
+    }
+    EXPECT_GE(refused, 30) << j.dump();
+    EXPECT_LE(j["bytes_sent_on_open_streams"].get<std::int64_t>(), 1'048'576 + 64 * 1'024)
+        << j.dump();
+    EXPECT_EQ(s.nodes.total_requests(), 0u);
+    expect_serving(s, p.port());
+    EXPECT_TRUE(has_sample(metrics_of(p.admin_port()),
+                           R"(bcp_refusals_total{reason="h2_refused_stream"})", 30));
+}
+
 // Eight clients fetch a 5 MB `path` with a zero window and never read: the proxy keeps serving
 // others, and holds bounded buffers for them, not 40 MB.
 void expect_zero_window_holders_bounded(h2_setup& s, proxy_process& p, const std::string& path) {

@@ -373,6 +373,49 @@ TEST(H2Connection, BodiesAreReadAndBoundedAndAnEarly413EndsTheStream) {
     EXPECT_EQ(resets_of(out, 3), std::vector<std::uint32_t>{NGHTTP2_NO_ERROR});
 }
 
+// Bodies still arriving are budgeted per connection as header blocks are: 100 streams of a
+// 1 MiB body each would otherwise hold 100 MiB until the head deadline. A stream whose DATA would
+// pass the budget is refused (REFUSED_STREAM: no node saw it); bodies handed out free the budget.
+TEST(H2Connection, BodiesStillArrivingAreBudgetedPerConnection) {
+    limits l;
+    l.max_body = 10'000;
+    l.max_pending_body_bytes = 25'000;
+    server s(l);
+    const fields post{{":method", "POST"},
+                      {":scheme", "https"},
+                      {":authority", "proxy.example.com"},
+                      {":path", "/bbb-01/html5client/feedback"}};
+    const std::string part(9'000, 'x');
+    std::string in = opening();
+    for (std::uint32_t id = 1; id <= 7; id += 2) {
+        in += headers_frame(id, post, false) + frame(NGHTTP2_DATA, 0, id, part);
+    }
+    ASSERT_TRUE(s.conn.receive(in));
+    EXPECT_TRUE(s.requests.empty());
+    EXPECT_EQ(s.conn.counters().refused_pending, 2u);
+    auto out = frames_of(s.output());
+    EXPECT_TRUE(resets_of(out, 1).empty());
+    EXPECT_TRUE(resets_of(out, 3).empty());
+    EXPECT_EQ(resets_of(out, 5), std::vector<std::uint32_t>{NGHTTP2_REFUSED_STREAM});
+    EXPECT_EQ(resets_of(out, 7), std::vector<std::uint32_t>{NGHTTP2_REFUSED_STREAM});
+    // More DATA on a refused stream is dropped, not counted again.
+    ASSERT_TRUE(s.conn.receive(frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 5, "y")));
+    EXPECT_TRUE(s.requests.empty());
+    // A body handed out frees its share: the next stream's body fits again.
+    ASSERT_TRUE(s.conn.receive(frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "z")));
+    ASSERT_EQ(s.requests.size(), 1u);
+    EXPECT_EQ(s.requests[0].body, part + "z");
+    ASSERT_TRUE(s.conn.receive(headers_frame(9, post, false) + frame(NGHTTP2_DATA, 0, 9, part)));
+    EXPECT_EQ(s.conn.counters().refused_pending, 2u);
+    // So does a stream the client resets while its body is arriving.
+    ASSERT_TRUE(s.conn.receive(frame(NGHTTP2_RST_STREAM, 0, 3, std::string("\0\0\0\x08", 4))));
+    ASSERT_TRUE(s.conn.receive(headers_frame(11, post, false) + frame(NGHTTP2_DATA, 0, 11, part)));
+    EXPECT_EQ(s.conn.counters().refused_pending, 2u);
+    out = frames_of(s.output());
+    EXPECT_TRUE(resets_of(out, 9).empty());
+    EXPECT_TRUE(resets_of(out, 11).empty());
+}
+
 TEST(H2Connection, RequestsStillArrivingAreKnownForTheHeadDeadline) {
     server s;
     const fields post{{":method", "POST"},
