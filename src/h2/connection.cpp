@@ -381,6 +381,7 @@ struct connection::callbacks {
         // Opened and reset within one read: never handed out.
         std::erase_if(c.ready_, [id](const request& r) { return r.stream == id; });
         const bool cancelled = s.handed && !(s.response_ended && s.buffered() == 0);
+        c.buffered_total_ -= std::min(c.buffered_total_, s.buffered());
         if (!s.handed && error_code == NGHTTP2_PROTOCOL_ERROR) {
             ++c.counters_.malformed;  // nghttp2's own checks of RFC 9113 §8 found it
         }
@@ -425,6 +426,7 @@ struct connection::callbacks {
         out.append(reinterpret_cast<const char*>(framehd), 9);  // no padding: no pad byte
         out.append(s->out, s->out_off, length);
         s->out_off += length;
+        c.buffered_total_ -= length;
         if (s->out_off == s->out.size()) {
             s->out.clear();
             s->out_off = 0;
@@ -635,6 +637,7 @@ bool connection::send_data(std::int32_t stream, std::string_view bytes, bool las
     }
     auto& s = *it->second;
     s.out.append(bytes);
+    buffered_total_ += bytes.size();
     s.out_last = s.out_last || last;
     if (s.deferred) {
         s.deferred = false;

@@ -54,6 +54,10 @@ struct limits {
     std::size_t max_body = 1 << 20;            ///< request body bytes per stream; more → 413
     std::size_t output_watermark = 64 * 1024;  ///< per stream: buffered response bytes before
                                                ///< the producer waits (on_writable)
+    /// All streams together: past it no stream's producer adds output until the client has
+    /// taken some (the owner's policy, see buffered_total()). 100 streams of a client that does
+    /// not read would otherwise hold 100 watermarks.
+    std::size_t output_cap = 1 << 20;
 };
 
 /// Why the connection ended on our side, for /metrics; none while it runs or for a clean end.
@@ -133,6 +137,8 @@ class connection {
     bool send_data(std::int32_t stream, std::string_view bytes, bool last);
     /// Bytes of the stream's response not yet handed to take_output (0 when gone).
     std::size_t buffered(std::int32_t stream) const;
+    /// The same for all streams together.
+    std::size_t buffered_total() const { return buffered_total_; }
     /// Resets a stream (e.g. the node failed mid-body).
     void reset(std::int32_t stream, std::uint32_t error_code);
 
@@ -172,6 +178,7 @@ class connection {
     std::vector<request> ready_;  ///< completed during the current receive()
     std::size_t pending_header_bytes_ = 0;
     std::size_t pending_body_bytes_ = 0;  ///< bodies of streams not handed out yet
+    std::size_t buffered_total_ = 0;      ///< response bytes of all streams not taken yet
     bucket resets_;
     bucket control_;
     std::string* sink_ = nullptr;  ///< take_output's `out` while it runs (callbacks::send_data)

@@ -114,28 +114,26 @@ class h2_frontend::pipe : public net::memory_end,
         if (closed_ || owner_ == nullptr) {
             return complete(std::move(h), asio::error::operation_aborted, 0);
         }
-        // At most a watermark per hand-over, whatever the writer's completion condition (Asio's
-        // own write loop offers 64 KiB at most): a large body enters the stream's buffer piece by
-        // piece, as the client takes it.
-        const std::size_t watermark = owner_->s_.settings_->http2.output_watermark;
-        std::size_t n = 0;
-        for (const auto& b : buffers) {
-            const std::size_t take = std::min(b.size(), std::max<std::size_t>(watermark, 1) - n);
-            if (!feed({static_cast<const char*>(b.data()), take})) {
-                return complete(std::move(h), asio::error::connection_reset, 0);
-            }
-            n += take;
-            if (n >= watermark) {
-                break;
-            }
-        }
-        owner_->wake();
-        if (owner_->conn_->buffered(id_) >= watermark) {
-            pending_write_ = std::move(h);  // completed by writable(), cancelled(), close()
-            pending_bytes_ = n;
+        if (owner_->conn_->buffered_total() >= owner_->s_.settings_->http2.output_cap) {
+            // The connection holds its whole share for a client that does not read fast enough:
+            // this write waits, untaken, until the writer has sent some (resume()). The caller
+            // keeps the bytes until its handler runs; their places are copied.
+            parked_count_ = std::min(buffers.size(), parked_.size());
+            std::copy_n(buffers.begin(), parked_count_, parked_.begin());
+            parked_write_ = std::move(h);
+            owner_->waiting_.push_back(id_);
             return;
         }
-        complete(std::move(h), {}, n);
+        write_now(buffers, std::move(h));
+    }
+
+    /// The connection has room again: the parked write goes on (and may wait again).
+    void resume() {
+        if (parked_write_ && !closed_ && owner_ != nullptr) {
+            auto h = std::move(*parked_write_);
+            parked_write_.reset();
+            write_now(std::span(parked_.data(), parked_count_), std::move(h));
+        }
     }
 
     // The stream session is done with its client: a response not complete by now is reset.
@@ -173,6 +171,31 @@ class h2_frontend::pipe : public net::memory_end,
     bool feed(std::string_view bytes) { return reader_.feed(bytes, *this); }
 
   private:
+    void write_now(std::span<const asio::const_buffer> buffers, handler h) {
+        // At most a watermark per hand-over, whatever the writer's completion condition (Asio's
+        // own write loop offers 64 KiB at most): a large body enters the stream's buffer piece by
+        // piece, as the client takes it.
+        const std::size_t watermark = owner_->s_.settings_->http2.output_watermark;
+        std::size_t n = 0;
+        for (const auto& b : buffers) {
+            const std::size_t take = std::min(b.size(), std::max<std::size_t>(watermark, 1) - n);
+            if (!feed({static_cast<const char*>(b.data()), take})) {
+                return complete(std::move(h), asio::error::connection_reset, 0);
+            }
+            n += take;
+            if (n >= watermark) {
+                break;
+            }
+        }
+        owner_->wake();
+        if (owner_->conn_->buffered(id_) >= watermark) {
+            pending_write_ = std::move(h);  // completed by writable(), cancelled(), close()
+            pending_bytes_ = n;
+            return;
+        }
+        complete(std::move(h), {}, n);
+    }
+
     void head(unsigned status, std::span<const http::field_view> fields, bool informational,
               bool end) override {
         if (informational) {
@@ -193,9 +216,11 @@ class h2_frontend::pipe : public net::memory_end,
     }
 
     void abort_pending() {
-        if (pending_write_) {
-            complete(std::move(*pending_write_), asio::error::operation_aborted, 0);
-            pending_write_.reset();
+        for (auto* w : {&pending_write_, &parked_write_}) {
+            if (*w) {
+                complete(std::move(**w), asio::error::operation_aborted, 0);
+                w->reset();
+            }
         }
     }
 
@@ -206,6 +231,9 @@ class h2_frontend::pipe : public net::memory_end,
     bool closed_ = false;
     std::optional<handler> pending_write_;
     std::size_t pending_bytes_ = 0;
+    std::optional<handler> parked_write_;  ///< waiting for room on the connection
+    std::array<asio::const_buffer, net::memory_end::max_gather> parked_;
+    std::size_t parked_count_ = 0;
 };
 
 bool h2_frontend::negotiated(net::stream& client) {
@@ -240,6 +268,17 @@ h2_frontend::h2_frontend(session& owner)
 h2_frontend::~h2_frontend() {
     for (auto& [id, p] : pipes_) {
         p->cancelled();
+    }
+}
+
+void h2_frontend::resume_waiting() {
+    while (!waiting_.empty() && conn_->buffered_total() < s_.settings_->http2.output_cap) {
+        const auto id = waiting_.front();
+        waiting_.pop_front();
+        if (const auto it = pipes_.find(id); it != pipes_.end()) {
+            const auto p = it->second;  // resume() may end the stream
+            p->resume();
+        }
     }
 }
 
@@ -353,6 +392,7 @@ awaitable<void> h2_frontend::write_loop() {
     while (true) {
         out.clear();
         conn_->take_output(out, output_batch);
+        resume_waiting();
         if (!out.empty()) {
             send_dog.arm(s_.settings_->timeout.client_send);
             auto [ec, n] = co_await asio::async_write(s_.client_, asio::buffer(out), use_nothrow);

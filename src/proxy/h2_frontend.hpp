@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 
@@ -51,12 +52,15 @@ class h2_frontend {
     awaitable<void> read_loop();
     awaitable<void> write_loop();
     void wake();
+    /// Lets parked writes go on while the connection has room (h2::limits::output_cap).
+    void resume_waiting();
     void start(h2::request&& r);
     void count_refusals();  ///< once, when the connection has ended
 
     session& s_;
     std::unique_ptr<h2::connection> conn_;
     std::map<std::int32_t, std::shared_ptr<pipe>> pipes_;
+    std::deque<std::int32_t> waiting_;  ///< streams whose write waits for room, oldest first
     asio::steady_timer wake_;
     bool dirty_ = false;         ///< output may be ready: the writer looks before it waits
     bool reading_done_ = false;  ///< the client closed or failed, or the connection is refused

@@ -10,7 +10,7 @@ Usage: h2_client.py --port P --ca FILE MODE [ARGS]
   continuation-flood COUNT  a HEADERS frame without END_HEADERS, then COUNT empty CONTINUATIONs
   hpack-bomb COUNT          a 4,000-byte field added to the HPACK table, then COUNT references
   malformed                 one stream per malformed header block (RFC 9113 §8.2-8.3)
-  zero-window PATH          SETTINGS_INITIAL_WINDOW_SIZE 0, GET PATH, then never read
+  zero-window PATH [COUNT]  SETTINGS_INITIAL_WINDOW_SIZE 0, COUNT GETs of PATH (1), then never read
   stall PATH                a POST to PATH whose body never comes; when the proxy closes
   body-flood PATH COUNT SIZE  COUNT POSTs to PATH at once, each sending SIZE bytes of body as fast
                             as flow control lets it and never ending; which streams were reset
@@ -301,14 +301,17 @@ def mode_body_flood(args, path, count, size):
     return {"resets": resets, "open_streams": len(left), "bytes_sent_on_open_streams": sent}
 
 
-def mode_zero_window(args, path):
+def mode_zero_window(args, path, count="1"):
     sock = connect(args.port, args.ca)
     settings = SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
     enc = hpack.Encoder()
-    h = HeadersFrame(1, enc.encode(base_headers(path)))
-    h.flags.add("END_HEADERS")
-    h.flags.add("END_STREAM")
-    sock.sendall(PREFACE + settings.serialize() + h.serialize())
+    out = PREFACE + settings.serialize()
+    for i in range(int(count)):
+        h = HeadersFrame(2 * i + 1, enc.encode(base_headers(path)))
+        h.flags.add("END_HEADERS")
+        h.flags.add("END_STREAM")
+        out += h.serialize()
+    sock.sendall(out)
     time.sleep(float(args.hold))
     sock.close()
     return {"held": float(args.hold)}

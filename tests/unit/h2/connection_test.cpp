@@ -613,6 +613,36 @@ TEST(H2Connection, OutputIsBufferedToTheWatermarkAndTheProducerIsToldToGoOn) {
     EXPECT_TRUE(c.streams[id].closed);
 }
 
+// What all streams hold together, for the owner's per-connection cap (h2::limits::output_cap):
+// it grows with each stream's output, shrinks as the client takes it, and a reset stream's
+// leftover leaves it.
+TEST(H2Connection, BufferedOutputIsAlsoCountedForTheWholeConnection) {
+    server s;
+    client c;
+    const auto a = requested(s, c, "/bbb-01/html5client/a.js");
+    const auto b = requested(s, c, "/bbb-01/html5client/b.js");
+    ASSERT_TRUE(s.conn.respond(a, 200, {}, false));
+    ASSERT_TRUE(s.conn.respond(b, 200, {}, false));
+    s.conn.send_data(a, std::string(30'000, 'a'), false);
+    s.conn.send_data(b, std::string(50'000, 'b'), false);
+    EXPECT_EQ(s.conn.buffered_total(), 80'000u);
+    c.pump(s);  // the client takes it all
+    EXPECT_EQ(s.conn.buffered_total(), 0u);
+    s.conn.send_data(a, std::string(20'000, 'a'), false);
+    s.conn.send_data(b, std::string(10'000, 'b'), false);
+    EXPECT_EQ(s.conn.buffered_total(), 30'000u);
+    // The client resets `a` before any of that went out: its 20,000 bytes leave the count.
+    nghttp2_submit_rst_stream(c.session, NGHTTP2_FLAG_NONE, a, NGHTTP2_CANCEL);
+    std::string rst;
+    const std::uint8_t* data = nullptr;
+    for (ssize_t n; (n = nghttp2_session_mem_send(c.session, &data)) > 0;) {
+        rst.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
+    ASSERT_TRUE(s.conn.receive(rst));
+    EXPECT_EQ(s.conn.buffered_total(), 10'000u);
+    EXPECT_EQ(s.conn.buffered_total(), s.conn.buffered(b));
+}
+
 TEST(H2Connection, OutputComesInBatchesOfTheAskedSize) {
     server s;
     client c;
