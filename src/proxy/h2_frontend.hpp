@@ -8,9 +8,9 @@
 // compressed variants, 304s, 103s, local pages, per-IP limits, deadlines, access log — so both
 // protocols share one request path. Its HTTP/1.1 response is read back here
 // (http::response_reader) and sent as HEADERS and DATA frames. Writes into a stream wait while that
-// stream holds output_watermark bytes for the client, so a client that does not read holds a
-// bounded buffer per stream, and the stream's session drops it at its send deadline
-// (docs/architecture.md "HTTP/2").
+// stream holds output_watermark bytes for the client, or all streams together output_cap, so a
+// client that does not read holds a bounded buffer per stream and per connection, and the
+// stream's session drops it at its send deadline (docs/architecture.md "HTTP/2").
 
 #include "core/asio.hpp"
 #include "h2/connection.hpp"
