@@ -45,8 +45,7 @@ struct connection::stream_state {
     std::size_t header_bytes = 0;  ///< RFC 9113 §6.5.2 size of the whole list
     std::size_t budget = 0;        ///< its share of pending_header_bytes_ (0 once released)
     bool oversize = false;
-    std::string body;
-    std::size_t body_budget = 0;  ///< its share of pending_body_bytes_ (0 once released)
+    std::string body;  ///< counted in pending_body_bytes_ until taken (take_body)
     bool body_too_large = false;
     bool refused = false;         ///< REFUSED_STREAM for the body budget: never a request
     bool handed = false;          ///< became a request (or a refusal) for the owner
@@ -298,10 +297,8 @@ struct connection::callbacks {
             return 0;  // refused already (413 or REFUSED_STREAM on its way): the rest is dropped
         }
         if (s->body.size() + len > c.limits_.max_body) {
-            c.release_body_budget(*s);
+            c.take_body(*s);  // dropped
             s->body_too_large = true;
-            s->body.clear();
-            s->body.shrink_to_fit();
             c.finish_request(id, *s);  // answered 413 now, not after the whole body
             return 0;
         }
@@ -309,17 +306,14 @@ struct connection::callbacks {
             // Many streams sending large bodies at once (memory, not one request's size): this
             // one is refused before any node saw it, as a header block past its budget is.
             ++c.counters_.refused_pending;
-            c.release_body_budget(*s);
+            c.take_body(*s);  // dropped
             c.release_header_budget(*s);
             s->refused = true;
-            s->body.clear();
-            s->body.shrink_to_fit();
             nghttp2_submit_rst_stream(native(c.session_), NGHTTP2_FLAG_NONE, id,
                                       NGHTTP2_REFUSED_STREAM);
             return 0;
         }
         s->body.append(reinterpret_cast<const char*>(data), len);
-        s->body_budget += len;
         c.pending_body_bytes_ += len;
         return 0;
     }
@@ -377,7 +371,7 @@ struct connection::callbacks {
         }
         auto& s = *it->second;
         c.release_header_budget(s);
-        c.release_body_budget(s);
+        c.take_body(s);
         // Opened and reset within one read: never handed out.
         std::erase_if(c.ready_, [id](const request& r) { return r.stream == id; });
         const bool cancelled = s.handed && !(s.response_ended && s.buffered() == 0);
@@ -507,9 +501,11 @@ void connection::release_header_budget(stream_state& s) {
     s.budget = 0;
 }
 
-void connection::release_body_budget(stream_state& s) {
-    pending_body_bytes_ -= std::min(pending_body_bytes_, s.body_budget);
-    s.body_budget = 0;
+std::string connection::take_body(stream_state& s) {
+    pending_body_bytes_ -= std::min(pending_body_bytes_, s.body.size());
+    std::string body;
+    body.swap(s.body);
+    return body;
 }
 
 void connection::finish_request(std::int32_t id, stream_state& s) {
@@ -541,8 +537,7 @@ void connection::finish_request(std::int32_t id, stream_state& s) {
         }
         r.status = m.status;
         r.reason = m.reason;
-        release_body_budget(s);  // the stream's session holds it now; the gate bounds it too
-        r.body = std::move(s.body);
+        r.body = take_body(s);  // the stream's session holds it now; the gate bounds it too
     }
     ready_.push_back(std::move(r));
 }

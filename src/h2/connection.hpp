@@ -169,7 +169,8 @@ class connection {
     void fail(refusal r, std::uint32_t error_code);
     void finish_request(std::int32_t id, stream_state& s);
     void release_header_budget(stream_state& s);
-    void release_body_budget(stream_state& s);
+    /// The stream's body, out of it and out of pending_body_bytes_.
+    std::string take_body(stream_state& s);
 
     limits limits_;
     handlers handlers_;

@@ -259,6 +259,22 @@ def mode_body_flood(args, path, count, size):
         left[sid] = int(size)
     sock.sendall(conn.data_to_send())
     resets = {}
+
+    def receive():
+        """One read and the resets it brings; False once the proxy has closed."""
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return True
+        if not data:
+            return False
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamReset):
+                resets[str(ev.stream_id)] = ev.error_code
+                left.pop(ev.stream_id, None)
+        sock.sendall(conn.data_to_send())
+        return True
+
     sock.settimeout(0.5)
     deadline = time.monotonic() + 20
     chunk = b"x" * 16384
@@ -269,33 +285,13 @@ def mode_body_flood(args, path, count, size):
                 conn.send_data(sid, chunk[:n])
                 left[sid] -= n
         sock.sendall(conn.data_to_send())
-        if not any(left.values()) and left:
+        if not any(left.values()):
             break  # every stream still open has sent all of its body (and never ends it)
-        if not left:
+        if not receive():
             break
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        if not data:
-            break
-        for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.StreamReset):
-                resets[str(ev.stream_id)] = ev.error_code
-                left.pop(ev.stream_id, None)
-        sock.sendall(conn.data_to_send())
     end = time.monotonic() + 1.0  # resets already on their way
-    while time.monotonic() < end:
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        if not data:
-            break
-        for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.StreamReset):
-                resets[str(ev.stream_id)] = ev.error_code
-                left.pop(ev.stream_id, None)
+    while time.monotonic() < end and receive():
+        pass
     sent = sum(int(size) - v for v in left.values())
     sock.close()
     return {"resets": resets, "open_streams": len(left), "bytes_sent_on_open_streams": sent}
