@@ -1,7 +1,8 @@
 // The HTTP/2 server connection (issue 16): arbitrary client bytes after a valid preface, fed in
 // pieces. Whatever the bytes, every request handed out is one the HTTP/1.1 path could have
 // parsed (tokens for names, no CR/LF/NUL, one Host, a target starting with '/'), a refusal
-// carries a status, and answering every request never breaks the connection's bookkeeping.
+// carries a status, a body is handed out only within its path's limit, and answering every
+// request never breaks the connection's bookkeeping.
 #include "entries.hpp"
 #include "h2/connection.hpp"
 #include "http/request_head.hpp"
@@ -17,6 +18,8 @@ void check_request(const h2::request& r) {
                "a refused stream carries 400, 413, 414 or 431");
         return;
     }
+    expect(!r.body_refused || r.body.empty(), "a refused body is never handed out");
+    expect(r.body.size() <= 2'048, "a body within its path's limit");
     expect(!r.head.method.empty() && r.head.method != "CONNECT", "a method, never CONNECT");
     expect(r.head.target.starts_with("/") || r.head.target == "*", "target from :path",
            r.head.target);
@@ -55,7 +58,11 @@ void h2_connection(const std::uint8_t* data, std::size_t size) {
                 self->respond(r.stream, r.status != 0 ? r.status : 200, {&type, 1}, false);
                 self->send_data(r.stream, std::string(3'000, 'b'), true);
             },
-            [&](std::int32_t) {}, [&](std::int32_t) {}});
+            [&](std::int32_t) {}, [&](std::int32_t) {},
+            // POST rules: some paths allow a body of 2 KiB, no other request may send one.
+            [](std::string_view method, std::string_view path) -> std::size_t {
+                return method == "POST" && path.size() % 2 == 0 ? 2'048 : 0;
+            }});
     self = &conn;
     std::string out;
     const std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

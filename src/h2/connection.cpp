@@ -46,7 +46,9 @@ struct connection::stream_state {
     std::size_t budget = 0;        ///< its share of pending_header_bytes_ (0 once released)
     bool oversize = false;
     std::string body;  ///< counted in pending_body_bytes_ until taken (take_body)
+    std::optional<std::size_t> body_limit;  ///< asked at the first DATA (body_limit_of)
     bool body_too_large = false;
+    bool body_refused = false;    ///< no body allowed: handed out at its first DATA
     bool refused = false;         ///< REFUSED_STREAM for the body budget: never a request
     bool handed = false;          ///< became a request (or a refusal) for the owner
     bool remote_closed = false;   ///< the client's END_STREAM arrived
@@ -296,7 +298,18 @@ struct connection::callbacks {
         if (s == nullptr || s->handed || s->refused) {
             return 0;  // refused already (413 or REFUSED_STREAM on its way): the rest is dropped
         }
-        if (s->body.size() + len > c.limits_.max_body) {
+        if (!s->body_limit) {
+            s->body_limit = c.body_limit_of(*s);
+        }
+        if (*s->body_limit == 0 && len != 0) {
+            // No body is allowed for this method and path (a POST without a POST rule, a GET
+            // with a body): the gate refuses the request now, as it refuses an HTTP/1.1 head
+            // before reading its body, instead of holding the body until it ends.
+            s->body_refused = true;
+            c.finish_request(id, *s);
+            return 0;
+        }
+        if (s->body.size() + len > *s->body_limit) {
             c.take_body(*s);  // dropped
             s->body_too_large = true;
             c.finish_request(id, *s);  // answered 413 now, not after the whole body
@@ -508,6 +521,25 @@ std::string connection::take_body(stream_state& s) {
     return body;
 }
 
+std::size_t connection::body_limit_of(const stream_state& s) const {
+    if (!handlers_.body_limit) {
+        return limits_.max_body;
+    }
+    std::string_view method;
+    std::string_view path;
+    const std::string_view block = s.block;
+    for (const auto& f : s.fields) {
+        const auto name = block.substr(f.at, f.name_size);
+        const auto value = block.substr(f.at + f.name_size, f.value_size);
+        if (name == ":method" && method.empty()) {
+            method = value;
+        } else if (name == ":path" && path.empty()) {
+            path = value;
+        }
+    }
+    return std::min(handlers_.body_limit(method, path), limits_.max_body);
+}
+
 void connection::finish_request(std::int32_t id, stream_state& s) {
     s.handed = true;
     request r;
@@ -538,6 +570,7 @@ void connection::finish_request(std::int32_t id, stream_state& s) {
         r.status = m.status;
         r.reason = m.reason;
         r.body = take_body(s);  // the stream's session holds it now; the gate bounds it too
+        r.body_refused = s.body_refused;
     }
     ready_.push_back(std::move(r));
 }

@@ -13,9 +13,12 @@
 //   - streams the client resets, per second (rapid reset, CVE-2023-44487), and control frames
 //     (PING, SETTINGS, PRIORITY, RST_STREAM, WINDOW_UPDATE) per second: token buckets; past
 //     them the connection ends with GOAWAY ENHANCE_YOUR_CALM;
-//   - request bodies: at most `max_body` bytes per stream (the POST exception's limit), within a
-//     bounded flow-control window; the response to a stream may end before its request does (the
-//     stream is then reset with NO_ERROR, RFC 9113 §8.1).
+//   - request bodies: at most what the owner allows for the stream's method and :path (the POST
+//     exception's limit for that path, at most `max_body`), asked at its first DATA; past it a
+//     413, and where no body is allowed the request is handed out at once, for the gate to
+//     refuse, instead of being held until it ends. Within a bounded flow-control window; the
+//     response to a stream may end before its request does (the stream is then reset with
+//     NO_ERROR, RFC 9113 §8.1).
 // Requests are handed out after each receive() call, not from inside nghttp2's callbacks: a
 // stream opened and reset in the same read never becomes a request.
 //
@@ -78,6 +81,9 @@ struct request {
     unsigned status = 0;
     std::string_view reason;
     std::string body;
+    /// Handed out at its first body bytes because no body is allowed for it (handlers::body_limit
+    /// said 0): `body` is empty, and more was sent. Nothing may forward it; the gate refuses it.
+    bool body_refused = false;
     /// Storage the head points into; kept stable by living on the heap with the request.
     struct storage_t {
         std::string block;  ///< the decoded names and values, one after another
@@ -108,6 +114,9 @@ class connection {
         std::function<void(std::int32_t stream)> on_cancel;
         /// A stream's buffered output fell below the watermark: more may be sent.
         std::function<void(std::int32_t stream)> on_writable;
+        /// The most body bytes a request with this :method and :path may send (capped at
+        /// limits::max_body; 0: none at all), asked at a stream's first DATA. Unset: max_body.
+        std::function<std::size_t(std::string_view method, std::string_view path)> body_limit;
     };
 
     connection(const limits& l, handlers h);
@@ -169,6 +178,8 @@ class connection {
     void fail(refusal r, std::uint32_t error_code);
     void finish_request(std::int32_t id, stream_state& s);
     void release_header_budget(stream_state& s);
+    /// What handlers::body_limit says of the stream's :method and :path, at most max_body.
+    std::size_t body_limit_of(const stream_state& s) const;
     /// The stream's body, out of it and out of pending_body_bytes_.
     std::string take_body(stream_state& s);
 

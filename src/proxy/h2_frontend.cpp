@@ -38,8 +38,13 @@ void write_http11_request(const h2::request& r, boost::beast::flat_buffer& out) 
     const auto forwarded = [](const http::field& f) {
         return !http::iequals(f.name, "content-length") && !http::iequals(f.name, "connection");
     };
-    const bool length = !r.body.empty() || r.head.method == "POST";
-    const std::string body_length = length ? std::to_string(r.body.size()) : std::string();
+    // A refused body (h2::request::body_refused) is announced one byte longer than what is
+    // there: the gate refuses the request for having a body, and if it ever did not (the node
+    // table changed in between), the session would find the body short and end the stream
+    // instead of forwarding part of it.
+    const bool length = !r.body.empty() || r.head.method == "POST" || r.body_refused;
+    const std::string body_length =
+        length ? std::to_string(r.body.size() + (r.body_refused ? 1 : 0)) : std::string();
     constexpr std::string_view version = " HTTP/1.1\r\n";
     constexpr std::string_view close = "connection: close\r\n\r\n";
     constexpr std::string_view content_length = "content-length: ";
@@ -261,6 +266,15 @@ h2_frontend::h2_frontend(session& owner)
         if (const auto it = pipes_.find(id); it != pipes_.end()) {
             it->second->writable();
         }
+    };
+    // Only an allowed POST has a body, up to its path's limit: any other body makes the gate
+    // refuse the request (405, 400), which then happens at its first DATA, as over HTTP/1.1.
+    h.body_limit = [this](std::string_view method, std::string_view path) -> std::size_t {
+        if (method != "POST") {
+            return 0;
+        }
+        const auto post = post_allowance_of(*s_.env_.table, path);
+        return post.allowed ? static_cast<std::size_t>(post.max_body) : 0;
     };
     conn_ = std::make_unique<h2::connection>(s_.settings_->http2, std::move(h));
 }

@@ -42,6 +42,18 @@ const registry::post_rule* post_rule_of(const registry::node_entry& node,
     return node.find_post(t.second, t.path.substr(prefix));
 }
 
+http::post_allowance post_allowance_of(const registry::node_table& table, std::string_view target) {
+    const auto t = http::check_target(target);
+    if (t.status != 0) {
+        return {};
+    }
+    const auto* node = table.find(t.first);
+    if (node == nullptr || post_rule_of(*node, t) == nullptr) {
+        return {};
+    }
+    return {true, node->post_max_body};
+}
+
 namespace {
 
 constexpr std::size_t read_chunk = 4096;        // client head reads
@@ -356,18 +368,6 @@ void session::arm_head_deadline() {
     client_dog_.arm_at(head_deadline_);
 }
 
-http::post_allowance session::post_allowance_for(const registry::node_table& table) const {
-    const auto t = http::check_target(head_.target);
-    if (t.status != 0) {
-        return {};
-    }
-    const auto* node = table.find(t.first);
-    if (node == nullptr || post_rule_of(*node, t) == nullptr) {
-        return {};
-    }
-    return {true, node->post_max_body};
-}
-
 // The body follows the head on the connection: what came with the head is in in_ (consumed with
 // the head when the request ends), the rest is read straight into body_, exactly as much as
 // announced, so a pipelined next request stays on the socket for read_head. The head's deadline
@@ -418,7 +418,7 @@ awaitable<bool> session::handle_request() {
     exchange x;
     x.table = env_.table;
     const auto post =
-        head_.method == "POST" ? post_allowance_for(*x.table) : http::post_allowance{};
+        head_.method == "POST" ? post_allowance_of(*x.table, head_.target) : http::post_allowance{};
     x.gate = http::inspect(head_, settings_->gate, post);
     if (x.gate.status != 0) {
         observe::bump(env_.counters->rejected);

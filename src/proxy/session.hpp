@@ -32,6 +32,9 @@ class h2_frontend;
 /// The POST rule of `node` for a validated target routed to it, or nullptr.
 const registry::post_rule* post_rule_of(const registry::node_entry& node,
                                         const http::target_check& t);
+/// For a POST to `target`: whether the node table allows it there, and its body limit (the gate
+/// asks this of every POST; an HTTP/2 stream asks it at its first body bytes too).
+http::post_allowance post_allowance_of(const registry::node_table& table, std::string_view target);
 
 /// Per-worker state shared by its sessions. Owned by the worker; outlives every session.
 struct worker_env {
@@ -85,8 +88,6 @@ class session {
     awaitable<bool> handle_request();
     /// Arms the client's deadline for a request head (and an allowed POST's body) from now.
     void arm_head_deadline();
-    /// For a POST: whether the node table allows it on the target (checked again by the gate).
-    http::post_allowance post_allowance_for(const registry::node_table& table) const;
     /// Reads an allowed POST's body into body_ within the head's deadline. False: close.
     awaitable<bool> read_body(const http::gate_result& gate);
     void release_body();

@@ -15,6 +15,8 @@ Usage: h2_client.py --port P --ca FILE MODE [ARGS]
   body-flood PATH COUNT SIZE  COUNT POSTs to PATH at once, each sending SIZE bytes of body as fast
                             as flow control lets it and never ending; which streams were reset
   drain PATH                GET PATH and read it slowly to the end, noting any GOAWAY
+  open-body METHOD PATH SIZE  METHOD PATH with SIZE bytes of body (one DATA frame) that never
+                            ends; the response's status if one comes within --hold seconds
 Only 127.0.0.1; every connection is closed before exit.
 """
 import argparse
@@ -297,6 +299,37 @@ def mode_body_flood(args, path, count, size):
     return {"resets": resets, "open_streams": len(left), "bytes_sent_on_open_streams": sent}
 
 
+def mode_open_body(args, method, path, size):
+    """A request whose body is still arriving: does the proxy answer it before the body ends?"""
+    sock = connect(args.port, args.ca)
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
+                                                                        header_encoding="utf-8"))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, base_headers(path, method) + [("content-type", "application/json")])
+    conn.send_data(sid, b"x" * int(size))
+    sock.sendall(conn.data_to_send())
+    start = time.monotonic()
+    result = {"status": None, "reset": None, "after": None}
+    sock.settimeout(0.2)
+    while time.monotonic() < start + float(args.hold) and result["reset"] is None:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                result["status"] = int(dict(ev.headers)[":status"])
+                result["after"] = round(time.monotonic() - start, 2)
+            elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == sid:
+                result["reset"] = ev.error_code
+        sock.sendall(conn.data_to_send())
+    sock.close()
+    return result
+
+
 def mode_zero_window(args, path, count="1"):
     sock = connect(args.port, args.ca)
     settings = SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
@@ -357,7 +390,7 @@ def main():
              "continuation-flood": mode_continuation_flood, "hpack-bomb": mode_hpack_bomb,
              "body-flood": mode_body_flood,
              "malformed": mode_malformed, "zero-window": mode_zero_window, "drain": mode_drain,
-             "stall": mode_stall}
+             "stall": mode_stall, "open-body": mode_open_body}
     print(json.dumps(modes[a.mode](a, *a.args)), flush=True)
 
 

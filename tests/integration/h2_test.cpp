@@ -241,6 +241,33 @@ TEST(Http2, AllowedPostsCarryTheirBodiesAndOtherPostsAre405) {
     EXPECT_EQ(meteor.total_requests(), seen);
 }
 
+// A body is judged at its first bytes, not when it ends (this client never ends it): where no
+// body is allowed the gate answers as over HTTP/1.1 (405 for a POST without a POST rule, 400 for
+// a GET with a body), an allowed POST's body past its path's limit is a 413, and one within its
+// limit waits for its end. No node sees any of them.
+TEST(Http2, ABodyIsJudgedAtItsFirstBytesNotWhenItEnds) {
+    h2_setup s;
+    proxy_process p(s.yaml("post: {max_body_size: 1KiB}\n"));
+    ASSERT_TRUE(p.ok()) << p.log();
+    const auto open_body = [&](const std::string& method, const std::string& path,
+                               const std::string& size) {
+        return s.client(p.port(), {"--hold", "1.5", "open-body", method, path, size});
+    };
+    auto j = open_body("POST", "/bbb-01/html5client/sockjs/info", "1000");
+    EXPECT_EQ(j["status"], 405) << j.dump();
+    EXPECT_EQ(j["reset"], 0) << j.dump();  // NO_ERROR: the client may stop sending (§8.1)
+    EXPECT_LT(j["after"].get<double>(), 1.0) << j.dump();
+    j = open_body("GET", "/bbb-01/html5client/", "100");
+    EXPECT_EQ(j["status"], 400) << j.dump();
+    j = open_body("POST", "/bbb-01/html5client/feedback", "2000");
+    EXPECT_EQ(j["status"], 413) << j.dump();
+    j = open_body("POST", "/bbb-01/html5client/feedback", "500");
+    EXPECT_TRUE(j["status"].is_null()) << j.dump();
+    EXPECT_TRUE(j["reset"].is_null()) << j.dump();
+    EXPECT_EQ(s.nodes.total_requests(), 0u);
+    expect_serving(s, p.port());
+}
+
 // A node's 103 Early Hints reaches an h2 client as an informational HEADERS frame with the Link
 // fields only, before the response.
 TEST(Http2, EarlyHintsFromANodeReachH2Clients) {
@@ -333,7 +360,9 @@ TEST(Http2, FloodsAndBombsAreRefusedAndTheProxyKeepsServing) {
 // (REFUSED_STREAM, h2_refused_stream), and none of the bodies reaches a node.
 TEST(Http2, ManyBodiesArrivingAtOnceAreBudgetedPerConnection) {
     h2_setup s;
-    proxy_process p(s.yaml("http2: {max_pending_body_bytes: 1048576}\n"));
+    // Each path's own limit at its largest, so that only the connection's budget refuses.
+    proxy_process p(
+        s.yaml("http2: {max_pending_body_bytes: 1048576}\npost: {max_body_size: 1MiB}\n"));
     ASSERT_TRUE(p.ok()) << p.log();
     const auto j =
         s.client(p.port(), {"body-flood", "/bbb-01/html5client/feedback", "40", "200000"});

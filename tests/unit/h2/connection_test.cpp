@@ -80,10 +80,11 @@ struct server {
     std::vector<std::int32_t> cancelled, writable;
     connection conn;
 
-    explicit server(const limits& l = {})
+    explicit server(const limits& l = {},
+                    std::function<std::size_t(std::string_view, std::string_view)> limit = {})
         : conn(l, {[this](request&& r) { requests.push_back(std::move(r)); },
                    [this](std::int32_t id) { cancelled.push_back(id); },
-                   [this](std::int32_t id) { writable.push_back(id); }}) {}
+                   [this](std::int32_t id) { writable.push_back(id); }, std::move(limit)}) {}
 
     std::string output() {
         std::string out;
@@ -371,6 +372,71 @@ TEST(H2Connection, BodiesAreReadAndBoundedAndAnEarly413EndsTheStream) {
     s.conn.respond(3, 413, {}, true);
     const auto out = frames_of(s.output());
     EXPECT_EQ(resets_of(out, 3), std::vector<std::uint32_t>{NGHTTP2_NO_ERROR});
+}
+
+// The owner's limit for a stream's method and :path (the POST rules) is asked at its first DATA:
+// a body where none is allowed hands the request out at once, for the gate to refuse, instead of
+// holding the body until it ends; a body past its path's limit is a 413 at once.
+TEST(H2Connection, ABodyIsJudgedByItsPathsLimitAtItsFirstBytes) {
+    limits l;
+    l.max_body = 100'000;
+    std::vector<std::string> asked;
+    server s(l, [&](std::string_view method, std::string_view path) -> std::size_t {
+        asked.push_back(std::string(method) + " " + std::string(path));
+        return method == "POST" && path == "/bbb-01/html5client/feedback" ? 1'000 : 0;
+    });
+    const auto req = [](std::string method, std::string path) {
+        return fields{{":method", std::move(method)},
+                      {":scheme", "https"},
+                      {":authority", "proxy.example.com"},
+                      {":path", std::move(path)},
+                      {"content-type", "application/json"}};
+    };
+    const std::string feedback = "/bbb-01/html5client/feedback";
+    std::string in = opening();
+    in += headers_frame(1, req("POST", "/bbb-01/html5client/sockjs/info"), false) +
+          frame(NGHTTP2_DATA, 0, 1, "x=1");  // no POST rule
+    in += headers_frame(3, req("GET", "/bbb-01/html5client/"), false) +
+          frame(NGHTTP2_DATA, 0, 3, "abc");  // a GET's body
+    in += headers_frame(5, req("POST", feedback), false) +
+          frame(NGHTTP2_DATA, 0, 5, std::string(1'200, 'x'));  // past 1,000
+    in += headers_frame(7, req("POST", feedback), false) +
+          frame(NGHTTP2_DATA, 0, 7, std::string(900, 'x'));      // within it
+    in += headers_frame(9, req("GET", "/bbb-01/html5client/"));  // no body
+    ASSERT_TRUE(s.conn.receive(in));
+    ASSERT_EQ(s.requests.size(), 4u);
+    EXPECT_EQ(s.requests[0].stream, 1);
+    EXPECT_EQ(s.requests[0].status, 0u);  // the gate's to answer (405)
+    EXPECT_TRUE(s.requests[0].body_refused);
+    EXPECT_TRUE(s.requests[0].body.empty());
+    EXPECT_EQ(s.requests[0].head.method, "POST");
+    EXPECT_EQ(s.requests[1].stream, 3);
+    EXPECT_TRUE(s.requests[1].body_refused);  // the gate's to answer (400)
+    EXPECT_EQ(s.requests[2].stream, 5);
+    EXPECT_EQ(s.requests[2].status, 413u);  // the path's limit, not max_body
+    EXPECT_EQ(s.requests[3].stream, 9);
+    EXPECT_FALSE(s.requests[3].body_refused);
+    EXPECT_EQ(asked, (std::vector<std::string>{"POST /bbb-01/html5client/sockjs/info",
+                                               "GET /bbb-01/html5client/", "POST " + feedback,
+                                               "POST " + feedback}));
+    // The refusal ends the stream before the client does; more DATA of a refused stream is
+    // dropped.
+    s.conn.respond(1, 405, {}, true);
+    EXPECT_EQ(resets_of(frames_of(s.output()), 1), std::vector<std::uint32_t>{NGHTTP2_NO_ERROR});
+    ASSERT_TRUE(s.conn.receive(frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 3, "more")));
+    EXPECT_EQ(s.requests.size(), 4u);
+    // An allowed body within its limit waits for its end, and arrives whole.
+    ASSERT_TRUE(s.conn.receive(frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 7, "y")));
+    ASSERT_EQ(s.requests.size(), 5u);
+    EXPECT_EQ(s.requests[4].body, std::string(900, 'x') + "y");
+    EXPECT_FALSE(s.requests[4].body_refused);
+    // A client that ends a body-less request with an empty DATA frame sends no body.
+    ASSERT_TRUE(s.conn.receive(headers_frame(11, req("GET", "/bbb-01/html5client/"), false) +
+                               frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 11, "")));
+    ASSERT_EQ(s.requests.size(), 6u);
+    EXPECT_EQ(s.requests[5].stream, 11);
+    EXPECT_FALSE(s.requests[5].body_refused);
+    EXPECT_EQ(s.requests[5].status, 0u);
 }
 
 // Bodies still arriving are budgeted per connection as header blocks are: 100 streams of a
