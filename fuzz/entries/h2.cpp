@@ -2,11 +2,12 @@
 // pieces. Whatever the bytes, every request handed out is one the HTTP/1.1 path could have
 // parsed (tokens for names, no CR/LF/NUL, one Host, a target starting with '/'), a refusal
 // carries a status, a body is handed out only within its path's limit, and answering every
-// request never breaks the connection's bookkeeping.
+// request never breaks the connection's bookkeeping (nor its worker's body count).
 #include "entries.hpp"
 #include "h2/connection.hpp"
 #include "http/request_head.hpp"
 
+#include <memory>
 #include <string>
 
 namespace bcp::fuzz {
@@ -46,12 +47,16 @@ void h2_connection(const std::uint8_t* data, std::size_t size) {
     h2::limits l;
     l.max_body = 4'096;
     l.max_pending_header_bytes = 8'192;
-    l.max_pending_body_bytes = 8'192;  // a few bodies of max_body: the budget's refusals too
+    l.max_pending_body_bytes = 8'192;         // a few bodies of max_body: the budget's refusals too
+    l.max_worker_pending_body_bytes = 6'144;  // and the worker's, below it
     l.output_watermark = 1'024;
     std::vector<std::int32_t> handed;
+    std::size_t worker_pending_body = 0;
     h2::connection* self = nullptr;
-    h2::connection conn(
-        l, {[&](h2::request&& r) {
+    auto holder = std::make_unique<h2::connection>(
+        l,
+        h2::connection::handlers{
+            [&](h2::request&& r) {
                 check_request(r);
                 handed.push_back(r.stream);
                 const h2::header type{"content-type", "text/plain"};
@@ -62,7 +67,9 @@ void h2_connection(const std::uint8_t* data, std::size_t size) {
             // POST rules: some paths allow a body of 2 KiB, no other request may send one.
             [](std::string_view method, std::string_view path) -> std::size_t {
                 return method == "POST" && path.size() % 2 == 0 ? 2'048 : 0;
-            }});
+            }},
+        &worker_pending_body);
+    auto& conn = *holder;
     self = &conn;
     std::string out;
     const std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -83,6 +90,9 @@ void h2_connection(const std::uint8_t* data, std::size_t size) {
     conn.take_output(out);
     expect(open || conn.why() != h2::refusal::none, "a connection that ends says why");
     expect(conn.open_streams() <= l.max_concurrent_streams + 1, "streams bounded");
+    expect(worker_pending_body <= l.max_worker_pending_body_bytes, "the worker's budget holds");
+    holder.reset();
+    expect(worker_pending_body == 0, "a connection takes out of its worker's count what it put in");
 }
 
 }  // namespace bcp::fuzz

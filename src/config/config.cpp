@@ -76,10 +76,12 @@ struct http2_key {
 };
 
 // As for limits: at least 1 (0 would refuse every stream), maxima against typos only.
-constexpr std::array<http2_key, 8> http2_keys{{
+constexpr std::array<http2_key, 9> http2_keys{{
     {"max_concurrent_streams", &http2_options::max_concurrent_streams, 1, 10'000},
     {"max_pending_header_bytes", &http2_options::max_pending_header_bytes, 1'024, 64u << 20},
     {"max_pending_body_bytes", &http2_options::max_pending_body_bytes, 1'024, 1u << 30},
+    {"max_pending_body_bytes_per_worker", &http2_options::max_pending_body_bytes_per_worker, 1'024,
+     std::uint64_t{1} << 34},
     {"max_continuations", &http2_options::max_continuations, 1, 1'000},
     {"resets_per_second", &http2_options::resets_per_second, 1, 1'000'000},
     {"reset_burst", &http2_options::reset_burst, 1, 1'000'000},

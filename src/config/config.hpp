@@ -116,8 +116,11 @@ struct http2_options {
     std::size_t max_concurrent_streams = 100;        ///< SETTINGS_MAX_CONCURRENT_STREAMS
     std::size_t max_pending_header_bytes = 262'144;  ///< request headers without a response yet
     std::size_t max_pending_body_bytes = 2'097'152;  ///< request bodies still arriving
-    std::size_t max_continuations = 8;               ///< CONTINUATION frames per header block
-    std::size_t resets_per_second = 100;             ///< client RST_STREAM, sustained
+    /// The same for all HTTP/2 connections of one worker together: per-connection budgets
+    /// multiply with connections (1,000 per address); this one does not.
+    std::size_t max_pending_body_bytes_per_worker = 67'108'864;
+    std::size_t max_continuations = 8;    ///< CONTINUATION frames per header block
+    std::size_t resets_per_second = 100;  ///< client RST_STREAM, sustained
     std::size_t reset_burst = 400;
     std::size_t control_frames_per_second = 200;  ///< PING, SETTINGS, PRIORITY, RST, WINDOW_UPDATE
     std::size_t control_frame_burst = 1'000;

@@ -315,9 +315,12 @@ struct connection::callbacks {
             c.finish_request(id, *s);  // answered 413 now, not after the whole body
             return 0;
         }
-        if (c.pending_body_bytes_ + len > c.limits_.max_pending_body_bytes) {
-            // Many streams sending large bodies at once (memory, not one request's size): this
-            // one is refused before any node saw it, as a header block past its budget is.
+        if (c.pending_body_bytes_ + len > c.limits_.max_pending_body_bytes ||
+            (c.worker_pending_body_ != nullptr &&
+             *c.worker_pending_body_ + len > c.limits_.max_worker_pending_body_bytes)) {
+            // Many streams sending large bodies at once, on this connection or on all of the
+            // worker's (memory, not one request's size): this one is refused before any node saw
+            // it, as a header block past its budget is.
             ++c.counters_.refused_pending;
             c.take_body(*s);  // dropped
             c.release_header_budget(*s);
@@ -328,6 +331,9 @@ struct connection::callbacks {
         }
         s->body.append(reinterpret_cast<const char*>(data), len);
         c.pending_body_bytes_ += len;
+        if (c.worker_pending_body_ != nullptr) {
+            *c.worker_pending_body_ += len;
+        }
         return 0;
     }
 
@@ -449,9 +455,10 @@ struct connection::callbacks {
     }
 };
 
-connection::connection(const limits& l, handlers h)
+connection::connection(const limits& l, handlers h, std::size_t* worker_pending_body)
     : limits_(l),
       handlers_(std::move(h)),
+      worker_pending_body_(worker_pending_body),
       resets_{l.reset_burst, std::chrono::steady_clock::now()},
       control_{l.control_frame_burst, std::chrono::steady_clock::now()} {
     nghttp2_session_callbacks* cbs = nullptr;
@@ -500,6 +507,10 @@ connection::connection(const limits& l, handlers h)
 
 connection::~connection() {
     nghttp2_session_del(native(session_));
+    if (worker_pending_body_ != nullptr) {
+        // The bodies of streams still arriving go with the connection.
+        *worker_pending_body_ -= std::min(*worker_pending_body_, pending_body_bytes_);
+    }
 }
 
 void connection::fail(refusal r, std::uint32_t error_code) {
@@ -516,6 +527,9 @@ void connection::release_header_budget(stream_state& s) {
 
 std::string connection::take_body(stream_state& s) {
     pending_body_bytes_ -= std::min(pending_body_bytes_, s.body.size());
+    if (worker_pending_body_ != nullptr) {
+        *worker_pending_body_ -= std::min(*worker_pending_body_, s.body.size());
+    }
     std::string body;
     body.swap(s.body);
     return body;

@@ -8,7 +8,9 @@
 //   - the header list of a stream (SETTINGS_MAX_HEADER_LIST_SIZE, enforced here while decoding:
 //     an HPACK bomb stops being stored at the limit and becomes a 431);
 //   - request-header bytes held by streams that have no response yet (a new stream past the
-//     budget is refused with REFUSED_STREAM);
+//     budget is refused with REFUSED_STREAM), and request-body bytes still arriving, per
+//     connection and for all connections of a worker together (the stream whose DATA would pass
+//     either budget is refused the same way);
 //   - CONTINUATION frames per header block (nghttp2's limit; CVE-2024-27316 family);
 //   - streams the client resets, per second (rapid reset, CVE-2023-44487), and control frames
 //     (PING, SETTINGS, PRIORITY, RST_STREAM, WINDOW_UPDATE) per second: token buckets; past
@@ -48,8 +50,11 @@ struct limits {
     http::head_limits head;  ///< per stream: header list (431), fields, :path (414)
     std::size_t max_pending_header_bytes = 256 * 1024;  ///< all streams without a response yet
     std::size_t max_pending_body_bytes = 2 << 20;  ///< request bodies of all streams still arriving
-    std::size_t max_continuations = 8;             ///< CONTINUATION frames per header block
-    double resets_per_second = 100;                ///< client RST_STREAM, sustained
+    /// The same for all connections that share a worker's count (the constructor's
+    /// `worker_pending_body`): budgets per connection multiply with connections, this one does not.
+    std::size_t max_worker_pending_body_bytes = std::size_t{64} << 20;
+    std::size_t max_continuations = 8;  ///< CONTINUATION frames per header block
+    double resets_per_second = 100;     ///< client RST_STREAM, sustained
     double reset_burst = 400;
     double control_frames_per_second = 200;  ///< PING, SETTINGS, PRIORITY, RST, WINDOW_UPDATE
     double control_frame_burst = 1'000;
@@ -119,7 +124,9 @@ class connection {
         std::function<std::size_t(std::string_view method, std::string_view path)> body_limit;
     };
 
-    connection(const limits& l, handlers h);
+    /// `worker_pending_body`, when given, is the count of request-body bytes still arriving that
+    /// this connection shares with the others of its worker (one thread); it must outlive them.
+    connection(const limits& l, handlers h, std::size_t* worker_pending_body = nullptr);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -189,8 +196,9 @@ class connection {
     std::map<std::int32_t, std::unique_ptr<stream_state>> streams_;
     std::vector<request> ready_;  ///< completed during the current receive()
     std::size_t pending_header_bytes_ = 0;
-    std::size_t pending_body_bytes_ = 0;  ///< bodies of streams not handed out yet
-    std::size_t buffered_total_ = 0;      ///< response bytes of all streams not taken yet
+    std::size_t pending_body_bytes_ = 0;          ///< bodies of streams not handed out yet
+    std::size_t* worker_pending_body_ = nullptr;  ///< the worker's sum of pending_body_bytes_
+    std::size_t buffered_total_ = 0;              ///< response bytes of all streams not taken yet
     bucket resets_;
     bucket control_;
     std::string* sink_ = nullptr;  ///< take_output's `out` while it runs (callbacks::send_data)

@@ -276,7 +276,8 @@ h2_frontend::h2_frontend(session& owner)
         const auto post = post_allowance_of(*s_.env_.table, path);
         return post.allowed ? static_cast<std::size_t>(post.max_body) : 0;
     };
-    conn_ = std::make_unique<h2::connection>(s_.settings_->http2, std::move(h));
+    conn_ = std::make_unique<h2::connection>(s_.settings_->http2, std::move(h),
+                                             &s_.env_.h2_pending_body_bytes);
 }
 
 h2_frontend::~h2_frontend() {

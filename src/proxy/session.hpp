@@ -49,6 +49,9 @@ struct worker_env {
     ip_limits* per_ip = nullptr;                           ///< all workers together
     cache::shared_cache* cache = nullptr;                  ///< nullptr when the cache is off
     cache::worker_counters* cache_counters = nullptr;      ///< this worker's slot
+    /// Request-body bytes still arriving on all of this worker's HTTP/2 connections
+    /// (http2.max_pending_body_bytes_per_worker).
+    std::size_t h2_pending_body_bytes = 0;
     std::list<session*> sessions;  ///< live sessions, for drain and hard stop
     bool draining = false;
 };

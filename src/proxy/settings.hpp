@@ -40,6 +40,7 @@ inline settings settings::from(const config::proxy_config& c) {
     s.http2.max_concurrent_streams = static_cast<std::uint32_t>(c.http2.max_concurrent_streams);
     s.http2.max_pending_header_bytes = c.http2.max_pending_header_bytes;
     s.http2.max_pending_body_bytes = c.http2.max_pending_body_bytes;
+    s.http2.max_worker_pending_body_bytes = c.http2.max_pending_body_bytes_per_worker;
     s.http2.max_continuations = c.http2.max_continuations;
     s.http2.resets_per_second = static_cast<double>(c.http2.resets_per_second);
     s.http2.reset_burst = static_cast<double>(c.http2.reset_burst);

@@ -354,15 +354,13 @@ TEST(Http2, FloodsAndBombsAreRefusedAndTheProxyKeepsServing) {
     EXPECT_TRUE(has_sample(m, R"(bcp_refusals_total{reason="h2_malformed"})", 6)) << m;
 }
 
-// Forty streams each sending a 200 KB body at once and never ending it (flow control obeyed):
-// without a budget the proxy would hold 8 MB for this one connection until the head deadline.
-// With `max_pending_body_bytes` it holds about that much, refuses the other streams
-// (REFUSED_STREAM, h2_refused_stream), and none of the bodies reaches a node.
-TEST(Http2, ManyBodiesArrivingAtOnceAreBudgetedPerConnection) {
+// One client floods 40 bodies of 200 KB at once under `http2` settings whose binding budget is
+// 1 MiB: at least 30 streams are refused (REFUSED_STREAM), no more than the budget and a stream
+// window is held, no node sees any of it, and the proxy goes on serving.
+void expect_bodies_bounded_to_1mib(const std::string& http2) {
     h2_setup s;
-    // Each path's own limit at its largest, so that only the connection's budget refuses.
-    proxy_process p(
-        s.yaml("http2: {max_pending_body_bytes: 1048576}\npost: {max_body_size: 1MiB}\n"));
+    // Each path's own limit at its largest, so that only the budgets refuse.
+    proxy_process p(s.yaml("http2: " + http2 + "\npost: {max_body_size: 1MiB}\n"));
     ASSERT_TRUE(p.ok()) << p.log();
     const auto j =
         s.client(p.port(), {"body-flood", "/bbb-01/html5client/feedback", "40", "200000"});
@@ -378,6 +376,21 @@ TEST(Http2, ManyBodiesArrivingAtOnceAreBudgetedPerConnection) {
     expect_serving(s, p.port());
     EXPECT_TRUE(has_sample(metrics_of(p.admin_port()),
                            R"(bcp_refusals_total{reason="h2_refused_stream"})", 30));
+}
+
+// Forty streams each sending a 200 KB body at once and never ending it (flow control obeyed):
+// without a budget the proxy would hold 8 MB for this one connection until the head deadline.
+// With `max_pending_body_bytes` it holds about that much, refuses the other streams
+// (REFUSED_STREAM, h2_refused_stream), and none of the bodies reaches a node.
+TEST(Http2, ManyBodiesArrivingAtOnceAreBudgetedPerConnection) {
+    expect_bodies_bounded_to_1mib("{max_pending_body_bytes: 1048576}");
+}
+
+// The worker's budget binds although the connection's would allow 4 MiB (that it is shared by
+// the worker's connections: H2Connection.BodiesStillArrivingAreAlsoBudgetedPerWorker).
+TEST(Http2, BodiesArrivingOnAllConnectionsOfAWorkerAreBudgetedTogether) {
+    expect_bodies_bounded_to_1mib(
+        "{max_pending_body_bytes: 4194304, max_pending_body_bytes_per_worker: 1048576}");
 }
 
 // Eight clients fetch a 5 MB `path` with a zero window and never read: the proxy keeps serving

@@ -8,6 +8,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -81,10 +82,13 @@ struct server {
     connection conn;
 
     explicit server(const limits& l = {},
-                    std::function<std::size_t(std::string_view, std::string_view)> limit = {})
-        : conn(l, {[this](request&& r) { requests.push_back(std::move(r)); },
-                   [this](std::int32_t id) { cancelled.push_back(id); },
-                   [this](std::int32_t id) { writable.push_back(id); }, std::move(limit)}) {}
+                    std::function<std::size_t(std::string_view, std::string_view)> limit = {},
+                    std::size_t* worker_pending_body = nullptr)
+        : conn(l,
+               {[this](request&& r) { requests.push_back(std::move(r)); },
+                [this](std::int32_t id) { cancelled.push_back(id); },
+                [this](std::int32_t id) { writable.push_back(id); }, std::move(limit)},
+               worker_pending_body) {}
 
     std::string output() {
         std::string out;
@@ -480,6 +484,45 @@ TEST(H2Connection, BodiesStillArrivingAreBudgetedPerConnection) {
     out = frames_of(s.output());
     EXPECT_TRUE(resets_of(out, 9).empty());
     EXPECT_TRUE(resets_of(out, 11).empty());
+}
+
+// ... and for all connections of a worker together: per-connection budgets multiply with
+// connections (1,000 per address), the worker's does not. A connection that ends gives its
+// streams' share back.
+TEST(H2Connection, BodiesStillArrivingAreAlsoBudgetedPerWorker) {
+    limits l;
+    l.max_body = 10'000;
+    l.max_pending_body_bytes = 25'000;
+    l.max_worker_pending_body_bytes = 30'000;
+    std::size_t worker = 0;
+    auto a = std::make_unique<server>(l, nullptr, &worker);
+    server b(l, nullptr, &worker);
+    const fields post{{":method", "POST"},
+                      {":scheme", "https"},
+                      {":authority", "proxy.example.com"},
+                      {":path", "/bbb-01/html5client/feedback"}};
+    const std::string part(9'000, 'x');
+    const auto open = [&](std::uint32_t id) {
+        return headers_frame(id, post, false) + frame(NGHTTP2_DATA, 0, id, part);
+    };
+    ASSERT_TRUE(a->conn.receive(opening() + open(1) + open(3)));
+    ASSERT_TRUE(b.conn.receive(opening() + open(1) + open(3)));
+    EXPECT_EQ(worker, 27'000u);
+    // b holds 9,000 of its own 25,000, but the worker would pass 30,000.
+    EXPECT_EQ(b.conn.counters().refused_pending, 1u);
+    EXPECT_EQ(resets_of(frames_of(b.output()), 3),
+              std::vector<std::uint32_t>{NGHTTP2_REFUSED_STREAM});
+    EXPECT_EQ(a->conn.counters().refused_pending, 0u);
+    // A body handed out gives its share back to the worker.
+    ASSERT_TRUE(a->conn.receive(frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "z")));
+    ASSERT_EQ(a->requests.size(), 1u);
+    EXPECT_EQ(worker, 18'000u);
+    ASSERT_TRUE(b.conn.receive(open(5)));
+    EXPECT_EQ(b.conn.counters().refused_pending, 1u);
+    EXPECT_EQ(worker, 27'000u);
+    // So does a connection that ends with a body still arriving (a's stream 3).
+    a.reset();
+    EXPECT_EQ(worker, 18'000u);
 }
 
 TEST(H2Connection, RequestsStillArrivingAreKnownForTheHeadDeadline) {
