@@ -49,7 +49,7 @@ struct connection::stream_state {
     std::optional<std::size_t> body_limit;  ///< asked at the first DATA (body_limit_of)
     bool body_too_large = false;
     bool body_refused = false;    ///< no body allowed: handed out at its first DATA
-    bool refused = false;         ///< REFUSED_STREAM for the body budget: never a request
+    bool refused_stream = false;  ///< REFUSED_STREAM for a body budget: never a request
     bool handed = false;          ///< became a request (or a refusal) for the owner
     bool remote_closed = false;   ///< the client's END_STREAM arrived
     bool response_ended = false;  ///< our END_STREAM was queued
@@ -295,7 +295,7 @@ struct connection::callbacks {
                              const std::uint8_t* data, std::size_t len, void* user) {
         auto& c = self(user);
         auto* s = find(c, id);
-        if (s == nullptr || s->handed || s->refused) {
+        if (s == nullptr || s->handed || s->refused_stream) {
             return 0;  // refused already (413 or REFUSED_STREAM on its way): the rest is dropped
         }
         if (!s->body_limit) {
@@ -324,7 +324,7 @@ struct connection::callbacks {
             ++c.counters_.refused_pending;
             c.take_body(*s);  // dropped
             c.release_header_budget(*s);
-            s->refused = true;
+            s->refused_stream = true;
             nghttp2_submit_rst_stream(native(c.session_), NGHTTP2_FLAG_NONE, id,
                                       NGHTTP2_REFUSED_STREAM);
             return 0;
@@ -358,7 +358,7 @@ struct connection::callbacks {
         }
         if (auto* s = find(c, id)) {
             s->remote_closed = true;
-            if (!s->handed && !s->refused) {
+            if (!s->handed && !s->refused_stream) {
                 c.finish_request(id, *s);
             }
         }
@@ -712,7 +712,7 @@ std::size_t connection::open_streams() const {
 std::optional<std::chrono::steady_clock::time_point> connection::oldest_incomplete() const {
     std::optional<std::chrono::steady_clock::time_point> oldest;
     for (const auto& [id, s] : streams_) {
-        if (!s->handed && !s->refused && (!oldest || s->begun < *oldest)) {
+        if (!s->handed && !s->refused_stream && (!oldest || s->begun < *oldest)) {
             oldest = s->begun;
         }
     }

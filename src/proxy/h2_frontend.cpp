@@ -270,10 +270,7 @@ h2_frontend::h2_frontend(session& owner)
     // Only an allowed POST has a body, up to its path's limit: any other body makes the gate
     // refuse the request (405, 400), which then happens at its first DATA, as over HTTP/1.1.
     h.body_limit = [this](std::string_view method, std::string_view path) -> std::size_t {
-        if (method != "POST") {
-            return 0;
-        }
-        const auto post = post_allowance_of(*s_.env_.table, path);
+        const auto post = post_allowance_of(*s_.env_.table, method, path);
         return post.allowed ? static_cast<std::size_t>(post.max_body) : 0;
     };
     conn_ = std::make_unique<h2::connection>(s_.settings_->http2, std::move(h),

@@ -42,7 +42,11 @@ const registry::post_rule* post_rule_of(const registry::node_entry& node,
     return node.find_post(t.second, t.path.substr(prefix));
 }
 
-http::post_allowance post_allowance_of(const registry::node_table& table, std::string_view target) {
+http::post_allowance post_allowance_of(const registry::node_table& table, std::string_view method,
+                                       std::string_view target) {
+    if (method != "POST") {
+        return {};
+    }
     const auto t = http::check_target(target);
     if (t.status != 0) {
         return {};
@@ -417,9 +421,8 @@ awaitable<bool> session::handle_request() {
     }
     exchange x;
     x.table = env_.table;
-    const auto post =
-        head_.method == "POST" ? post_allowance_of(*x.table, head_.target) : http::post_allowance{};
-    x.gate = http::inspect(head_, settings_->gate, post);
+    x.gate = http::inspect(head_, settings_->gate,
+                           post_allowance_of(*x.table, head_.method, head_.target));
     if (x.gate.status != 0) {
         observe::bump(env_.counters->rejected);
         env_.counters->refusals.bump_status(x.gate.status);

@@ -32,9 +32,11 @@ class h2_frontend;
 /// The POST rule of `node` for a validated target routed to it, or nullptr.
 const registry::post_rule* post_rule_of(const registry::node_entry& node,
                                         const http::target_check& t);
-/// For a POST to `target`: whether the node table allows it there, and its body limit (the gate
-/// asks this of every POST; an HTTP/2 stream asks it at its first body bytes too).
-http::post_allowance post_allowance_of(const registry::node_table& table, std::string_view target);
+/// Whether the node table allows a request body for `method` and `target` (only a POST, only on a
+/// POST rule's path), and its limit there: what the gate is given, and what an HTTP/2 stream asks
+/// at its first body bytes.
+http::post_allowance post_allowance_of(const registry::node_table& table, std::string_view method,
+                                       std::string_view target);
 
 /// Per-worker state shared by its sessions. Owned by the worker; outlives every session.
 struct worker_env {

@@ -46,7 +46,9 @@ inline settings settings::from(const config::proxy_config& c) {
     s.http2.reset_burst = static_cast<double>(c.http2.reset_burst);
     s.http2.control_frames_per_second = static_cast<double>(c.http2.control_frames_per_second);
     s.http2.control_frame_burst = static_cast<double>(c.http2.control_frame_burst);
-    s.http2.max_body = 1u << 20;  // the POST exception's ceiling; the gate applies each path's own
+    // The POST exception's ceiling (config allows no more); each path's own post.max_body_size
+    // applies at a stream's first DATA (h2_frontend's body_limit) and again at the gate.
+    s.http2.max_body = 1u << 20;
     return s;
 }
 

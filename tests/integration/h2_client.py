@@ -45,6 +45,14 @@ def connect(port, ca, timeout=10.0):
     return sock
 
 
+def client_connection():
+    """python3-h2's client side, its preface and SETTINGS queued (data_to_send)."""
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
+                                                                        header_encoding="utf-8"))
+    conn.initiate_connection()
+    return conn
+
+
 def base_headers(path, method="GET"):
     return [(":method", method), (":scheme", "https"), (":authority", "localhost"),
             (":path", path)]
@@ -100,9 +108,7 @@ def mode_get(args, path, count="1"):
     sock = connect(args.port, args.ca)
     if sock.selected_alpn_protocol() != "h2":
         return {"alpn": sock.selected_alpn_protocol()}
-    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
-                                                                        header_encoding="utf-8"))
-    conn.initiate_connection()
+    conn = client_connection()
     conn.increment_flow_control_window(16 * 1024 * 1024)
     streams = {}
     for _ in range(int(count)):
@@ -251,9 +257,7 @@ def mode_body_flood(args, path, count, size):
     """Many streams' bodies arriving at once (flow control obeyed, so only the proxy's own
     budget can stop them): the streams the proxy resets, by error code."""
     sock = connect(args.port, args.ca)
-    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
-                                                                        header_encoding="utf-8"))
-    conn.initiate_connection()
+    conn = client_connection()
     left = {}
     for _ in range(int(count)):
         sid = conn.get_next_available_stream_id()
@@ -302,9 +306,7 @@ def mode_body_flood(args, path, count, size):
 def mode_open_body(args, method, path, size):
     """A request whose body is still arriving: does the proxy answer it before the body ends?"""
     sock = connect(args.port, args.ca)
-    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
-                                                                        header_encoding="utf-8"))
-    conn.initiate_connection()
+    conn = client_connection()
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, base_headers(path, method) + [("content-type", "application/json")])
     conn.send_data(sid, b"x" * int(size))
